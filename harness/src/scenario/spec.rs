@@ -1,0 +1,365 @@
+//! The scenario file's shape (serde types). See `scenarios/*.toml` for commented examples.
+
+use super::duration::{de_duration, de_opt_duration};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml::Spanned;
+
+/// One load scenario, as written in a `scenarios/*.toml` file (after validation).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used for the results directory.
+    pub name: String,
+    /// One or two sentences shown by `harness list`.
+    #[serde(default)]
+    pub description: String,
+    /// Scenario tags (for `harness list`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Seed of every random choice the harness makes (request mix, think times).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The `[load]` table as written; validation turns it into [`Scenario::load`].
+    #[serde(rename = "load")]
+    pub(crate) load_file: Spanned<LoadFile>,
+    /// The validated load model.
+    #[serde(skip)]
+    pub load: LoadSpec,
+    /// Weighted request mix (`[[request]]`).
+    #[serde(rename = "request")]
+    pub requests: Vec<Spanned<RequestSpec>>,
+    /// `[thresholds]`, in the schema of `load_stats::thresholds::Thresholds`.
+    #[serde(default)]
+    pub thresholds: Option<Spanned<toml::Table>>,
+    /// `[upstream]`: configuration of the in-process mock (`mock_upstream::MockConfig` schema).
+    #[serde(default)]
+    pub upstream: Option<Spanned<toml::Table>>,
+    /// `[proxy]`: how to start the system under test; absent = the workspace's reference proxy.
+    #[serde(default)]
+    pub proxy: Option<Spanned<ProxySpec>>,
+    /// `[monitor]`: resource-monitor and leak-verdict settings (`sut_monitor` schema).
+    #[serde(default)]
+    pub monitor: Option<Spanned<toml::Table>>,
+    /// Where the scenario came from (file path), filled in by the loader.
+    #[serde(skip)]
+    pub origin: String,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// The `[load]` table as written: one flat table for both models, so that serde keeps every field's span.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoadFile {
+    pub model: LoadModel,
+    pub users: Option<u32>,
+    pub spawn_rate: Option<f64>,
+    pub think_time: Option<ThinkTime>,
+    pub rate: Option<f64>,
+    pub max_in_flight: Option<u32>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub run_time: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub timeout: Option<Duration>,
+    pub keep_alive: Option<bool>,
+    #[serde(default)]
+    pub stages: Vec<Spanned<StageFile>>,
+}
+
+/// `load.model`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LoadModel {
+    Closed,
+    Open,
+}
+
+/// One `load.stages` entry as written (fields of both models).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StageFile {
+    #[serde(deserialize_with = "de_duration")]
+    pub duration: Duration,
+    pub users: Option<u32>,
+    pub spawn_rate: Option<f64>,
+    pub rate: Option<f64>,
+    pub ramp: Option<bool>,
+}
+
+/// `[load]`: closed (users with think time) or open (arrival rate) model.
+#[derive(Debug, Clone)]
+pub enum LoadSpec {
+    /// N users, each looping request → think → request.
+    Closed(ClosedLoad),
+    /// Requests arrive on a schedule regardless of how fast the target answers.
+    Open(OpenLoad),
+}
+
+impl Default for LoadSpec {
+    fn default() -> Self {
+        LoadSpec::Closed(ClosedLoad {
+            users: 1,
+            spawn_rate: DEFAULT_SPAWN_RATE,
+            think_time: ThinkTime::None,
+            run_time: Duration::from_secs(1),
+            stages: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            keep_alive: true,
+        })
+    }
+}
+
+/// Closed model parameters.
+#[derive(Debug, Clone)]
+pub struct ClosedLoad {
+    /// Number of users when there are no stages.
+    pub users: u32,
+    /// Users started (or stopped) per second.
+    pub spawn_rate: f64,
+    /// Pause between a user's requests.
+    pub think_time: ThinkTime,
+    /// Total run time (default: the sum of the stages).
+    pub run_time: Duration,
+    /// Stages: each moves the user count to `users` (at `spawn_rate`) and holds it for `duration`.
+    pub stages: Vec<ClosedStage>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Reuse connections (keep-alive); `false` opens a connection per request.
+    pub keep_alive: bool,
+}
+
+/// One closed-model stage.
+#[derive(Debug, Clone)]
+pub struct ClosedStage {
+    /// How long the stage lasts (including the time to reach `users`).
+    pub duration: Duration,
+    /// User count this stage moves to.
+    pub users: u32,
+    /// Override of `load.spawn_rate` for this stage.
+    pub spawn_rate: Option<f64>,
+}
+
+/// Open model parameters.
+#[derive(Debug, Clone)]
+pub struct OpenLoad {
+    /// Arrival rate (requests/s) when there are no stages.
+    pub rate: f64,
+    /// Total run time (default: the sum of the stages).
+    pub run_time: Duration,
+    /// Stages: each ramps linearly (`ramp = true`) or jumps to `rate` and lasts `duration`.
+    pub stages: Vec<OpenStage>,
+    /// Upper bound of requests in flight; arrivals beyond it wait (and count as late).
+    pub max_in_flight: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Reuse connections (keep-alive); `false` opens a connection per request.
+    pub keep_alive: bool,
+}
+
+/// One open-model stage.
+#[derive(Debug, Clone)]
+pub struct OpenStage {
+    /// How long the stage lasts.
+    pub duration: Duration,
+    /// Arrival rate (requests/s) at the end of the stage.
+    pub rate: f64,
+    /// Ramp linearly from the previous rate (true) or hold `rate` for the whole stage (false).
+    pub ramp: bool,
+}
+
+/// Users started per second when the scenario does not say.
+pub const DEFAULT_SPAWN_RATE: f64 = 10.0;
+/// Per-request timeout when the scenario does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Open-model in-flight bound when the scenario does not say.
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 1000;
+
+/// Think time: a constant (`"1s"`) or uniform between `min` and `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum ThinkTime {
+    /// No pause.
+    #[default]
+    None,
+    /// Always this long.
+    Constant(Duration),
+    /// Uniformly distributed in `[min, max]`.
+    Uniform {
+        /// Lower bound.
+        min: Duration,
+        /// Upper bound.
+        max: Duration,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUniform {
+    #[serde(deserialize_with = "de_duration")]
+    min: Duration,
+    #[serde(deserialize_with = "de_duration")]
+    max: Duration,
+}
+
+impl<'de> Deserialize<'de> for ThinkTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Table(RawUniform),
+            Scalar(toml::Value),
+        }
+        let hint = "expected a duration (\"1s\") or a table { min = \"1s\", max = \"3s\" }";
+        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom(hint))? {
+            Raw::Table(u) => Ok(ThinkTime::Uniform {
+                min: u.min,
+                max: u.max,
+            }),
+            Raw::Scalar(v) => {
+                let d = match v {
+                    toml::Value::String(s) => {
+                        super::parse_duration(&s).map_err(serde::de::Error::custom)?
+                    }
+                    toml::Value::Integer(i) if i >= 0 => Duration::from_secs(i as u64),
+                    toml::Value::Float(f) => Duration::try_from_secs_f64(f)
+                        .map_err(|_| serde::de::Error::custom(hint))?,
+                    _ => return Err(serde::de::Error::custom(hint)),
+                };
+                Ok(ThinkTime::Constant(d))
+            }
+        }
+    }
+}
+
+/// `[[request]]`: one entry of the weighted request mix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// Name in the results (Locust's `Name` column).
+    pub name: String,
+    /// Relative weight in the mix.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// HTTP method.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Path (and query) appended to the target URL.
+    pub path: String,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Inline JSON body (a TOML table / value).
+    #[serde(default)]
+    pub body: Option<toml::Value>,
+    /// JSON body read from a file (relative to the scenario file).
+    #[serde(default)]
+    pub body_file: Option<String>,
+    /// Read the response as an SSE stream and record streaming metrics.
+    #[serde(default)]
+    pub stream: bool,
+    /// Statuses that count as success (default `[200]`).
+    #[serde(default = "default_expect")]
+    pub expect: Vec<u16>,
+    /// A response header that must be present for success (e.g. `X-Key-Used`).
+    #[serde(default)]
+    pub expect_header: Option<String>,
+    /// Request tags (`--tags` / `--exclude-tags` select by these).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Body variants: top-level body field → values; each request picks one value per field at random.
+    #[serde(default)]
+    pub choose: BTreeMap<String, Vec<toml::Value>>,
+    /// Resolved JSON body variants (filled by validation).
+    #[serde(skip)]
+    pub body_variants: Vec<BodySpec>,
+}
+
+/// A ready-to-send request body.
+#[derive(Debug, Clone)]
+pub struct BodySpec {
+    /// Serialized JSON.
+    pub json: bytes::Bytes,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_expect() -> Vec<u16> {
+    vec![200]
+}
+
+/// `[proxy]`: how the harness starts (or attaches to) the proxy under test.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySpec {
+    /// Program and arguments; placeholders `{upstream_url}`, `{port}`, `{keys_file}`, `{admin_token}`.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// Extra environment variables (placeholders allowed in values).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory (relative to the scenario file).
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Readiness check path.
+    #[serde(default = "default_ready_path")]
+    pub ready_path: String,
+    /// Status the readiness check waits for.
+    #[serde(default = "default_ready_status")]
+    pub ready_status: u16,
+    /// How long to wait for readiness.
+    #[serde(default = "default_ready_timeout", deserialize_with = "de_duration")]
+    pub ready_timeout: Duration,
+    /// SIGTERM → SIGKILL grace period at shutdown.
+    #[serde(default = "default_shutdown_timeout", deserialize_with = "de_duration")]
+    pub shutdown_timeout: Duration,
+    /// HTTP calls made after readiness and before the load (e.g. registering keys).
+    #[serde(default)]
+    pub setup: Vec<SetupCall>,
+}
+
+fn default_ready_path() -> String {
+    "/health".into()
+}
+fn default_ready_status() -> u16 {
+    200
+}
+fn default_ready_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// One setup HTTP call against the proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupCall {
+    /// HTTP method.
+    #[serde(default = "default_setup_method")]
+    pub method: String,
+    /// Path on the proxy (placeholders allowed).
+    pub path: String,
+    /// Headers (placeholders allowed in values).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// JSON body (string values may contain placeholders).
+    #[serde(default)]
+    pub body: Option<toml::Value>,
+    /// Acceptable statuses.
+    #[serde(default = "default_setup_expect")]
+    pub expect: Vec<u16>,
+}
+
+fn default_setup_method() -> String {
+    "POST".into()
+}
+fn default_setup_expect() -> Vec<u16> {
+    vec![200, 201, 204]
+}

@@ -1,0 +1,126 @@
+//! Scenario parsing and validation, table-driven over small TOML snippets.
+
+use super::*;
+use std::path::Path;
+
+const HEAD: &str = "name = \"t\"\n[load]\nmodel = \"closed\"\nusers = 2\nrun_time = \"1s\"\n";
+
+fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+    Scenario::from_str_at(text, "t.toml", Path::new("."))
+}
+
+#[test]
+fn shipped_scenarios_parse() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    for name in ["normal_load.toml", "quick_smoke.toml"] {
+        let s = Scenario::from_file(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!s.requests.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn think_time_forms() {
+    let cases = [
+        (
+            "think_time = \"1s\"",
+            ThinkTime::Constant(std::time::Duration::from_secs(1)),
+        ),
+        (
+            "think_time = 2",
+            ThinkTime::Constant(std::time::Duration::from_secs(2)),
+        ),
+        (
+            "think_time = { min = \"1s\", max = \"3s\" }",
+            ThinkTime::Uniform {
+                min: std::time::Duration::from_secs(1),
+                max: std::time::Duration::from_secs(3),
+            },
+        ),
+    ];
+    for (line, want) in cases {
+        let text = format!("{HEAD}{line}\n[[request]]\nname = \"a\"\npath = \"/\"\n");
+        let s = parse(&text).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let LoadSpec::Closed(c) = &s.load else {
+            panic!("closed")
+        };
+        assert_eq!(c.think_time, want, "{line}");
+    }
+}
+
+#[test]
+fn choose_expands_body_variants() {
+    let text = format!(
+        "{HEAD}[[request]]\nname = \"a\"\npath = \"/\"\nbody = {{ model = \"x\" }}\nchoose = {{ model = [\"a\", \"b\", \"c\"] }}\n"
+    );
+    let s = parse(&text).expect("valid");
+    let bodies: Vec<String> = s.requests[0]
+        .get_ref()
+        .body_variants
+        .iter()
+        .map(|b| String::from_utf8_lossy(&b.json).into_owned())
+        .collect();
+    assert_eq!(
+        bodies,
+        vec![r#"{"model":"a"}"#, r#"{"model":"b"}"#, r#"{"model":"c"}"#]
+    );
+}
+
+/// Each bad file must fail with a message naming file, line and field.
+#[test]
+fn bad_files_name_file_line_and_field() {
+    let req = "[[request]]\nname = \"a\"\npath = \"/\"\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{HEAD}{req}colour = \"red\"\n"),
+            "t.toml:9:1: unknown field `colour`",
+        ),
+        (format!("{HEAD}{req}weight = -1\n"), "t.toml:9:10"),
+        (
+            format!("{HEAD}{req}expect = [200, 999]\n"),
+            "t.toml:9: request[0].expect",
+        ),
+        (
+            format!("{HEAD}{req}method = \"GE T\"\n"),
+            "t.toml:9: request[0].method",
+        ),
+        (
+            format!("{HEAD}{req}\n[[request]]\nname = \"b\"\npath = \"nope\"\n"),
+            "t.toml:12: request[1].path",
+        ),
+        (
+            format!("{HEAD}{req}body = {{ a = 1 }}\nbody_file = \"x.json\"\n"),
+            "t.toml:9: request[0].body",
+        ),
+        (
+            format!("{HEAD}think_time = \"soon\"\n{req}"),
+            "t.toml:6:14: invalid duration",
+        ),
+        (
+            format!("{HEAD}think_time = {{ min = \"3s\", max = \"1s\" }}\n{req}"),
+            "t.toml:6: load.think_time",
+        ),
+        (
+            format!("name = \"t\"\n[load]\nmodel = \"open\"\nrun_time = \"1s\"\n{req}"),
+            "t.toml:2: load.rate",
+        ),
+        (
+            format!("name = \"t\"\n[load]\nmodel = \"bursty\"\n{req}"),
+            "t.toml:3:9: unknown variant `bursty`",
+        ),
+        (
+            format!("{HEAD}rate = 5.0\n{req}"),
+            "t.toml:6: load.rate: not a field of the closed model",
+        ),
+        (
+            format!("{HEAD}stages = [{{ duration = \"1s\" }}]\n{req}"),
+            "t.toml:6: load.stages[0].users",
+        ),
+        (HEAD.to_string(), "missing field `request`"),
+        (format!("{HEAD}{req}[oops\n"), "t.toml:9:"),
+    ];
+    for (text, want) in cases {
+        let err = parse(&text).expect_err(want).to_string();
+        assert!(err.contains(want), "want {want:?} in {err:?}");
+        assert!(err.starts_with("t.toml:"), "{err}");
+    }
+}

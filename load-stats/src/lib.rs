@@ -1,13 +1,40 @@
 //! Mergeable statistics of a load run.
 //!
 //! The engine's workers each own a [`Recorder`] and feed it one [`Outcome`] per finished request. Every
-//! interval (1 s) the run loop takes the worker's interval snapshot and merges it into the run's totals and the
-//! per-interval history. Everything here is sized by the number of distinct request names and status classes,
-//! never by the number of requests: histograms, not sample vectors.
+//! interval (1 s) the run loop takes the worker's interval snapshot ([`StatsDelta`]) and merges it into the run's
+//! totals ([`RunStats`]), closing the interval into a [`HistoryRow`]. Everything here is sized by the number of
+//! distinct request names, status classes and (bounded) error messages, never by the number of requests:
+//! histograms, not sample vectors.
 //!
-//! (Seed of the interface agreed between the engine and this crate; the stats owner extends it.)
+//! # Layout
+//! - [`histogram`]: the bounded-memory microsecond HDR histogram and its portable encoding.
+//! - [`status`]: status classes, the second key of every histogram.
+//! - [`request_stats`], [`streaming`], [`errors`]: what is kept per request, per stream, per failure.
+//! - [`recorder`]: the hot-path [`Recorder`] and the mergeable [`StatsDelta`].
+//! - [`run`]: [`RunStats`] totals, per-interval [`HistoryRow`]s and per-request [`RequestReport`]s.
+//! - [`percentiles`]: the reported percentiles, in Locust's order.
+
+pub mod errors;
+pub mod histogram;
+pub mod percentiles;
+pub mod recorder;
+pub mod request_stats;
+pub mod run;
+pub mod status;
+pub mod streaming;
+
+pub use errors::{ErrorKind, ErrorRow, ErrorTable};
+pub use histogram::LatencyHistogram;
+pub use percentiles::LatencyPercentiles;
+pub use recorder::{Recorder, StatsDelta};
+pub use request_stats::{ClassStats, RequestStats};
+pub use run::{CumulativeTotals, HistoryRow, RequestReport, RunStats};
+pub use status::StatusClass;
+pub use streaming::StreamStats;
 
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 /// What happened to one request, as the engine saw it.
 #[derive(Debug, Clone)]
@@ -37,8 +64,9 @@ pub enum OutcomeResult<'a> {
     Error(ErrorClass, &'a str),
 }
 
-/// Transport-level failure classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Transport-level failure classes (serialized in snake_case: `timeout`, `connect_refused`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// The request did not finish before its timeout.
     Timeout,

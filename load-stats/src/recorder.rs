@@ -1,0 +1,297 @@
+//! Recording outcomes on the hot path, and the mergeable batch a recorder hands over.
+//!
+//! Why a per-worker [`Recorder`] rather than one shared, locked structure: recording must cost a few hundred
+//! nanoseconds and never contend. Each worker records into its own [`StatsDelta`] and the run loop takes it every
+//! interval ([`Recorder::take`]) and merges it into the run's totals — the same `merge` that would combine
+//! deltas from several machines, since a delta serializes losslessly (histograms as HdrHistogram V2+DEFLATE).
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::{status_failure_message, ErrorKind, ErrorTable};
+use crate::{Outcome, OutcomeResult, RequestStats, StatusClass, StreamStats};
+
+/// Everything recorded during one period: per-request class histograms, streaming metrics and failures.
+/// Its size depends on the scenario (names x classes x distinct messages, all bounded), not on traffic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsDelta {
+    /// Per request (method + name), in first-seen order.
+    pub requests: Vec<RequestStats>,
+    /// Streaming metrics per request name, in first-seen order.
+    pub streams: Vec<StreamStats>,
+    /// Failures by request, kind and message.
+    pub errors: ErrorTable,
+}
+
+impl StatsDelta {
+    /// An empty delta.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.streams.is_empty() && self.errors.is_empty()
+    }
+
+    /// Statistics of one request, if it was seen.
+    pub fn request(&self, method: &str, name: &str) -> Option<&RequestStats> {
+        self.requests
+            .iter()
+            .find(|r| r.name == name && r.method == method)
+    }
+
+    /// Streaming metrics of one request name, if any stream was seen.
+    pub fn stream(&self, name: &str) -> Option<&StreamStats> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+
+    /// Adds `other` into `self` (histograms add; error bounds still apply).
+    pub fn merge(&mut self, other: &StatsDelta) {
+        for request in &other.requests {
+            self.request_mut(&request.method, &request.name)
+                .merge(request);
+        }
+        for stream in &other.streams {
+            self.stream_mut(&stream.name).merge(stream);
+        }
+        self.errors.merge(&other.errors);
+    }
+
+    /// Records one outcome; `unix_secs` stamps a failure's first/last seen.
+    pub fn record(&mut self, outcome: &Outcome<'_>, unix_secs: u64) {
+        let class = StatusClass::of_result(&outcome.result);
+        let request = self.request_mut(outcome.method, outcome.name);
+        request.content_bytes += outcome.bytes;
+        let class_stats = request.class_mut(class);
+        class_stats.requests += 1;
+        class_stats.latency.record(outcome.latency);
+        if !outcome.success {
+            class_stats.failures += 1;
+            self.record_failure(outcome, unix_secs);
+        }
+        if outcome.stream.is_some() {
+            self.stream_mut(outcome.name).record(outcome);
+        }
+    }
+
+    fn record_failure(&mut self, outcome: &Outcome<'_>, unix_secs: u64) {
+        let (kind, message) = match &outcome.result {
+            OutcomeResult::Status(status) => (
+                ErrorKind::Status(*status),
+                Cow::Owned(status_failure_message(*status)),
+            ),
+            OutcomeResult::Error(class, message) => {
+                (ErrorKind::Transport(*class), Cow::Borrowed(*message))
+            }
+        };
+        self.errors
+            .record(outcome.method, outcome.name, kind, &message, unix_secs);
+    }
+
+    fn request_mut(&mut self, method: &str, name: &str) -> &mut RequestStats {
+        // Linear search: scenarios have tens of requests, and this avoids hashing on every outcome.
+        match self
+            .requests
+            .iter()
+            .position(|r| r.name == name && r.method == method)
+        {
+            Some(index) => &mut self.requests[index],
+            None => {
+                self.requests.push(RequestStats::new(method, name));
+                self.requests.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    fn stream_mut(&mut self, name: &str) -> &mut StreamStats {
+        match self.streams.iter().position(|s| s.name == name) {
+            Some(index) => &mut self.streams[index],
+            None => {
+                self.streams.push(StreamStats::new(name));
+                self.streams.last_mut().expect("just pushed")
+            }
+        }
+    }
+}
+
+/// Per-worker recorder (cheap to create, not `Sync`; one per worker shard).
+#[derive(Debug, Default)]
+pub struct Recorder {
+    delta: StatsDelta,
+}
+
+impl Recorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one finished request.
+    pub fn record(&mut self, outcome: &Outcome<'_>) {
+        let unix_secs = if outcome.success {
+            0
+        } else {
+            unix_secs(SystemTime::now())
+        };
+        self.delta.record(outcome, unix_secs);
+    }
+
+    /// Records one gap between two consecutive chunks of a stream of request `name`.
+    pub fn record_chunk_gap(&mut self, name: &str, gap: Duration) {
+        self.delta.stream_mut(name).record_gap(gap);
+    }
+
+    /// What was recorded since the last take; the recorder starts empty again.
+    pub fn take(&mut self) -> StatsDelta {
+        std::mem::take(&mut self.delta)
+    }
+}
+
+/// Whole seconds since the Unix epoch (0 for times before it).
+pub fn unix_secs(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ErrorClass, StreamTiming};
+
+    fn outcome(
+        name: &'static str,
+        result: OutcomeResult<'static>,
+        success: bool,
+        ms: u64,
+    ) -> Outcome<'static> {
+        Outcome {
+            name,
+            method: "POST",
+            result,
+            success,
+            latency: Duration::from_millis(ms),
+            bytes: 100,
+            stream: None,
+        }
+    }
+
+    #[test]
+    fn outcomes_land_in_their_request_and_class() {
+        let mut recorder = Recorder::new();
+        let cases = [
+            (
+                "chat",
+                OutcomeResult::Status(200),
+                true,
+                10,
+                StatusClass::Success,
+            ),
+            (
+                "chat",
+                OutcomeResult::Status(200),
+                true,
+                20,
+                StatusClass::Success,
+            ),
+            (
+                "chat",
+                OutcomeResult::Status(429),
+                false,
+                1,
+                StatusClass::TooManyRequests,
+            ),
+            (
+                "chat",
+                OutcomeResult::Status(500),
+                false,
+                5,
+                StatusClass::ServerError,
+            ),
+            (
+                "rapid",
+                OutcomeResult::Status(429),
+                true,
+                2,
+                StatusClass::TooManyRequests,
+            ),
+            (
+                "chat",
+                OutcomeResult::Error(ErrorClass::Timeout, "timed out"),
+                false,
+                3000,
+                StatusClass::Timeout,
+            ),
+        ];
+        for (name, result, success, ms, _) in cases.clone() {
+            recorder.record(&outcome(name, result, success, ms));
+        }
+        let delta = recorder.take();
+        let chat = delta.request("POST", "chat").unwrap();
+        assert_eq!(
+            (chat.requests(), chat.failures(), chat.failures_429()),
+            (5, 3, 1)
+        );
+        assert_eq!(chat.content_bytes, 500);
+        let rapid = delta.request("POST", "rapid").unwrap();
+        assert_eq!(
+            (rapid.requests(), rapid.failures(), rapid.failures_429()),
+            (1, 0, 0)
+        );
+        for (name, _, _, _, class) in cases {
+            assert!(
+                delta
+                    .request("POST", name)
+                    .unwrap()
+                    .classes
+                    .contains_key(&class),
+                "{name} {class}"
+            );
+        }
+        assert_eq!(delta.errors.total(), 3);
+        assert!(recorder.take().is_empty(), "take resets the recorder");
+    }
+
+    #[test]
+    fn streams_and_gaps_are_recorded_per_name() {
+        let mut recorder = Recorder::new();
+        let mut streamed = outcome("s", OutcomeResult::Status(200), true, 500);
+        streamed.stream = Some(StreamTiming {
+            ttfb: Duration::from_millis(5),
+            ttft: Some(Duration::from_millis(40)),
+            chunks: 12,
+            max_gap: Duration::from_millis(90),
+        });
+        recorder.record(&streamed);
+        recorder.record_chunk_gap("s", Duration::from_millis(30));
+        let delta = recorder.take();
+        let s = delta.stream("s").unwrap();
+        assert_eq!((s.streams, s.chunks, s.chunk_gap.count()), (1, 12, 1));
+    }
+
+    #[test]
+    fn deltas_merge_and_survive_serialization() {
+        let mut a = Recorder::new();
+        a.record(&outcome("x", OutcomeResult::Status(200), true, 7));
+        let mut b = Recorder::new();
+        b.record(&outcome("x", OutcomeResult::Status(503), false, 9));
+        b.record(&outcome(
+            "y",
+            OutcomeResult::Error(ErrorClass::Reset, "reset"),
+            false,
+            1,
+        ));
+        let mut merged = a.take();
+        let wire = serde_json::to_string(&b.take()).unwrap();
+        merged.merge(&serde_json::from_str(&wire).unwrap());
+        let x = merged.request("POST", "x").unwrap();
+        assert_eq!(
+            (x.requests(), x.failures(), x.latency().max_us()),
+            (2, 1, Some(9_000))
+        );
+        assert_eq!(merged.requests.len(), 2);
+        assert_eq!(merged.errors.total(), 2);
+    }
+}

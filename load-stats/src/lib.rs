@@ -13,9 +13,11 @@
 //! - [`recorder`]: the hot-path [`Recorder`] and the mergeable [`StatsDelta`].
 //! - [`run`]: [`RunStats`] totals, per-interval [`HistoryRow`]s and per-request [`RequestReport`]s.
 //! - [`percentiles`]: the reported percentiles, in Locust's order.
+//! - [`locust`]: Locust 2.x compatible CSV writers.
 
 pub mod errors;
 pub mod histogram;
+pub mod locust;
 pub mod percentiles;
 pub mod recorder;
 pub mod request_stats;

@@ -1,1 +1,22 @@
-//! placeholder
+//! # sut-monitor — the proxy under test as a monitored process
+//!
+//! Samples the resource use of the system under test (a process and all its descendants) while load runs, and
+//! judges the series for leaks and unbounded growth with verdicts a CI job can trust.
+//!
+//! ## Layout
+//! - [`monitor`]: the sampling thread and its handle ([`monitor::Monitor::start`]), the [`monitor::Sample`] and
+//!   [`monitor::ResourceSeries`] types; writes `resources.csv` as it goes ([`resources_csv`]).
+//! - `process_tree`, `procfs_text`, `cpu`, `sampler` (private): reading `/proc` for one tree, pure parsers of the
+//!   `/proc` text formats, CPU % from tick deltas, and one-sample assembly.
+//! - [`leak`]: pure trend statistics (Theil–Sen, Mann–Kendall with Hamed–Rao correction, cycle floors) and the
+//!   PASS / LEAK / GROWTH / INCONCLUSIVE / CRASHED / INVALID verdicts.
+//! - [`watch`]: the `harness watch` command's logic: monitor an existing PID until a duration, Ctrl-C or its exit,
+//!   then judge and report.
+
+pub mod monitor;
+pub mod resources_csv;
+
+mod cpu;
+mod process_tree;
+mod procfs_text;
+mod sampler;

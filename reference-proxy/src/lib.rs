@@ -1,1 +1,36 @@
-//! placeholder
+//! # reference-proxy
+//!
+//! A lean, correct API-key-router proxy for OpenAI- and Anthropic-shaped APIs: the default system under test
+//! of the load harness and the baseline that users compare their own proxy against.
+//!
+//! # Layout
+//! - [`cli`]: the `Args` of the binary; [`config`]: `Args` + keys file + env → checked [`ProxyConfig`].
+//! - Pure core, unit-tested without I/O:
+//!   [`pool`] (key selection strategies, cooldowns, "all keys resting"), [`retry_hint`] (parsing `retry-after`
+//!   and provider reset headers), [`retry_policy`] (what is retryable, budgets, key penalties),
+//!   [`headers`] (what crosses the proxy), [`provider`] (per-provider credentials and error shapes).
+//! - I/O: [`state`] (shared pool + HTTP client), [`forward`] (attempts, failover, streaming),
+//!   [`admin`] (`/admin/keys`, `/health`), [`server`] (router, serve, [`run`]), [`error`] (error responses).
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod forward;
+pub mod headers;
+pub mod key;
+pub mod pool;
+pub mod provider;
+pub mod retry_hint;
+pub mod retry_policy;
+pub mod server;
+pub mod state;
+
+pub use cli::Args;
+pub use config::{ConfigError, ProxyConfig, EXIT_BAD_CONFIG};
+pub use error::{ProxyError, KEY_USED_HEADER};
+pub use key::{KeySpec, KeyStatus, Secret};
+pub use pool::Strategy;
+pub use provider::Provider;
+pub use server::{app, run, serve, shutdown_signal};
+pub use state::AppState;

@@ -1,0 +1,100 @@
+//! Serving: the router, the serve loop over an already-bound listener with a shutdown future, and [`run`],
+//! which does the whole life of the binary (config → bind → announce → serve → graceful shutdown).
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::admin::{admin_routes, health};
+use crate::cli::Args;
+use crate::config::ProxyConfig;
+use crate::forward::proxy;
+use crate::state::AppState;
+
+/// The proxy's routes: `/health`, `/admin/keys...`, and everything else forwarded upstream.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .nest("/admin", admin_routes(state.clone()))
+        .fallback(proxy)
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
+/// Connections get `TCP_NODELAY` (streamed chunks must not wait for Nagle) and peer addresses for the admin guard.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY");
+        }
+    });
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Runs the proxy: validates `args` (a bad config is a [`crate::ConfigError`] inside the error, see
+/// [`crate::EXIT_BAD_CONFIG`]), binds `--listen`, prints `listening on http://ADDR` as the first stdout line,
+/// and serves `customize(app)` until SIGINT or SIGTERM.
+pub async fn run(args: Args, customize: fn(Router) -> Router) -> anyhow::Result<()> {
+    let config = ProxyConfig::from_args(&args)?;
+    if config.keys.is_empty() {
+        tracing::warn!("the key pool is empty; add keys with POST /admin/keys");
+    }
+    let state = AppState::new(config)?;
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    announce(addr)?;
+    tracing::info!(%addr, upstream = %state.config.upstream, keys = state.config.keys.len(), "proxy ready");
+    serve(listener, customize(app(state)), shutdown_signal())
+        .await
+        .context("serving")?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+fn announce(addr: SocketAddr) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

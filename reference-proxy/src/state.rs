@@ -1,0 +1,137 @@
+//! Server state shared by every handler: the checked config, the key pool behind a mutex (held only for
+//! microseconds, never across an await) and one pooled HTTP client for the upstream.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::config::ProxyConfig;
+use crate::key::{KeySpec, KeyStatus};
+use crate::pool::{KeyPool, PoolError, PoolSummary, RestReason, Selection};
+use crate::provider::Provider;
+
+/// Cheap to clone; one per server.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Checked configuration.
+    pub config: Arc<ProxyConfig>,
+    /// The key pool.
+    pub pool: SharedPool,
+    /// Upstream HTTP client (connection pool).
+    pub client: reqwest::Client,
+}
+
+impl AppState {
+    /// Builds the pool and the upstream client from `config`.
+    pub fn new(config: ProxyConfig) -> Result<AppState, StateError> {
+        let pool = KeyPool::new(config.strategy, &config.keys)?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(AppState {
+            config: Arc::new(config),
+            pool: SharedPool(Arc::new(Mutex::new(pool))),
+            client,
+        })
+    }
+}
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The configured keys do not form a pool.
+    #[error("key pool: {0}")]
+    Pool(#[from] PoolError),
+    /// The HTTP client could not be built.
+    #[error("upstream HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// The pool behind a mutex, reading the real clock. Each method locks once, briefly.
+#[derive(Debug, Clone)]
+pub struct SharedPool(Arc<Mutex<KeyPool>>);
+
+impl SharedPool {
+    fn lock(&self) -> MutexGuard<'_, KeyPool> {
+        // A panic while holding the lock cannot leave the pool half-updated in a harmful way (every method is
+        // a few field writes), so recover from poisoning instead of failing every later request.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// See [`KeyPool::select`].
+    pub fn select(&self, provider: Provider, tried: &[Arc<str>]) -> Selection {
+        self.lock().select(provider, tried, Instant::now())
+    }
+
+    /// See [`KeyPool::release`].
+    pub fn release(&self, id: &str) {
+        self.lock().release(id);
+    }
+
+    /// Rests `id` for `duration` from now.
+    pub fn rest(&self, id: &str, duration: Duration, reason: RestReason) {
+        let now = Instant::now();
+        self.lock().rest(id, now + duration, reason);
+    }
+
+    /// See [`KeyPool::disable`].
+    pub fn disable(&self, id: &str) {
+        self.lock().disable(id);
+    }
+
+    /// Adds keys all-or-nothing.
+    pub fn add_all(&self, keys: &[KeySpec]) -> Result<(), PoolError> {
+        let mut pool = self.lock();
+        for (index, key) in keys.iter().enumerate() {
+            if let Err(error) = pool.add(key) {
+                for added in &keys[..index] {
+                    pool.remove(&added.id);
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// See [`KeyPool::remove`].
+    pub fn remove(&self, id: &str) -> bool {
+        self.lock().remove(id)
+    }
+
+    /// See [`KeyPool::statuses`].
+    pub fn statuses(&self) -> Vec<KeyStatus> {
+        self.lock().statuses(Instant::now())
+    }
+
+    /// See [`KeyPool::summary`].
+    pub fn summary(&self) -> PoolSummary {
+        self.lock().summary(Instant::now())
+    }
+}
+
+/// One attempt's claim on a key: counts as in flight until dropped (when the response body is finished or
+/// abandoned), so least-in-flight sees streams that are still running.
+#[derive(Debug)]
+pub struct Lease {
+    pool: SharedPool,
+    id: Arc<str>,
+}
+
+impl Lease {
+    /// Wraps a key already counted in flight by [`SharedPool::select`].
+    pub fn new(pool: SharedPool, id: Arc<str>) -> Lease {
+        Lease { pool, id }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.release(&self.id);
+    }
+}

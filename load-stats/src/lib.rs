@@ -14,6 +14,7 @@
 //! - [`run`]: [`RunStats`] totals, per-interval [`HistoryRow`]s and per-request [`RequestReport`]s.
 //! - [`percentiles`]: the reported percentiles, in Locust's order.
 //! - [`locust`]: Locust 2.x compatible CSV writers.
+//! - [`thresholds`]: scenario limits and their pass/fail evaluation.
 
 pub mod errors;
 pub mod histogram;
@@ -24,6 +25,7 @@ pub mod request_stats;
 pub mod run;
 pub mod status;
 pub mod streaming;
+pub mod thresholds;
 
 pub use errors::{ErrorKind, ErrorRow, ErrorTable};
 pub use histogram::LatencyHistogram;

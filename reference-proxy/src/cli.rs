@@ -92,6 +92,10 @@ pub struct Args {
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub max_cooldown: Duration,
 
+    /// After SIGINT/SIGTERM, how long open requests (e.g. long streams) may finish before the proxy exits.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
     /// Largest client request body accepted, in bytes (bigger → 413). Bodies are held so they can be re-sent.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,

@@ -48,7 +48,8 @@ pub async fn serve(
 
 /// Runs the proxy: validates `args` (a bad config is a [`crate::ConfigError`] inside the error, see
 /// [`crate::EXIT_BAD_CONFIG`]), binds `--listen`, prints `listening on http://ADDR` as the first stdout line,
-/// and serves `customize(app)` until SIGINT or SIGTERM.
+/// and serves `customize(app)` until SIGINT or SIGTERM, then lets open requests finish for at most
+/// `--shutdown-grace`.
 pub async fn run(args: Args, customize: fn(Router) -> Router) -> anyhow::Result<()> {
     let config = ProxyConfig::from_args(&args)?;
     if config.keys.is_empty() {
@@ -61,9 +62,23 @@ pub async fn run(args: Args, customize: fn(Router) -> Router) -> anyhow::Result<
     let addr = listener.local_addr().context("reading the bound address")?;
     announce(addr)?;
     tracing::info!(%addr, upstream = %state.config.upstream, keys = state.config.keys.len(), "proxy ready");
-    serve(listener, customize(app(state)), shutdown_signal())
-        .await
-        .context("serving")?;
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: no new connections, finishing open requests");
+        let _ = stopping.send(());
+    };
+    let grace_over = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(args.shutdown_grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = serve(listener, customize(app(state)), shutdown) => served.context("serving")?,
+        () = grace_over => tracing::warn!("shutdown grace period over; dropping the requests still open"),
+    }
     tracing::info!("shut down");
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! - [`percentiles`]: the reported percentiles, in Locust's order.
 //! - [`locust`]: Locust 2.x compatible CSV writers.
 //! - [`thresholds`]: scenario limits and their pass/fail evaluation.
+//! - [`summary`]: the `summary.json` document (schema in `summary.schema.json`).
 
 pub mod errors;
 pub mod histogram;
@@ -25,6 +26,7 @@ pub mod request_stats;
 pub mod run;
 pub mod status;
 pub mod streaming;
+pub mod summary;
 pub mod thresholds;
 
 pub use errors::{ErrorKind, ErrorRow, ErrorTable};

@@ -297,6 +297,7 @@ pub enum Metric {
     /// Failure percentage, 429s included (a maximum).
     ErrorPercent,
     /// Failure percentage without 429s (a maximum).
+    #[serde(rename = "error_percent_excluding_429")]
     ErrorPercentExcluding429,
 }
 

@@ -16,7 +16,9 @@
 //! - [`locust`]: Locust 2.x compatible CSV writers.
 //! - [`thresholds`]: scenario limits and their pass/fail evaluation.
 //! - [`summary`]: the `summary.json` document (schema in `summary.schema.json`).
+//! - [`check`]: `harness check` — thresholds applied to a Locust `_stats.csv` or a `summary.json`.
 
+pub mod check;
 pub mod errors;
 pub mod histogram;
 pub mod locust;

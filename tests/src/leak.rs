@@ -61,7 +61,7 @@ pub async fn leak_middleware(request: Request, next: Next) -> Response {
         let block = vec![(n % 251) as u8 + 1; plan.bytes_per_request].into_boxed_slice();
         HOARD.lock().unwrap_or_else(|e| e.into_inner()).push(block);
     }
-    if plan.fd_every > 0 && n % plan.fd_every == 0 {
+    if plan.fd_every > 0 && n.is_multiple_of(plan.fd_every) {
         if let Ok(file) = File::open("/dev/null") {
             OPEN_FILES
                 .lock()

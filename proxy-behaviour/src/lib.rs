@@ -1,0 +1,1 @@
+//! Proxy-behaviour verdicts (placeholder; owned by helper "behaviour").

@@ -1,0 +1,1 @@
+//! Reports over a finished run (placeholder; owned by helper "report").

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# What reference-proxy costs, side by side with talking to mock-upstream directly — one command:
+#
+#   bash bench/proxy-overhead.sh                 # ~2 min: throughput, latency at 1000 req/s, 60 s RSS run
+#   DURATION=600 bash bench/proxy-overhead.sh    # the issue's 10-minute RSS run
+#
+# Layout on a 2-core box: mock-upstream (zero latency) pinned to core 0, reference-proxy pinned to core 1, the
+# load clients unpinned. Same client, same rate for "direct" and "through proxy", in one run.
+#   1. throughput: wrk, closed loop (THREADS x CONNS for TPUT_SECS s) → req/s direct vs proxy, ratio (goal >= 0.4)
+#   2. latency: fixed-rate open-loop client (examples/fixed_rate.rs, wrk2-style: latency measured from the
+#      scheduled send time) at RATE req/s for LAT_SECS s → p50/p99 direct vs proxy, added p50 (goal < 1 ms)
+#   3. memory: fixed-rate client at RATE req/s through the proxy for DURATION s; proxy RSS sampled every 5 s;
+#      growth after the first WARMUP s (goal: within ±5 MB)
+# Loopback only; every phase is bounded in time. Not run by CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RATE=${RATE:-1000}
+DURATION=${DURATION:-60}
+WARMUP=${WARMUP:-30}
+TPUT_SECS=${TPUT_SECS:-10}
+LAT_SECS=${LAT_SECS:-15}
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-64}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+BIN=$CARGO_TARGET_DIR/release
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null; then
+  echo "== installing wrk"
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+
+echo "== building (release)"
+cargo build --release -q -p mock-upstream -p reference-proxy --bins --example fixed_rate
+
+# Starts "$@" in the background, waits for its `listening on http://ADDR` line, prints ADDR.
+start_server() {
+  local log=$1; shift
+  "$@" >"$log.out" 2>"$log.err" &
+  echo $! >"$log.pid"  # taskset execs the server, so this is the server's pid
+  for _ in $(seq 100); do
+    if grep -q '^listening on http://' "$log.out" 2>/dev/null; then
+      head -1 "$log.out" | sed 's#^listening on http://##'
+      return
+    fi
+    sleep 0.1
+  done
+  echo "server did not start: $*" >&2; cat "$log.err" >&2; kill "$(cat "$log.pid")" 2>/dev/null; exit 1
+}
+
+MOCK=$(start_server "$WORK/mock" taskset -c 0 "$BIN/mock-upstream" --listen 127.0.0.1:0)
+PIDS+=("$(cat "$WORK/mock.pid")")
+PROXY=$(start_server "$WORK/proxy" taskset -c 1 "$BIN/reference-proxy" --listen 127.0.0.1:0 \
+  --upstream "http://$MOCK" --key k1=sk-bench-1 --key k2=sk-bench-2 --key k3=sk-bench-3)
+PIDS+=("$(cat "$WORK/proxy.pid")")
+PROXY_PID=$(cat "$WORK/proxy.pid")
+export RUST_LOG=warn
+PATH_=/v1/chat/completions
+BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":5}'
+echo "mock-upstream $MOCK (core 0) · reference-proxy $PROXY (core 1, pid $PROXY_PID) · clients unpinned"
+
+cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-bench-client"
+LUA
+
+wrk_rps() { wrk -t"$THREADS" -c"$CONNS" -d"${TPUT_SECS}s" -s "$WORK/post.lua" "http://$1$PATH_" | awk '/Requests\/sec/ {print $2}'; }
+fixed_rate() { "$BIN/examples/fixed_rate" --url "http://$1$PATH_" --rate "$RATE" --duration "$2s" --body "$BODY"; }
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$PROXY_PID/status"; }
+
+echo "== warm-up"
+fixed_rate "$MOCK" 2 >/dev/null; fixed_rate "$PROXY" 2 >/dev/null
+
+echo "== 1. throughput (wrk -t$THREADS -c$CONNS, ${TPUT_SECS}s each)"
+DIRECT_RPS=$(wrk_rps "$MOCK")
+PROXY_RPS=$(wrk_rps "$PROXY")
+
+echo "== 2. latency at $RATE req/s (${LAT_SECS}s each)"
+DIRECT_LAT=$(fixed_rate "$MOCK" "$LAT_SECS")
+PROXY_LAT=$(fixed_rate "$PROXY" "$LAT_SECS")
+
+echo "== 3. RSS through the proxy at $RATE req/s for ${DURATION}s (sampled every 5 s)"
+fixed_rate "$PROXY" "$DURATION" >"$WORK/soak.txt" &
+SOAK=$!
+RSS_START=$(rss_kb); SAMPLES=()
+for ((t = 5; t <= DURATION; t += 5)); do
+  sleep 5
+  SAMPLES+=("$t:$(rss_kb)")
+done
+wait "$SOAK"
+SOAK_LAT=$(cat "$WORK/soak.txt")
+
+echo
+echo "================ reference-proxy overhead ================"
+printf '%-34s %14s %14s %10s\n' "" "direct (mock)" "via proxy" "ratio"
+printf '%-34s %14s %14s %10s\n' "throughput req/s (wrk)" "$DIRECT_RPS" "$PROXY_RPS" \
+  "$(awk -v a="$PROXY_RPS" -v b="$DIRECT_RPS" 'BEGIN {printf "%.2fx", a/b}')"
+for q in p50 p90 p99; do
+  d=$(field "${q}_ms" "$DIRECT_LAT"); p=$(field "${q}_ms" "$PROXY_LAT")
+  printf '%-34s %14s %14s %10s\n' "$q ms at $RATE req/s" "$d" "$p" "+$(awk -v a="$p" -v b="$d" 'BEGIN {printf "%.3f", a-b}') ms"
+done
+printf '%-34s %14s %14s\n' "errors / dropped at $RATE req/s" \
+  "$(field errors "$DIRECT_LAT")/$(field dropped "$DIRECT_LAT")" "$(field errors "$PROXY_LAT")/$(field dropped "$PROXY_LAT")"
+echo
+echo "goals: throughput ratio >= 0.40x; added p50 < 1 ms"
+echo
+echo "RSS of reference-proxy over ${DURATION}s at $RATE req/s (kB): start $RSS_START; ${SAMPLES[*]}"
+awk -v warm="$WARMUP" -v samples="${SAMPLES[*]}" 'BEGIN {
+  n = split(samples, s, " "); min = -1; max = 0
+  for (i = 1; i <= n; i++) { split(s[i], kv, ":"); if (kv[1] + 0 < warm + 0) continue
+    v = kv[2] + 0; if (min < 0 || v < min) min = v; if (v > max) max = v; if (first == "") first = v; last = v }
+  if (min < 0) { print "run shorter than WARMUP: no post-warm-up samples"; exit }
+  printf "after %ss warm-up: first %.1f MB, last %.1f MB, min %.1f MB, max %.1f MB, spread %.2f MB (goal <= 5 MB)\n",
+    warm, first/1024, last/1024, min/1024, max/1024, (max-min)/1024 }'
+echo "soak client: $SOAK_LAT"

@@ -1,0 +1,115 @@
+//! Fixed-rate (open-loop, wrk2-style) HTTP load client used by `bench/proxy-overhead.sh`.
+//!
+//! Sends `--rate` requests per second for `--duration` to one URL, each on its own schedule slot, and measures
+//! latency from the *scheduled* send time, so a slow server cannot hide queueing (no coordinated omission).
+//! Loopback only by intent; bounded by duration and by `--max-in-flight`.
+//!
+//! `cargo run --release --example fixed_rate -- --url http://127.0.0.1:8000/v1/chat/completions --rate 1000 --duration 10s`
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tokio::sync::Semaphore;
+
+/// Fixed-rate load client.
+#[derive(Parser)]
+struct Opts {
+    /// Target URL (POSTed to).
+    #[arg(long)]
+    url: String,
+    /// Requests per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// How long to send.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Request body (JSON).
+    #[arg(
+        long,
+        default_value = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#
+    )]
+    body: String,
+    /// Bearer token sent with every request.
+    #[arg(long, default_value = "sk-bench-client")]
+    token: String,
+    /// Requests allowed in flight at once; slots beyond it are counted as dropped.
+    #[arg(long, default_value_t = 2000)]
+    max_in_flight: usize,
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let opts = Opts::parse();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let slots = Arc::new(Semaphore::new(opts.max_in_flight));
+    let interval = Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1)));
+    let total = (opts.duration.as_secs_f64() * f64::from(opts.rate)) as u64;
+    let start = Instant::now();
+    let mut dropped = 0u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..total {
+        let scheduled = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(scheduled.into()).await;
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            dropped += 1;
+            continue;
+        };
+        let tally = tally.clone();
+        let request = client
+            .post(&opts.url)
+            .bearer_auth(&opts.token)
+            .header("content-type", "application/json")
+            .body(opts.body.clone());
+        tasks.spawn(async move {
+            let sent = request.send().await;
+            let ok = match sent {
+                Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                Err(_) => false,
+            };
+            let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+            if ok {
+                tally
+                    .latencies_us
+                    .push(scheduled.elapsed().as_micros() as u64);
+            } else {
+                tally.errors += 1;
+            }
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+    tally.latencies_us.sort_unstable();
+    let pct = |q: f64| {
+        let n = tally.latencies_us.len();
+        if n == 0 {
+            return 0.0;
+        }
+        tally.latencies_us[((n as f64 * q) as usize).min(n - 1)] as f64 / 1000.0
+    };
+    println!(
+        "ok={} errors={} dropped={} achieved_rps={:.0} p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} max_ms={:.3}",
+        tally.latencies_us.len(),
+        tally.errors,
+        dropped,
+        tally.latencies_us.len() as f64 / elapsed,
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(1.0),
+    );
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! Rate limits, failover and key penalties, proven with the mock's ledger.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn no_retry_after_violations_while_one_key_is_rate_limited() {
+    let mock = start_mock(THREE_KEYS).await;
+    install(
+        &mock,
+        json!({ "keys": ["k1"], "action": "rate_limit", "retry_after": "300ms" }),
+    );
+    let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
+    let client = client();
+    for _ in 0..40 {
+        let (status, key, body) = chat(&client, &proxy).await;
+        assert_eq!(status, 200, "{body}");
+        assert_ne!(key.as_deref(), Some("k1"));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let ledger = mock.ledger();
+    assert_eq!(ledger.totals.retry_after_violations, 0, "{ledger:?}");
+    let k1 = &ledger.keys["k1"];
+    // k1 was tried again once each cooldown ended (~1 s of traffic / 300 ms), never sooner.
+    assert!(
+        k1.rate_limited >= 2,
+        "k1 never came back after its cooldown: {k1:?}"
+    );
+    assert!(k1.rate_limited <= 5, "k1 was hammered: {k1:?}");
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn failover_hides_a_503_rate_of_half_on_one_key_of_three() {
+    let mock = start_mock(THREE_KEYS).await;
+    install(
+        &mock,
+        json!({ "keys": ["k2"], "action": "error", "status": 503, "probability": 0.5 }),
+    );
+    let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
+    let client = client();
+    for _ in 0..60 {
+        let (status, _, body) = chat(&client, &proxy).await;
+        assert_eq!(status, 200, "a 503 leaked to the client: {body}");
+    }
+    let ledger = mock.ledger();
+    let injected: u64 = ledger.keys["k2"].faults.values().sum();
+    assert!(
+        injected >= 3,
+        "the fault never fired, the test proves nothing: {ledger:?}"
+    );
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn all_keys_cooling_answers_429_with_retry_after_at_once() {
+    let mock = start_mock(THREE_KEYS).await;
+    install(
+        &mock,
+        json!({ "action": "rate_limit", "retry_after": "30s" }),
+    );
+    let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
+    let client = client();
+    // The first request meets three 429s (one per key) and gets the last one.
+    let (status, _, _) = chat(&client, &proxy).await;
+    assert_eq!(status, 429);
+    assert_eq!(mock.ledger().totals.requests, 3);
+
+    for (path, body) in [
+        ("/v1/chat/completions", chat_body(false)),
+        ("/v1/messages", messages_body()),
+    ] {
+        let started = Instant::now();
+        let response = client
+            .post(proxy.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert_eq!(response.status(), 429);
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "{path}: took {elapsed:?}; must answer at once"
+        );
+        let retry_after: u64 = response.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            (28..=30).contains(&retry_after),
+            "{path}: retry-after {retry_after}"
+        );
+        let error: serde_json::Value = response.json().await.unwrap();
+        if path == "/v1/messages" {
+            assert_eq!(error["type"], "error", "{error}");
+            assert_eq!(error["error"]["type"], "rate_limit_error", "{error}");
+        } else {
+            assert_eq!(error["error"]["type"], "rate_limit_error", "{error}");
+        }
+    }
+    // Nothing more was sent upstream while every key rested.
+    let ledger = mock.ledger();
+    assert_eq!(ledger.totals.requests, 3);
+    assert_eq!(ledger.totals.retry_after_violations, 0);
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn upstream_401_disables_the_key() {
+    let toml = THREE_KEYS.replacen(
+        "secret = \"sk-test-2\"",
+        "secret = \"sk-test-2\"\nstate = \"revoked\"",
+        1,
+    );
+    let mock = start_mock(&toml).await;
+    let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
+    let client = client();
+    let mut unauthorized = 0;
+    for _ in 0..12 {
+        let (status, key, _) = chat(&client, &proxy).await;
+        if status == 401 {
+            unauthorized += 1;
+            assert_eq!(key.as_deref(), Some("k2"));
+        } else {
+            assert_eq!(status, 200);
+        }
+    }
+    // 401 is not retried (the rule), so exactly one client sees it; then k2 is never used again.
+    assert_eq!(unauthorized, 1);
+    assert_eq!(requests_of(&mock.ledger(), "k2"), 1);
+    let keys: serde_json::Value = client
+        .get(proxy.url("/admin/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let k2 = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "k2")
+        .unwrap()
+        .clone();
+    assert_eq!(k2["state"], "disabled", "{keys}");
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn quota_exhaustion_parks_the_key() {
+    let toml = THREE_KEYS.replacen(
+        "secret = \"sk-test-1\"",
+        "secret = \"sk-test-1\"\nstate = \"out_of_credit\"",
+        1,
+    );
+    let mock = start_mock(&toml).await;
+    let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
+    let client = client();
+    for _ in 0..9 {
+        let (status, _, body) = chat(&client, &proxy).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(requests_of(&mock.ledger(), "k1"), 1);
+    let keys: serde_json::Value = client
+        .get(proxy.url("/admin/keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let k1 = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == "k1")
+        .unwrap()
+        .clone();
+    assert_eq!(k1["state"], "parked", "{keys}");
+    assert!(
+        k1["cooldown_remaining_ms"].as_u64().unwrap() > 500_000,
+        "{k1}"
+    );
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    let mock = start_mock(THREE_KEYS).await;
+    let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
+    let response = client()
+        .post(proxy.url("/v1/chat/completions"))
+        .json(
+            &json!({ "model": "no-such-model", "messages": [{ "role": "user", "content": "hi" }] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(
+        mock.ledger().totals.requests,
+        1,
+        "a 404 must not be retried on other keys"
+    );
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_hanging_key_is_cut_by_the_request_timeout_and_failed_over() {
+    let mock = start_mock(THREE_KEYS).await;
+    install(&mock, json!({ "keys": ["k1"], "action": "hang" }));
+    let mut flags = THREE_KEY_FLAGS.to_vec();
+    flags.extend(["--request-timeout", "300ms"]);
+    let proxy = start_proxy(&mock.base_url(), &flags).await;
+    let started = Instant::now();
+    let (status, key, body) = chat(&client(), &proxy).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(key.as_deref(), Some("k2"));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_resets_are_failed_over() {
+    let mock = start_mock(THREE_KEYS).await;
+    install(
+        &mock,
+        json!({ "keys": ["k1", "k2"], "action": "tcp_reset" }),
+    );
+    let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
+    let client = client();
+    for _ in 0..6 {
+        let (status, key, body) = chat(&client, &proxy).await;
+        assert_eq!((status, key.as_deref()), (200, Some("k3")), "{body}");
+    }
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_gets_a_prompt_502_in_provider_shape() {
+    // Bind then drop a listener: nothing listens on that port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let proxy = start_proxy(&format!("http://127.0.0.1:{port}"), &THREE_KEY_FLAGS).await;
+    let started = Instant::now();
+    let response = client()
+        .post(proxy.url("/v1/messages"))
+        .json(&messages_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(error["error"]["type"], "api_error", "{error}");
+    proxy.stop().await;
+}

@@ -13,6 +13,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::{admin_access, AdminPolicy};
 use crate::error::{ApiError, ProxyError};
 use crate::key::KeySpec;
 use crate::pool::PoolError;
@@ -45,22 +46,15 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let loopback = peer.is_some_and(|addr| addr.ip().is_loopback());
-    if !loopback && !state.config.admin_allow_remote {
-        return admin_error(ProxyError::AdminForbidden);
+        .map(|c| c.0.ip());
+    let policy = AdminPolicy {
+        token: state.config.admin_token.as_ref(),
+        allow_remote: state.config.admin_allow_remote,
+    };
+    match admin_access(policy, peer, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(error) => admin_error(error),
     }
-    if let Some(token) = &state.config.admin_token {
-        let presented = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if presented != Some(token.expose()) {
-            return admin_error(ProxyError::AdminUnauthorized);
-        }
-    }
-    next.run(request).await
 }
 
 async fn list_keys(State(state): State<AppState>) -> Response {

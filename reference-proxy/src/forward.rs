@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
+use crate::auth::client_allowed;
 use crate::error::{ProxyError, KEY_USED_HEADER};
 use crate::headers::{client_response_headers, upstream_request_headers};
 use crate::pool::{ChosenKey, RestReason, Selection};
@@ -70,7 +71,9 @@ async fn forward(
     provider: Provider,
     request: Request,
 ) -> Result<Response, ProxyError> {
-    check_client_token(state, request.headers())?;
+    if !client_allowed(state.config.client_token.as_ref(), request.headers()) {
+        return Err(ProxyError::ClientUnauthorized);
+    }
     let upstream = prepare(state, provider, request).await?;
     let started = Instant::now();
     let mut tried: Vec<Arc<str>> = Vec::new();
@@ -118,30 +121,6 @@ async fn forward(
         tracing::debug!(?outcome, attempts, "retrying on another key");
         last = Some(failure);
     }
-}
-
-fn check_client_token(state: &AppState, headers: &HeaderMap) -> Result<(), ProxyError> {
-    let Some(expected) = &state.config.client_token else {
-        return Ok(());
-    };
-    let bearer = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    let presented = [bearer, api_key].into_iter().flatten();
-    let ok = presented
-        .into_iter()
-        .any(|token| constant_time_eq(token.as_bytes(), expected.expose().as_bytes()));
-    if ok {
-        Ok(())
-    } else {
-        Err(ProxyError::ClientUnauthorized)
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn prepare(

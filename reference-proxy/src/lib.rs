@@ -8,11 +8,13 @@
 //! - Pure core, unit-tested without I/O:
 //!   [`pool`] (key selection strategies, cooldowns, "all keys resting"), [`retry_hint`] (parsing `retry-after`
 //!   and provider reset headers), [`retry_policy`] (what is retryable, budgets, key penalties),
-//!   [`headers`] (what crosses the proxy), [`provider`] (per-provider credentials and error shapes).
+//!   [`headers`] (what crosses the proxy), [`provider`] (per-provider credentials and error shapes),
+//!   [`auth`] (client token and admin access decisions).
 //! - I/O: [`state`] (shared pool + HTTP client), [`forward`] (attempts, failover, streaming),
 //!   [`admin`] (`/admin/keys`, `/health`), [`server`] (router, serve, [`run`]), [`error`] (error responses).
 
 pub mod admin;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;

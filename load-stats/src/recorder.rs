@@ -118,7 +118,7 @@ impl StatsDelta {
     }
 }
 
-/// Per-worker recorder (cheap to create, not `Sync`; one per worker shard).
+/// Per-worker recorder: cheap to create, meant to be owned by one worker shard (no internal locking).
 #[derive(Debug, Default)]
 pub struct Recorder {
     delta: StatsDelta,

@@ -219,3 +219,55 @@ fn bad_inputs_are_errors_that_name_the_file() {
         );
     }
 }
+
+#[test]
+fn our_own_csvs_check_like_our_summary() {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut run = RunStats::new(t0);
+    let mut recorder = Recorder::new();
+    for i in 0..300u64 {
+        let (result, success) = match i % 6 {
+            0 => (OutcomeResult::Status(429), false),
+            1 => (OutcomeResult::Status(503), false),
+            2 => (
+                OutcomeResult::Error(load_stats::ErrorClass::Timeout, "timed out after 429 ms"),
+                false,
+            ),
+            _ => (OutcomeResult::Status(200), true),
+        };
+        recorder.record(&Outcome {
+            name: if i % 2 == 0 { "chat" } else { "models" },
+            method: "POST",
+            result,
+            success,
+            latency: Duration::from_micros(800 + i * 97),
+            bytes: 1,
+            stream: None,
+        });
+    }
+    run.merge(&recorder.take());
+    run.close_interval(t0 + Duration::from_secs(3), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let stats_path = dir.path().join("ours_stats.csv");
+    load_stats::locust::write_stats_csv(std::fs::File::create(&stats_path).unwrap(), &run).unwrap();
+    let failures = std::fs::File::create(dir.path().join("ours_failures.csv")).unwrap();
+    load_stats::locust::write_failures_csv(failures, &run.totals().errors).unwrap();
+    let summary_path = dir.path().join("summary.json");
+    Summary::from_run(&run, serde_json::Value::Null, Vec::new())
+        .write_json(std::fs::File::create(&summary_path).unwrap())
+        .unwrap();
+
+    let from_csv = check_path(&stats_path, &lenient()).unwrap();
+    let from_json = check_path(&summary_path, &lenient()).unwrap();
+    let counts = |m: &load_stats::thresholds::Measured| (m.requests, m.failures, m.failures_429);
+    assert_eq!(
+        counts(&from_csv.overall),
+        (300, 150, 50),
+        "a timeout that mentions 429 ms is not a 429"
+    );
+    assert_eq!(counts(&from_csv.overall), counts(&from_json.overall));
+    assert!((from_csv.overall.requests_per_sec - from_json.overall.requests_per_sec).abs() < 1e-9);
+    let verdicts =
+        |r: &load_stats::check::CheckReport| r.results.iter().map(|r| r.passed).collect::<Vec<_>>();
+    assert_eq!(verdicts(&from_csv), verdicts(&from_json));
+}

@@ -1,0 +1,123 @@
+//! Command line of the `mock-upstream` binary: load the config, apply flag overrides, bind, print the
+//! `listening on http://ADDR` line (first stdout line, flushed), serve until SIGINT/SIGTERM.
+
+use crate::config::{ConfigError, KeyConfig, MockConfig};
+use clap::Parser;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Exit code for an unusable config file or flag.
+pub const EXIT_BAD_CONFIG: i32 = 2;
+
+/// OpenAI/Anthropic-faithful mock LLM upstream with seeded fault injection.
+#[derive(Debug, Parser)]
+#[command(name = "mock-upstream", version)]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed first).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// TOML config file (keys, models, latency, rules, admin).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed for every random draw (overrides the config's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Keys as `id=secret`, comma-separated or repeated (added to the config's keys; disables accept-any
+    /// unless the config sets `accept_any_key`).
+    #[arg(long, value_delimiter = ',')]
+    pub keys: Vec<String>,
+    /// Admin bearer token (overrides the config's `admin.token`).
+    #[arg(long, env = "MOCK_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+}
+
+/// An error the binary turns into exit code [`EXIT_BAD_CONFIG`].
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The config file is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A flag is unusable.
+    #[error("--{flag}: {problem}")]
+    Flag {
+        /// Flag name.
+        flag: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Build the effective config from the file and the flags.
+pub fn load_config(args: &Args) -> Result<MockConfig, CliError> {
+    let mut config = match &args.config {
+        Some(path) => MockConfig::from_toml_file(path)?,
+        None => MockConfig::default(),
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    for pair in &args.keys {
+        let (id, secret) = pair.split_once('=').ok_or_else(|| CliError::Flag {
+            flag: "keys",
+            problem: format!("`{pair}` is not id=secret"),
+        })?;
+        config.keys.push(KeyConfig {
+            id: id.trim().into(),
+            secret: secret.trim().into(),
+            ..Default::default()
+        });
+    }
+    if args.admin_token.is_some() {
+        config.admin.token.clone_from(&args.admin_token);
+    }
+    config
+        .validate()
+        .map_err(|(field, problem)| CliError::Flag {
+            flag: "keys",
+            problem: format!("{field}: {problem}"),
+        })?;
+    Ok(config)
+}
+
+/// Run the binary: bind, announce, serve until SIGINT/SIGTERM.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let config = load_config(&args)?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!(%addr, keys = config.keys.len(), rules = config.rules.len(), "mock upstream serving");
+    crate::running::serve_until(config, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Exit code for an error returned by [`run`].
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    if error.downcast_ref::<CliError>().is_some() {
+        EXIT_BAD_CONFIG
+    } else {
+        1
+    }
+}

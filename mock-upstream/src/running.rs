@@ -1,0 +1,124 @@
+//! In-process mock: [`spawn`] serves on a listener the caller bound (port 0 in tests) and returns a
+//! [`RunningMock`] handle with the same operations as the admin API, for harnesses and tests that embed it.
+
+use crate::config::MockConfig;
+use crate::faults::{FaultRule, RuleError};
+use crate::ledger::LedgerSnapshot;
+use crate::server::{self, serve, state::MockState};
+use std::io;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A mock serving in the background of the current Tokio runtime.
+pub struct RunningMock {
+    addr: SocketAddr,
+    state: MockState,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// Validate `config` and serve it on `listener` until [`RunningMock::shutdown`] (or drop).
+/// Invalid configs and rules fail with `io::ErrorKind::InvalidInput` naming the problem.
+pub async fn spawn(config: MockConfig, listener: TcpListener) -> io::Result<RunningMock> {
+    config.validate().map_err(|(field, problem)| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("field `{field}`: {problem}"),
+        )
+    })?;
+    let state = MockState::new(config)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel();
+    let router = server::app(state.clone());
+    let task = tokio::spawn(serve::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    Ok(RunningMock {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Serve until `shutdown` completes (used by the binary with SIGINT/SIGTERM); the listener is already bound.
+pub async fn serve_until(
+    config: MockConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), RuleError> {
+    let state = MockState::new(config)?;
+    serve::serve(listener, server::app(state), shutdown).await;
+    Ok(())
+}
+
+impl RunningMock {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`, the base URL clients and proxies point at.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Replace every fault rule atomically (all-or-nothing); returns their ids.
+    pub fn set_rules(&self, rules: Vec<FaultRule>) -> Result<Vec<String>, RuleError> {
+        self.state.rules.replace(rules, self.state.now())
+    }
+
+    /// Append one rule (its `ttl`, if any, starts now); returns its id.
+    pub fn add_rule(&self, rule: FaultRule) -> Result<String, RuleError> {
+        self.state.rules.add(rule, self.state.now())
+    }
+
+    /// Remove a rule; false when no rule has that id.
+    pub fn remove_rule(&self, id: &str) -> bool {
+        self.state.rules.remove(id, self.state.now())
+    }
+
+    /// Remove every rule.
+    pub fn clear_rules(&self) {
+        self.state.rules.clear();
+    }
+
+    /// The live rules with their ids.
+    pub fn rules(&self) -> Vec<FaultRule> {
+        self.state.list_rules()
+    }
+
+    /// Set the fault-window epoch to now.
+    pub fn set_epoch_now(&self) {
+        self.state.set_epoch_now();
+    }
+
+    /// What `GET /__admin/ledger` returns.
+    pub fn ledger(&self) -> LedgerSnapshot {
+        self.state.ledger()
+    }
+
+    /// Reset counters, limiters, rule match counts and the ledger.
+    pub fn reset(&self) {
+        self.state.reset();
+    }
+
+    /// Stop accepting, let open connections finish (bounded grace period), and wait.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RunningMock {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

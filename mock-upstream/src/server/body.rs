@@ -1,0 +1,199 @@
+//! Response bodies as byte streams: whole JSON bodies, paced SSE streams (TTFT, inter-token delay) and the
+//! body-level faults — truncation, malformed JSON, cut streams, in-stream error events, malformed frames,
+//! disconnect deadlines and slow dribbling. An `Err` item makes hyper abort the connection mid-body, which
+//! is exactly what a client sees when a real upstream dies half-way.
+
+use crate::latency::LatencyProfile;
+use crate::providers::{self, Completion};
+use crate::route::Provider;
+use axum::body::Body;
+use bytes::Bytes;
+use futures::stream::{self, Stream, StreamExt};
+use rand_chacha::ChaCha8Rng;
+use std::io;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A fault applied to how the body is delivered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) enum BodyFault {
+    /// Deliver normally.
+    #[default]
+    None,
+    /// Announce the full `content-length`, send half, then drop the connection.
+    Truncated,
+    /// 200 with the body cut in the middle of a JSON value (complete HTTP message, invalid JSON).
+    Malformed,
+    /// Drop the connection at this instant (mid-stream for streams).
+    DisconnectAt(Instant),
+    /// Streams: drop the connection after this many frames.
+    CutAfter(u32),
+    /// Streams: after this many frames send the provider's error event and end.
+    ErrorAfter(u32, Option<String>),
+    /// Streams: after this many frames send one malformed frame, then continue.
+    MalformedAfter(u32),
+}
+
+/// Everything needed to play an SSE stream.
+pub(crate) struct SseScript {
+    pub(crate) provider: Provider,
+    pub(crate) completion: Completion,
+    pub(crate) profile: LatencyProfile,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) request_id: String,
+}
+
+type Chunk = Result<Bytes, io::Error>;
+
+fn aborted(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, why.to_string())
+}
+
+/// A whole JSON body with a body fault applied; returns the body and the `content-length` to announce.
+pub(crate) fn json_body(
+    bytes: Bytes,
+    fault: &BodyFault,
+    bytes_per_sec: Option<u32>,
+) -> (Body, u64) {
+    let length = bytes.len() as u64;
+    let chunks: Vec<Chunk> = match fault {
+        BodyFault::Truncated => vec![
+            Ok(bytes.slice(..bytes.len() / 2)),
+            Err(aborted("truncated body")),
+        ],
+        BodyFault::Malformed => {
+            let cut = bytes.slice(..bytes.len() / 2);
+            return (Body::from(cut.clone()), cut.len() as u64);
+        }
+        _ => vec![Ok(bytes)],
+    };
+    let base = stream::iter(chunks);
+    let body = match (fault, bytes_per_sec) {
+        (BodyFault::DisconnectAt(at), _) => with_deadline(base, *at).boxed(),
+        (_, Some(rate)) => dribble(base, rate).boxed(),
+        _ => base.boxed(),
+    };
+    (Body::from_stream(body), length)
+}
+
+/// An SSE body played frame by frame with the profile's delays and the fault applied.
+pub(crate) fn sse_body(script: SseScript, fault: BodyFault, bytes_per_sec: Option<u32>) -> Body {
+    let deadline = match fault {
+        BodyFault::DisconnectAt(at) => Some(at),
+        _ => None,
+    };
+    let frames = stream::unfold(
+        SsePlayer {
+            script,
+            fault,
+            frame: 0,
+            finished: false,
+        },
+        SsePlayer::next,
+    );
+    match (deadline, bytes_per_sec) {
+        (Some(at), _) => Body::from_stream(with_deadline(frames, at)),
+        (None, Some(rate)) => Body::from_stream(dribble(frames, rate)),
+        (None, None) => Body::from_stream(frames),
+    }
+}
+
+struct SsePlayer {
+    script: SseScript,
+    fault: BodyFault,
+    frame: usize,
+    finished: bool,
+}
+
+impl SsePlayer {
+    async fn next(mut self) -> Option<(Chunk, SsePlayer)> {
+        if self.finished {
+            return None;
+        }
+        if let Some(item) = self.injected() {
+            return Some((item, self));
+        }
+        let bytes =
+            providers::stream_frame(self.script.provider, &self.script.completion, self.frame)?;
+        let delay = self.delay_before(self.frame);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        self.frame += 1;
+        Some((Ok(bytes), self))
+    }
+
+    /// The fault's frame when the stream has reached its position.
+    fn injected(&mut self) -> Option<Chunk> {
+        let at = |n: &u32| self.frame == *n as usize;
+        let script = &self.script;
+        match &self.fault {
+            BodyFault::CutAfter(n) if at(n) => {
+                self.finished = true;
+                Some(Err(aborted("stream cut")))
+            }
+            BodyFault::ErrorAfter(n, message) if at(n) => {
+                self.finished = true;
+                Some(Ok(providers::stream_error_frame(
+                    script.provider,
+                    message.as_deref(),
+                    &script.request_id,
+                )))
+            }
+            BodyFault::MalformedAfter(n) if at(n) => {
+                self.fault = BodyFault::None;
+                Some(Ok(providers::malformed_frame(script.provider)))
+            }
+            _ => None,
+        }
+    }
+
+    fn delay_before(&mut self, frame: usize) -> Duration {
+        let first_token = providers::preamble_frames(self.script.provider);
+        let last_token = first_token + self.script.completion.output_tokens as usize;
+        let rng = &mut self.script.rng;
+        match frame {
+            f if f == first_token && f < last_token => self.script.profile.first_token_delay(rng),
+            f if f > first_token && f < last_token => self.script.profile.inter_token_delay(rng),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// Pass items through until `at`, then fail (the connection drops mid-body); ends normally if `inner` does.
+fn with_deadline(
+    inner: impl Stream<Item = Chunk> + Send + 'static,
+    at: Instant,
+) -> impl Stream<Item = Chunk> + Send {
+    stream::unfold(Some(inner.boxed()), move |state| async move {
+        let mut inner = state?;
+        tokio::select! {
+            item = inner.next() => item.map(|item| (item, Some(inner))),
+            () = tokio::time::sleep_until(at) => Some((Err(aborted("disconnect fault")), None)),
+        }
+    })
+}
+
+/// Re-emit bytes at about `bytes_per_sec`, in small pieces.
+fn dribble(
+    inner: impl Stream<Item = Chunk> + Send + 'static,
+    bytes_per_sec: u32,
+) -> impl Stream<Item = Chunk> + Send {
+    let rate = bytes_per_sec.max(1) as usize;
+    let piece = (rate / 20).max(1);
+    inner.flat_map(move |item| {
+        let pieces: Vec<Chunk> = match item {
+            Ok(bytes) => (0..bytes.len())
+                .step_by(piece)
+                .map(|at| Ok(bytes.slice(at..(at + piece).min(bytes.len()))))
+                .collect(),
+            Err(err) => vec![Err(err)],
+        };
+        stream::iter(pieces).then(move |item| async move {
+            if let Ok(bytes) = &item {
+                tokio::time::sleep(Duration::from_secs_f64(bytes.len() as f64 / rate as f64)).await;
+            }
+            item
+        })
+    })
+}

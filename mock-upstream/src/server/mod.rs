@@ -1,0 +1,158 @@
+//! HTTP layer: the router ([`app`]), the provider pipeline, bodies, the admin API, metrics and the accept loop
+//! that keeps sockets reachable for connection-level faults.
+
+mod admin;
+mod body;
+mod metrics;
+mod pipeline;
+pub(crate) mod serve;
+pub(crate) mod state;
+
+use crate::providers::{openai, ApiError};
+use crate::route::Route;
+use axum::extract::{OriginalUri, Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use pipeline::ProviderCall;
+use serve::ConnControl;
+use state::MockState;
+
+/// The whole router: provider endpoints, `/health`, `/metrics`, `/__admin/*`.
+pub(crate) fn app(state: MockState) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/messages", post(messages))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{id}", get(get_model))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .nest("/__admin", admin::routes(state.clone()))
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
+fn call(
+    route: Route,
+    request_headers: HeaderMap,
+    body: Bytes,
+    model_in_path: Option<String>,
+    conn: Option<ConnControl>,
+) -> ProviderCall {
+    ProviderCall {
+        route,
+        headers: request_headers,
+        body,
+        model_in_path,
+        conn,
+    }
+}
+
+async fn chat_completions(
+    State(state): State<MockState>,
+    conn: Option<axum::Extension<ConnControl>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    pipeline::handle(
+        state,
+        call(
+            Route::ChatCompletions,
+            headers,
+            body,
+            None,
+            conn.map(|c| c.0),
+        ),
+    )
+    .await
+}
+
+async fn embeddings(
+    State(state): State<MockState>,
+    conn: Option<axum::Extension<ConnControl>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    pipeline::handle(
+        state,
+        call(Route::Embeddings, headers, body, None, conn.map(|c| c.0)),
+    )
+    .await
+}
+
+async fn messages(
+    State(state): State<MockState>,
+    conn: Option<axum::Extension<ConnControl>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    pipeline::handle(
+        state,
+        call(Route::Messages, headers, body, None, conn.map(|c| c.0)),
+    )
+    .await
+}
+
+async fn list_models(
+    State(state): State<MockState>,
+    conn: Option<axum::Extension<ConnControl>>,
+    headers: HeaderMap,
+) -> Response {
+    pipeline::handle(
+        state,
+        call(
+            Route::Models,
+            headers,
+            Bytes::new(),
+            None,
+            conn.map(|c| c.0),
+        ),
+    )
+    .await
+}
+
+async fn get_model(
+    State(state): State<MockState>,
+    conn: Option<axum::Extension<ConnControl>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    pipeline::handle(
+        state,
+        call(
+            Route::Models,
+            headers,
+            Bytes::new(),
+            Some(id),
+            conn.map(|c| c.0),
+        ),
+    )
+    .await
+}
+
+async fn health(State(state): State<MockState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "uptime_ms": state.now().as_millis() as u64}))
+}
+
+async fn metrics_text(State(state): State<MockState>) -> Response {
+    let text = metrics::render(&state.ledger(), &state.latency_histograms);
+    (
+        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response()
+}
+
+/// Unknown paths get OpenAI's 404 shape (what an SDK pointed at a wrong base URL sees).
+async fn unknown_route(OriginalUri(uri): OriginalUri, request: Request) -> Response {
+    let error = ApiError::UnknownRoute(format!("{} {}", request.method(), uri.path()));
+    let mut response = (StatusCode::NOT_FOUND, openai::error_body(&error)).into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,583 @@
+//! The request pipeline shared by every provider endpoint: key → body → model → account state → fault
+//! decision → rate limiter → latency → response. Each step either continues or ends the exchange with a
+//! provider-shaped response (or a dropped connection); every ending is recorded in the key's ledger.
+
+use super::body::{self, BodyFault, SseScript};
+use super::serve::{ConnControl, Kill};
+use super::state::MockState;
+use crate::config::KeyState;
+use crate::faults::{FaultKind, FaultRule, LimitKind, RequestFacts};
+use crate::keys::{KeyLookup, KeyRuntime};
+use crate::latency::Distribution;
+use crate::ledger::NO_RESPONSE;
+use crate::limiter::LimitStatus;
+use crate::providers::{self, anthropic, openai, ApiError, Completion, ParsedRequest};
+use crate::route::{Provider, Route};
+use crate::seed::{Purpose, RequestSeed};
+use axum::body::Body;
+use axum::response::Response;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use std::time::{Duration, SystemTime};
+
+/// One provider request as the router hands it over.
+pub(crate) struct ProviderCall {
+    pub(crate) route: Route,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    /// `GET /v1/models/{id}`: the id.
+    pub(crate) model_in_path: Option<String>,
+    pub(crate) conn: Option<ConnControl>,
+}
+
+/// Run the pipeline and time it for the latency histogram.
+pub(crate) async fn handle(state: MockState, call: ProviderCall) -> Response {
+    let started = std::time::Instant::now();
+    let route = call.route;
+    let response = Exchange::start(&state, call).run().await;
+    state.latency_histograms.observe(route, started.elapsed());
+    response
+}
+
+/// How a fault changes an otherwise normal response.
+#[derive(Default)]
+struct Shaping {
+    extra_latency: Duration,
+    body_fault: BodyFault,
+    bytes_per_sec: Option<u32>,
+}
+
+struct Exchange<'a> {
+    state: &'a MockState,
+    call: ProviderCall,
+    provider: Provider,
+    request_id: String,
+    now: Duration,
+    limits: Option<LimitStatus>,
+}
+
+impl<'a> Exchange<'a> {
+    fn start(state: &'a MockState, call: ProviderCall) -> Self {
+        let provider = call.route.provider();
+        Exchange {
+            state,
+            provider,
+            request_id: state.next_request_id(),
+            now: state.now(),
+            limits: None,
+            call,
+        }
+    }
+
+    async fn run(mut self) -> Response {
+        let key = match self
+            .state
+            .registry()
+            .lookup(secret(&self.call.headers, self.provider))
+        {
+            KeyLookup::Accepted(key) => key,
+            KeyLookup::Rejected(bucket) => return self.reject(&bucket, ApiError::InvalidKey),
+        };
+        let index = key.next_index(self.call.route);
+        key.ledger().arrival(self.now);
+        let parsed = match self.parse() {
+            Ok(parsed) => parsed,
+            Err(error) => return self.reject(&key, error),
+        };
+        if let Err(error) = self.check_account(&key, &parsed) {
+            return self.reject(&key, error);
+        }
+        let seed = RequestSeed::new(self.state.config.seed, key.id(), self.call.route, index);
+        let shaping = match self.decide_fault(&key, &parsed, &seed) {
+            Ok(Some(rule)) => {
+                key.ledger()
+                    .record_fault(self.call.route, index, rule.action);
+                match self.inject(&key, &rule, &parsed, &seed).await {
+                    Ok(shaping) => shaping,
+                    Err(response) => return response,
+                }
+            }
+            Ok(None) => Shaping::default(),
+            Err(error) => return self.reject(&key, error),
+        };
+        self.respond(&key, parsed, &seed, shaping).await
+    }
+
+    fn parse(&self) -> Result<ParsedRequest, ApiError> {
+        match self.call.route {
+            Route::ChatCompletions => openai::parse_chat(&self.call.body),
+            Route::Embeddings => openai::parse_embeddings(&self.call.body),
+            Route::Messages => anthropic::parse_messages(&self.call.body),
+            Route::Models => Ok(ParsedRequest {
+                model: self.call.model_in_path.clone(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn check_account(&self, key: &KeyRuntime, parsed: &ParsedRequest) -> Result<(), ApiError> {
+        if key.config.provider.is_some_and(|p| p != self.provider) {
+            return Err(ApiError::WrongProvider);
+        }
+        match key.config.state {
+            KeyState::Revoked => return Err(ApiError::RevokedKey),
+            KeyState::OutOfCredit => return Err(ApiError::Quota),
+            KeyState::Active => {}
+        }
+        match &parsed.model {
+            Some(model) if !self.state.knows_model(model) => {
+                Err(ApiError::ModelNotFound(model.clone()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The override headers (when enabled) win; otherwise the first rule that matches and fires.
+    fn decide_fault(
+        &self,
+        key: &KeyRuntime,
+        parsed: &ParsedRequest,
+        seed: &RequestSeed,
+    ) -> Result<Option<FaultRule>, ApiError> {
+        if self.state.config.override_headers {
+            if let Some(rule) = override_rule(&self.call.headers)? {
+                return Ok(Some(rule));
+            }
+        }
+        let facts = RequestFacts {
+            key_id: key.id(),
+            route: self.call.route,
+            model: parsed.model.as_deref(),
+            stream: parsed.stream,
+        };
+        let since_epoch = self.state.since_epoch(self.now);
+        Ok(self
+            .state
+            .rules
+            .decide(&facts, seed, self.now, since_epoch)
+            .map(|active| active.rule.clone()))
+    }
+
+    /// Carry out a fault: either a complete ending (`Err(response)`) or a shaping of the normal response.
+    async fn inject(
+        &mut self,
+        key: &KeyRuntime,
+        rule: &FaultRule,
+        parsed: &ParsedRequest,
+        seed: &RequestSeed,
+    ) -> Result<Shaping, Response> {
+        let chunks = rule.chunks.unwrap_or(1);
+        let body_fault = match rule.action {
+            FaultKind::Error => {
+                let error = ApiError::Injected {
+                    status: rule.status.unwrap_or(500),
+                    message: rule.message.clone(),
+                };
+                return Err(self.error(key, error, rule.retry_after, rule.should_retry));
+            }
+            FaultKind::RateLimit => return Err(self.injected_rate_limit(key, rule, parsed)),
+            FaultKind::Quota => {
+                return Err(self.error(key, ApiError::Quota, rule.retry_after, rule.should_retry))
+            }
+            FaultKind::Overloaded => {
+                let status = if self.provider == Provider::Anthropic {
+                    529
+                } else {
+                    503
+                };
+                let error = ApiError::Injected {
+                    status,
+                    message: rule.message.clone(),
+                };
+                return Err(self.error(
+                    key,
+                    error,
+                    rule.retry_after,
+                    Some(rule.should_retry.unwrap_or(true)),
+                ));
+            }
+            FaultKind::Hang => {
+                return Err(self
+                    .drop_connection(key, Some(self.state.config.hang_max), Kill::Close)
+                    .await)
+            }
+            FaultKind::TcpReset => return Err(self.drop_connection(key, None, Kill::Reset).await),
+            FaultKind::Close => return Err(self.drop_connection(key, None, Kill::Close).await),
+            FaultKind::Disconnect if !parsed.stream => {
+                return Err(self.drop_connection(key, rule.after, Kill::Close).await)
+            }
+            FaultKind::Disconnect => BodyFault::DisconnectAt(
+                tokio::time::Instant::now() + rule.after.unwrap_or_default(),
+            ),
+            FaultKind::MalformedJson => BodyFault::Malformed,
+            FaultKind::TruncatedBody => BodyFault::Truncated,
+            FaultKind::CutStream => BodyFault::CutAfter(chunks),
+            FaultKind::StreamError => BodyFault::ErrorAfter(chunks, rule.message.clone()),
+            FaultKind::MalformedSse => BodyFault::MalformedAfter(chunks),
+            FaultKind::Latency | FaultKind::Slow => BodyFault::None,
+        };
+        let extra_latency = rule
+            .latency
+            .as_ref()
+            .map(|d| d.sample(&mut seed.rng(Purpose::Fault)))
+            .unwrap_or_default();
+        Ok(Shaping {
+            extra_latency,
+            body_fault,
+            bytes_per_sec: rule.bytes_per_sec,
+        })
+    }
+
+    fn injected_rate_limit(
+        &mut self,
+        key: &KeyRuntime,
+        rule: &FaultRule,
+        parsed: &ParsedRequest,
+    ) -> Response {
+        let status = key.limiter().peek(self.now);
+        let kind = rule.limit.unwrap_or_default();
+        let (limit, requested) = match kind {
+            LimitKind::Requests => (status.limit_requests, 1),
+            LimitKind::Tokens => (
+                status.limit_tokens,
+                parsed.input_tokens + u64::from(parsed.max_tokens.unwrap_or(0)),
+            ),
+        };
+        let retry_after = rule.retry_after.unwrap_or(Duration::from_secs(1));
+        let model = parsed.model.clone().unwrap_or_default();
+        let error = ApiError::RateLimited {
+            kind,
+            model,
+            limit,
+            used: limit,
+            requested,
+            retry_after,
+        };
+        self.error(key, error, Some(retry_after), rule.should_retry)
+    }
+
+    /// End the exchange without a response: optionally wait, then close or reset the connection.
+    async fn drop_connection(
+        &self,
+        key: &KeyRuntime,
+        wait: Option<Duration>,
+        kill: Kill,
+    ) -> Response {
+        key.ledger().record(self.call.route, NO_RESPONSE, 0, 0);
+        if let Some(wait) = wait {
+            tokio::time::sleep(wait).await;
+        }
+        match &self.call.conn {
+            Some(conn) => {
+                conn.kill(kill);
+                std::future::pending().await
+            }
+            // Not served by our accept loop: the closest thing is aborting the body right after the head.
+            None => Response::new(Body::from_stream(futures::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::other("connection dropped by fault"))
+            }))),
+        }
+    }
+
+    async fn respond(
+        &mut self,
+        key: &KeyRuntime,
+        parsed: ParsedRequest,
+        seed: &RequestSeed,
+        shaping: Shaping,
+    ) -> Response {
+        let config = &self.state.config;
+        let output_tokens = match self.call.route {
+            Route::ChatCompletions | Route::Messages => parsed
+                .max_tokens
+                .unwrap_or(config.default_output_tokens)
+                .min(config.max_output_tokens),
+            Route::Embeddings | Route::Models => 0,
+        };
+        let admitted = key
+            .limiter()
+            .admit(self.now, parsed.input_tokens + u64::from(output_tokens));
+        self.limits = Some(match admitted {
+            Ok(status) => status,
+            Err((refusal, status)) => {
+                self.limits = Some(status);
+                let model = parsed.model.clone().unwrap_or_default();
+                let error = ApiError::RateLimited {
+                    kind: refusal.kind,
+                    model,
+                    limit: refusal.limit,
+                    used: refusal.used,
+                    requested: refusal.requested,
+                    retry_after: refusal.retry_after,
+                };
+                return self.error(key, error, Some(refusal.retry_after), None);
+            }
+        });
+        let profile = self
+            .state
+            .latency_profile(&key.config, self.call.route)
+            .clone();
+        let mut latency_rng = seed.rng(Purpose::Latency);
+        let completion = self.completion(&parsed, output_tokens, seed);
+        key.ledger().record(
+            self.call.route,
+            200,
+            parsed.input_tokens,
+            u64::from(output_tokens),
+        );
+        if parsed.stream {
+            let delay = profile.header_delay(&mut latency_rng) + shaping.extra_latency;
+            sleep(delay).await;
+            let script = SseScript {
+                provider: self.provider,
+                completion,
+                profile,
+                rng: latency_rng,
+                request_id: self.request_id.clone(),
+            };
+            let body = body::sse_body(script, shaping.body_fault, shaping.bytes_per_sec);
+            return self.finish(StatusCode::OK, "text/event-stream", body, None);
+        }
+        sleep(profile.response_delay(&mut latency_rng, output_tokens) + shaping.extra_latency)
+            .await;
+        let bytes = self.render_success(&parsed, &completion, seed);
+        let (body, length) = body::json_body(bytes, &shaping.body_fault, shaping.bytes_per_sec);
+        self.finish(StatusCode::OK, "application/json", body, Some(length))
+    }
+
+    fn completion(
+        &self,
+        parsed: &ParsedRequest,
+        output_tokens: u32,
+        seed: &RequestSeed,
+    ) -> Completion {
+        let prefix = if self.provider == Provider::Anthropic {
+            "msg_"
+        } else {
+            "chatcmpl-"
+        };
+        Completion {
+            id: format!("{prefix}{}", self.request_id),
+            model: parsed.model.clone().unwrap_or_default(),
+            created: SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs(),
+            input_tokens: parsed.input_tokens,
+            output_tokens,
+            text_start: seed.value() % 1024,
+            hit_max_tokens: parsed.max_tokens.is_some(),
+            include_usage: parsed.include_usage,
+        }
+    }
+
+    fn render_success(
+        &self,
+        parsed: &ParsedRequest,
+        completion: &Completion,
+        seed: &RequestSeed,
+    ) -> Bytes {
+        match (self.call.route, &parsed.embedding, &parsed.model) {
+            (Route::ChatCompletions, _, _) => openai::chat_body(completion),
+            (Route::Messages, _, _) => anthropic::message_body(completion),
+            (Route::Embeddings, Some(spec), Some(model)) => {
+                openai::embeddings_body(spec, model, parsed.input_tokens, seed.value())
+            }
+            (_, _, Some(model)) => openai::model_body(model),
+            _ => openai::models_body(&self.state.config.models),
+        }
+    }
+
+    /// A request-level rejection before limits apply (bad key, bad body, unknown model, account state).
+    fn reject(&mut self, key: &KeyRuntime, error: ApiError) -> Response {
+        self.error(key, error, None, None)
+    }
+
+    /// A provider-shaped error; announces `retry_after` (and remembers it for violation counting).
+    fn error(
+        &mut self,
+        key: &KeyRuntime,
+        error: ApiError,
+        retry_after: Option<Duration>,
+        should_retry: Option<bool>,
+    ) -> Response {
+        let status = error.status(self.provider);
+        key.ledger().record(self.call.route, status.as_u16(), 0, 0);
+        if let Some(wait) = retry_after {
+            key.ledger().announce_retry_after(self.now, wait);
+        }
+        if self.limits.is_none() {
+            self.limits = Some(key.limiter().peek(self.now));
+        }
+        let bytes = error.body(self.provider, &self.request_id);
+        let length = bytes.len() as u64;
+        let mut response = self.finish(status, "application/json", Body::from(bytes), Some(length));
+        let headers = response.headers_mut();
+        if let Some(wait) = retry_after {
+            providers::retry_headers(wait, headers);
+        }
+        if let Some(retry) = should_retry {
+            headers.insert(
+                HeaderName::from_static("x-should-retry"),
+                HeaderValue::from_static(if retry { "true" } else { "false" }),
+            );
+        }
+        response
+    }
+
+    fn finish(
+        &self,
+        status: StatusCode,
+        content_type: &'static str,
+        body: Body,
+        length: Option<u64>,
+    ) -> Response {
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(length) = length {
+            headers.insert(CONTENT_LENGTH, length.into());
+        }
+        if content_type == "text/event-stream" {
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        }
+        let limits = self.limits.unwrap_or(LimitStatus {
+            limit_requests: 0,
+            remaining_requests: 0,
+            reset_requests: Duration::ZERO,
+            limit_tokens: 0,
+            remaining_tokens: 0,
+            reset_tokens: Duration::ZERO,
+        });
+        providers::limit_headers(
+            self.provider,
+            &limits,
+            &format!("req_{}", self.request_id),
+            headers,
+        );
+        response
+    }
+}
+
+async fn sleep(delay: Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The secret a request carries: OpenAI `Authorization: Bearer`, Anthropic `x-api-key` (each falls back to
+/// the other, as both SDKs can be configured either way).
+fn secret(headers: &HeaderMap, provider: Provider) -> Option<&str> {
+    let bearer = || {
+        headers
+            .get(http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+    };
+    let api_key = || headers.get("x-api-key")?.to_str().ok().map(str::trim);
+    match provider {
+        Provider::OpenAi => bearer().or_else(api_key),
+        Provider::Anthropic => api_key().or_else(bearer),
+    }
+}
+
+/// Build a one-off rule from `x-mock-status`, `x-mock-latency` and `x-mock-fault` (checked like any rule).
+fn override_rule(headers: &HeaderMap) -> Result<Option<FaultRule>, ApiError> {
+    let header = |name: &'static str| {
+        headers
+            .get(name)
+            .map(|v| (name, v.to_str().unwrap_or_default().trim()))
+    };
+    let invalid = |field: &'static str, message: String| ApiError::InvalidField { field, message };
+    let mut rule = match (header("x-mock-fault"), header("x-mock-status")) {
+        (Some((name, kind)), _) => FaultRule::new(
+            serde_json::from_value(serde_json::Value::String(kind.into()))
+                .map_err(|_| invalid(name, format!("unknown fault kind `{kind}`")))?,
+        ),
+        (None, Some((name, status))) => FaultRule {
+            status: Some(
+                status
+                    .parse()
+                    .map_err(|_| invalid(name, format!("`{status}` is not an HTTP status")))?,
+            ),
+            ..FaultRule::new(FaultKind::Error)
+        },
+        (None, None) => FaultRule::new(FaultKind::Latency),
+    };
+    if let Some((name, latency)) = header("x-mock-latency") {
+        let delay = crate::durations::parse(latency).map_err(|message| invalid(name, message))?;
+        if rule.action == FaultKind::Latency {
+            rule.latency = Some(Distribution::Fixed(delay));
+        } else {
+            return Err(invalid(
+                name,
+                "combine x-mock-latency with neither x-mock-status nor x-mock-fault".into(),
+            ));
+        }
+    } else if rule.action == FaultKind::Latency {
+        return Ok(None);
+    }
+    rule.validate("x-mock-* headers")
+        .map_err(|err| invalid("x-mock-fault", err.to_string()))?;
+    Ok(Some(rule))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    HeaderName::from_static(name),
+                    HeaderValue::from_str(value).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn secrets_by_provider() {
+        let both = headers(&[("authorization", "Bearer sk-a"), ("x-api-key", "sk-b")]);
+        assert_eq!(secret(&both, Provider::OpenAi), Some("sk-a"));
+        assert_eq!(secret(&both, Provider::Anthropic), Some("sk-b"));
+        assert_eq!(
+            secret(&headers(&[("x-api-key", "sk-b")]), Provider::OpenAi),
+            Some("sk-b")
+        );
+        assert_eq!(
+            secret(&headers(&[("authorization", "Basic x")]), Provider::OpenAi),
+            None
+        );
+    }
+
+    #[test]
+    fn override_headers_table() {
+        let kind = |pairs: &[(&'static str, &str)]| {
+            override_rule(&headers(pairs)).map(|r| r.map(|r| (r.action, r.status)))
+        };
+        assert_eq!(kind(&[]), Ok(None));
+        assert_eq!(
+            kind(&[("x-mock-status", "503")]),
+            Ok(Some((FaultKind::Error, Some(503))))
+        );
+        assert_eq!(
+            kind(&[("x-mock-fault", "tcp_reset")]),
+            Ok(Some((FaultKind::TcpReset, None)))
+        );
+        assert_eq!(
+            kind(&[("x-mock-latency", "5ms")]),
+            Ok(Some((FaultKind::Latency, None)))
+        );
+        assert!(kind(&[("x-mock-status", "abc")]).is_err());
+        assert!(kind(&[("x-mock-fault", "explode")]).is_err());
+        assert!(kind(&[("x-mock-fault", "disconnect")]).is_err());
+        assert!(kind(&[("x-mock-latency", "soon")]).is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! Serving with our own accept loop instead of `axum::serve`: each connection keeps its `TcpStream` reachable
+//! so a fault can reset it (RST via `SO_LINGER 0`) or close it without sending a byte — things a
+//! request handler cannot do through HTTP. Handlers reach their connection through a [`ConnControl`]
+//! request extension.
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::convert::Infallible;
+use std::future::{poll_fn, Future};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// How long open connections get to finish after shutdown starts before they are dropped.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How a handler wants its connection to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Kill {
+    /// FIN without a response.
+    Close = 1,
+    /// RST without a response.
+    Reset = 2,
+}
+
+/// Lets a request handler end its own connection.
+#[derive(Clone, Default)]
+pub(crate) struct ConnControl(Arc<ControlInner>);
+
+#[derive(Default)]
+struct ControlInner {
+    notify: Notify,
+    mode: AtomicU8,
+}
+
+impl ConnControl {
+    /// Ask the connection task to drop the connection in `mode`.
+    pub(crate) fn kill(&self, mode: Kill) {
+        self.0.mode.store(mode as u8, Ordering::SeqCst);
+        self.0.notify.notify_one();
+    }
+
+    async fn killed(&self) -> Kill {
+        self.0.notify.notified().await;
+        match self.0.mode.load(Ordering::SeqCst) {
+            2 => Kill::Reset,
+            _ => Kill::Close,
+        }
+    }
+}
+
+/// Serve `router` on `listener` until `shutdown` completes, then drain connections (bounded by a grace period).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+) {
+    let tracker = TaskTracker::new();
+    let (drain_tx, drain_rx) = watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    tracker.spawn(serve_connection(stream, peer, router.clone(), drain_rx.clone()));
+                }
+                Err(err) => {
+                    // Typically EMFILE under extreme load: back off instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    let _ = drain_tx.send(true);
+    tracker.close();
+    tracker.wait().await;
+}
+
+type BoxedResponse =
+    Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>;
+
+enum Ended {
+    Done,
+    Killed(Kill),
+    Draining,
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    mut drain: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let control = ConnControl::default();
+    let service = {
+        let control = control.clone();
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(control.clone());
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let router = router.clone();
+            Box::pin(async move { router.oneshot(request).await }) as BoxedResponse
+        })
+    };
+    let mut connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service);
+    let ended = tokio::select! {
+        _ = poll_fn(|cx| connection.poll_without_shutdown(cx)) => Ended::Done,
+        mode = control.killed() => Ended::Killed(mode),
+        _ = drain.wait_for(|draining| *draining) => Ended::Draining,
+    };
+    match ended {
+        Ended::Done => {}
+        Ended::Killed(mode) => {
+            let stream = connection.into_parts().io.into_inner();
+            if mode == Kill::Reset {
+                let _ = stream.set_zero_linger();
+            }
+            drop(stream);
+        }
+        Ended::Draining => {
+            Pin::new(&mut connection).graceful_shutdown();
+            let _ = tokio::time::timeout(
+                DRAIN_GRACE,
+                poll_fn(|cx| connection.poll_without_shutdown(cx)),
+            )
+            .await;
+        }
+    }
+}

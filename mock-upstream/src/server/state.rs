@@ -1,0 +1,128 @@
+//! Shared state of a running mock: configuration, clock, rule book, key registry and metrics. Cloned into
+//! every handler (`Arc` inside).
+
+use super::metrics::LatencyHistograms;
+use crate::config::{KeyConfig, MockConfig};
+use crate::faults::book::RuleBook;
+use crate::faults::{FaultRule, RuleError};
+use crate::keys::KeyRegistry;
+use crate::latency::LatencyProfile;
+use crate::ledger::LedgerSnapshot;
+use crate::route::Route;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Handle on the shared state.
+#[derive(Clone)]
+pub(crate) struct MockState(Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub(crate) config: MockConfig,
+    started: Instant,
+    epoch_ms: AtomicU64,
+    pub(crate) rules: RuleBook,
+    keys: RwLock<Arc<KeyRegistry>>,
+    models: HashSet<String>,
+    pub(crate) latency_histograms: LatencyHistograms,
+    request_counter: AtomicU64,
+    id_nonce: u64,
+}
+
+impl std::ops::Deref for MockState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl MockState {
+    /// State for a validated config; rules are validated again as they are installed.
+    pub(crate) fn new(config: MockConfig) -> Result<Self, RuleError> {
+        let rules = RuleBook::new(config.rules.clone(), Duration::ZERO)?;
+        let keys = RwLock::new(Arc::new(KeyRegistry::new(&config, Duration::ZERO)));
+        let id_nonce = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos() as u64;
+        Ok(MockState(Arc::new(Inner {
+            models: config.models.iter().cloned().collect(),
+            config,
+            started: Instant::now(),
+            epoch_ms: AtomicU64::new(0),
+            rules,
+            keys,
+            latency_histograms: LatencyHistograms::default(),
+            request_counter: AtomicU64::new(0),
+            id_nonce,
+        })))
+    }
+}
+
+impl Inner {
+    /// Time since the mock started: the clock of limiters, TTLs and the ledger.
+    pub(crate) fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Time since the fault-window epoch (the start, unless set through the admin API).
+    pub(crate) fn since_epoch(&self, now: Duration) -> Duration {
+        now.saturating_sub(Duration::from_millis(self.epoch_ms.load(Ordering::Relaxed)))
+    }
+
+    /// Set the fault-window epoch to now; returns it (ms since start).
+    pub(crate) fn set_epoch_now(&self) -> u64 {
+        let now = self.now().as_millis() as u64;
+        self.epoch_ms.store(now, Ordering::Relaxed);
+        now
+    }
+
+    pub(crate) fn registry(&self) -> Arc<KeyRegistry> {
+        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn knows_model(&self, model: &str) -> bool {
+        self.models.contains(model)
+    }
+
+    /// Latency profile for a key on a route: the key's own, else the route's, else the default.
+    pub(crate) fn latency_profile<'a>(
+        &'a self,
+        key: &'a KeyConfig,
+        route: Route,
+    ) -> &'a LatencyProfile {
+        key.latency
+            .as_ref()
+            .or_else(|| self.config.route_latency.get(&route))
+            .unwrap_or(&self.config.latency)
+    }
+
+    /// A unique request id (`req_...`), also the suffix of response ids.
+    pub(crate) fn next_request_id(&self) -> String {
+        let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:012x}{:012x}", self.id_nonce & 0xffff_ffff_ffff, n)
+    }
+
+    /// Forget counters, limiters, rule match counts and the ledger (rules themselves stay).
+    pub(crate) fn reset(&self) {
+        let fresh = Arc::new(KeyRegistry::new(&self.config, self.now()));
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        self.rules.reset_counters();
+        self.latency_histograms.reset();
+    }
+
+    pub(crate) fn ledger(&self) -> LedgerSnapshot {
+        let registry = self.registry();
+        let keys: BTreeMap<_, _> = registry
+            .ledger_entries()
+            .map(|key| (key.id().to_string(), key.ledger().snapshot()))
+            .filter(|(id, snapshot)| !id.starts_with('_') || snapshot.total_requests > 0)
+            .collect();
+        LedgerSnapshot::from_keys(self.now(), keys)
+    }
+
+    pub(crate) fn list_rules(&self) -> Vec<FaultRule> {
+        self.rules.list(self.now())
+    }
+}

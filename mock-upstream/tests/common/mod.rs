@@ -1,0 +1,85 @@
+//! Shared helpers: start a real mock on 127.0.0.1:0 and talk to it over HTTP.
+#![allow(dead_code)]
+
+use mock_upstream::{spawn, KeyConfig, MockConfig, RunningMock};
+use serde_json::{json, Value};
+
+pub async fn start(config: MockConfig) -> RunningMock {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    spawn(config, listener).await.expect("spawn mock")
+}
+
+pub fn key(id: &str, secret: &str) -> KeyConfig {
+    KeyConfig {
+        id: id.into(),
+        secret: secret.into(),
+        ..Default::default()
+    }
+}
+
+pub fn keys(pairs: &[(&str, &str)]) -> MockConfig {
+    MockConfig {
+        keys: pairs.iter().map(|(id, secret)| key(id, secret)).collect(),
+        ..Default::default()
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client")
+}
+
+pub fn chat(max_tokens: u32, stream: bool) -> Value {
+    json!({"model": "gpt-4", "messages": [{"role": "user", "content": "Hello there"}], "max_tokens": max_tokens, "stream": stream})
+}
+
+pub fn message(max_tokens: u32, stream: bool) -> Value {
+    json!({"model": "claude-3-5-sonnet-20241022", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": max_tokens, "stream": stream})
+}
+
+pub async fn post_chat(mock: &RunningMock, secret: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/chat/completions", mock.base_url()))
+        .bearer_auth(secret)
+        .json(body)
+        .send()
+        .await
+        .expect("send chat")
+}
+
+pub async fn post_message(mock: &RunningMock, secret: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/messages", mock.base_url()))
+        .header("x-api-key", secret)
+        .header("anthropic-version", "2023-06-01")
+        .json(body)
+        .send()
+        .await
+        .expect("send message")
+}
+
+/// The JSON payloads of an SSE body's `data:` lines (excluding `[DONE]`), and whether `[DONE]` came.
+pub fn sse_data(text: &str) -> (Vec<Value>, bool) {
+    let mut done = false;
+    let mut values = Vec::new();
+    for line in text.lines() {
+        match line.strip_prefix("data: ") {
+            Some("[DONE]") => done = true,
+            Some(data) => values.push(serde_json::from_str(data).unwrap_or(Value::Null)),
+            None => {}
+        }
+    }
+    (values, done)
+}
+
+/// The `event:` names of an SSE body.
+pub fn sse_events(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix("event: "))
+        .map(str::to_string)
+        .collect()
+}

@@ -77,8 +77,11 @@ impl CheckReport {
     }
 }
 
-/// Reads `path` (a Locust `_stats.csv` or a `summary.json`, told apart by content) and applies `thresholds`.
+/// Reads `path` and applies `thresholds`. `path` may be a Locust `_stats.csv` or a `summary.json` (told apart by
+/// content), a results directory (its `summary.json`, else its only `*_stats.csv`), or a Locust `--csv` prefix
+/// (`results` for `results_stats.csv`).
 pub fn check_path(path: &Path, thresholds: &Thresholds) -> Result<CheckReport, CheckError> {
+    let path = &resolve_input(path);
     let text = std::fs::read_to_string(path).map_err(|source| CheckError::Io {
         path: path.to_owned(),
         source,
@@ -97,6 +100,35 @@ pub fn check_path(path: &Path, thresholds: &Thresholds) -> Result<CheckReport, C
         overall: input.overall,
         results,
     })
+}
+
+/// The file to read for `path` (see [`check_path`]); `path` itself when nothing better exists, so the read error
+/// names what the user typed.
+pub fn resolve_input(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        let summary = path.join("summary.json");
+        if summary.is_file() {
+            return summary;
+        }
+        let stats: Vec<PathBuf> = std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|p| p.to_str().is_some_and(|s| s.ends_with("_stats.csv")))
+            .collect();
+        if let [only] = stats.as_slice() {
+            return only.clone();
+        }
+    } else if !path.exists() {
+        let mut prefixed = path.as_os_str().to_owned();
+        prefixed.push("_stats.csv");
+        let prefixed = PathBuf::from(prefixed);
+        if prefixed.is_file() {
+            return prefixed;
+        }
+    }
+    path.to_owned()
 }
 
 /// Figures read from a file, before judging.

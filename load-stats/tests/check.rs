@@ -271,3 +271,31 @@ fn our_own_csvs_check_like_our_summary() {
         |r: &load_stats::check::CheckReport| r.results.iter().map(|r| r.passed).collect::<Vec<_>>();
     assert_eq!(verdicts(&from_csv), verdicts(&from_json));
 }
+
+#[test]
+fn directories_and_csv_prefixes_resolve_to_the_results_file() {
+    use load_stats::check::resolve_input;
+    let dir = tempfile::tempdir().unwrap();
+    let stats = dir.path().join("run_stats.csv");
+    std::fs::copy(fixture("results_stats.csv"), &stats).unwrap();
+    assert_eq!(
+        resolve_input(&dir.path().join("run")),
+        stats,
+        "Locust --csv prefix"
+    );
+    assert_eq!(
+        resolve_input(dir.path()),
+        stats,
+        "directory with one _stats.csv"
+    );
+    std::fs::write(dir.path().join("summary.json"), "{}").unwrap();
+    assert_eq!(
+        resolve_input(dir.path()),
+        dir.path().join("summary.json"),
+        "summary.json preferred"
+    );
+    let missing = dir.path().join("nothing_here.csv");
+    assert_eq!(resolve_input(&missing), missing);
+    let report = check_path(&fixture("results"), &Thresholds::users_targets()).unwrap();
+    assert_eq!(report.path, fixture("results_stats.csv"));
+}

@@ -14,8 +14,9 @@ mod validate;
 pub use duration::parse_duration;
 pub use error::{line_col, ScenarioError};
 pub use spec::{
-    BodySpec, ClosedLoad, ClosedStage, LoadSpec, OpenLoad, OpenStage, ProxySpec, RequestSpec,
-    Scenario, SetupCall, ThinkTime,
+    BodySpec, ClosedLoad, ClosedStage, LoadSpec, MonitorSpec, OpenLoad, OpenStage, ProxySpec,
+    RequestSpec, Scenario, SetupCall, ThinkTime, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPAWN_RATE,
+    DEFAULT_TIMEOUT,
 };
 
 use std::path::Path;

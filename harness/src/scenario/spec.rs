@@ -30,18 +30,18 @@ pub struct Scenario {
     /// Weighted request mix (`[[request]]`).
     #[serde(rename = "request")]
     pub requests: Vec<Spanned<RequestSpec>>,
-    /// `[thresholds]`, in the schema of `load_stats::thresholds::Thresholds`.
+    /// `[thresholds]` (whole-run and per-request limits).
     #[serde(default)]
-    pub thresholds: Option<Spanned<toml::Table>>,
+    pub thresholds: Option<load_stats::thresholds::Thresholds>,
     /// `[upstream]`: configuration of the in-process mock (`mock_upstream::MockConfig` schema).
     #[serde(default)]
     pub upstream: Option<Spanned<toml::Table>>,
     /// `[proxy]`: how to start the system under test; absent = the workspace's reference proxy.
     #[serde(default)]
     pub proxy: Option<Spanned<ProxySpec>>,
-    /// `[monitor]`: resource-monitor and leak-verdict settings (`sut_monitor` schema).
+    /// `[monitor]`: resource sampling of the proxy and leak verdicts.
     #[serde(default)]
-    pub monitor: Option<Spanned<toml::Table>>,
+    pub monitor: MonitorSpec,
     /// Where the scenario came from (file path), filled in by the loader.
     #[serde(skip)]
     pub origin: String,
@@ -298,7 +298,7 @@ fn default_expect() -> Vec<u16> {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProxySpec {
-    /// Program and arguments; placeholders `{upstream_url}`, `{port}`, `{keys_file}`, `{admin_token}`.
+    /// Program and arguments (empty = the workspace's reference proxy); placeholders `{upstream_url}`, `{port}`, `{keys_file}`, `{admin_token}`.
     #[serde(default)]
     pub command: Vec<String>,
     /// Extra environment variables (placeholders allowed in values).
@@ -322,6 +322,21 @@ pub struct ProxySpec {
     /// HTTP calls made after readiness and before the load (e.g. registering keys).
     #[serde(default)]
     pub setup: Vec<SetupCall>,
+}
+
+impl Default for ProxySpec {
+    fn default() -> Self {
+        ProxySpec {
+            command: Vec::new(),
+            env: BTreeMap::new(),
+            cwd: None,
+            ready_path: default_ready_path(),
+            ready_status: default_ready_status(),
+            ready_timeout: default_ready_timeout(),
+            shutdown_timeout: default_shutdown_timeout(),
+            setup: Vec::new(),
+        }
+    }
 }
 
 fn default_ready_path() -> String {
@@ -362,4 +377,41 @@ fn default_setup_method() -> String {
 }
 fn default_setup_expect() -> Vec<u16> {
     vec![200, 201, 204]
+}
+
+/// `[monitor]`: how the proxy's resources are sampled and judged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSpec {
+    /// Sampling interval.
+    #[serde(default = "default_interval", deserialize_with = "de_duration")]
+    pub interval: Duration,
+    /// Warm-up excluded from trend analysis (default: a quarter of the run time, at most 5 min).
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub warmup: Option<Duration>,
+    /// Drain phase after the load stops, before the proxy is stopped (fds/sockets/threads must come back).
+    #[serde(default, deserialize_with = "de_duration")]
+    pub drain: Duration,
+    /// Whether leak/growth verdicts decide the exit code (otherwise they are reported only).
+    #[serde(default)]
+    pub judge_leaks: bool,
+    /// Leak-verdict settings (`sut_monitor::leak::LeakConfig` fields), defaults when absent.
+    #[serde(default)]
+    pub leak: Option<toml::Table>,
+}
+
+impl Default for MonitorSpec {
+    fn default() -> Self {
+        MonitorSpec {
+            interval: default_interval(),
+            warmup: None,
+            drain: Duration::ZERO,
+            judge_leaks: false,
+            leak: None,
+        }
+    }
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(1)
 }

@@ -1,0 +1,122 @@
+//! Command line (Locust-shaped where it can be): `harness run | check | list | watch`.
+
+use crate::scenario::parse_duration;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Load driver for API-key-router proxies.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario against the proxy under test and write results + verdict.
+    Run(RunArgs),
+    // PENDING load_stats::check: Check(CheckArgs),
+    /// List scenarios with description and tags.
+    List(ListArgs),
+    // PENDING sut_monitor::watch: Watch(sut_monitor::watch::WatchArgs),
+    /// Internal: run the workspace's reference proxy (the harness re-executes itself with this).
+    #[command(name = "__reference-proxy", hide = true)]
+    ReferenceProxy(reference_proxy::Args),
+}
+
+/// `harness run`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Scenario file.
+    pub scenario: PathBuf,
+    /// Base URL of an already running proxy (attach mode; no proxy is started).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// PID of the attached proxy, to monitor its resources (with --target).
+    #[arg(long, requires = "target")]
+    pub proxy_pid: Option<u32>,
+    /// File holding the PID of the attached proxy (with --target).
+    #[arg(long, requires = "target", conflicts_with = "proxy_pid")]
+    pub proxy_pid_file: Option<PathBuf>,
+    /// Users (closed model; replaces the scenario's stages with a constant count).
+    #[arg(short = 'u', long)]
+    pub users: Option<u32>,
+    /// Users started per second (closed model).
+    #[arg(short = 'r', long)]
+    pub spawn_rate: Option<f64>,
+    /// Run time, e.g. 30s, 5m (stages beyond it are cut; the last stage holds if it is longer).
+    #[arg(short = 't', long, value_parser = parse_duration)]
+    pub run_time: Option<Duration>,
+    /// Arrival rate in requests/s: switches to the open model at a constant rate.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Only requests with one of these tags (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Drop requests with any of these tags (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub exclude_tags: Vec<String>,
+    /// Seed of every random choice (overrides the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Results directory (default: results/<scenario>-<UTC timestamp>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the Locust CSVs as PREFIX_stats.csv, ... (like Locust's --csv) instead of into the results dir.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<String>,
+    /// Also write summary.json to this path.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Threshold overrides (replace the scenario's limits of the same name).
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    /// No live progress line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+/// `harness check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Locust `_stats.csv` or `summary.json`.
+    pub file: PathBuf,
+    /// Limits (defaults: 1000 req/s, p50 50ms, p95 100ms, p99 200ms, 1 % errors excluding 429).
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+}
+
+/// Threshold limits on the command line.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ThresholdArgs {
+    /// Minimum requests per second.
+    #[arg(long)]
+    pub min_rps: Option<f64>,
+    /// Maximum median latency (e.g. 50ms).
+    #[arg(long, value_parser = parse_duration)]
+    pub p50: Option<Duration>,
+    /// Maximum 95th percentile latency.
+    #[arg(long, value_parser = parse_duration)]
+    pub p95: Option<Duration>,
+    /// Maximum 99th percentile latency.
+    #[arg(long, value_parser = parse_duration)]
+    pub p99: Option<Duration>,
+    /// Maximum failures in percent, 429s included.
+    #[arg(long)]
+    pub max_error_percent: Option<f64>,
+    /// Maximum failures other than 429 in percent.
+    #[arg(long)]
+    pub max_error_percent_excluding_429: Option<f64>,
+}
+
+/// `harness list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Directory of scenario files.
+    #[arg(default_value = "scenarios")]
+    pub dir: PathBuf,
+}

@@ -1,0 +1,79 @@
+//! Dispatch of the subcommands; every error becomes a message on stderr and its documented exit code.
+
+use crate::cli::{Cli, Command, ListArgs, ThresholdArgs};
+use crate::error::HarnessError;
+use crate::exit::Exit;
+use crate::scenario::Scenario;
+use std::path::PathBuf;
+
+/// Runs one command line; returns the process exit code.
+pub async fn execute(cli: Cli) -> i32 {
+    let result = match cli.command {
+        Command::Run(args) => crate::run::run(args).await.map(Exit::code),
+        // PENDING Command::Check(args) => check(&args).map(Exit::code),
+        Command::List(args) => list(&args).map(Exit::code),
+        // PENDING Command::Watch(args) => watch(args).await,
+        Command::ReferenceProxy(args) => reference_proxy(args).await,
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("harness: {e}");
+        e.exit().code()
+    })
+}
+
+/// `harness list [dir]`: every scenario with its description and tags; invalid files are listed with their
+/// error (exit 2 if any).
+fn list(args: &ListArgs) -> Result<Exit, HarnessError> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.dir)
+        .map_err(|e| HarnessError::BadInput(format!("{}: {e}", args.dir.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut exit = Exit::Pass;
+    for file in files {
+        match Scenario::from_file(&file) {
+            Ok(s) => println!(
+                "{:<28} [{}]\n    {}\n    {}",
+                s.name,
+                s.tags.join(", "),
+                s.description,
+                file.display()
+            ),
+            Err(e) => {
+                println!("{:<28} INVALID: {e}", file.display());
+                exit = Exit::BadInput;
+            }
+        }
+    }
+    Ok(exit)
+}
+
+/// The hidden `__reference-proxy` subcommand: the workspace's reference proxy in this process.
+async fn reference_proxy(args: reference_proxy::Args) -> Result<i32, HarnessError> {
+    match reference_proxy::run(args, |router| router).await {
+        Ok(()) => Ok(0),
+        Err(e) if e.downcast_ref::<reference_proxy::ConfigError>().is_some() => {
+            eprintln!("reference-proxy: {e:#}");
+            Ok(reference_proxy::EXIT_BAD_CONFIG)
+        }
+        Err(e) => {
+            eprintln!("reference-proxy: {e:#}");
+            Ok(1)
+        }
+    }
+}
+
+impl ThresholdArgs {
+    /// The limits given on the command line (unset ones stay unset).
+    pub fn to_thresholds(&self) -> load_stats::thresholds::Thresholds {
+        load_stats::thresholds::Thresholds::from_overall(&load_stats::thresholds::Limits {
+            min_rps: self.min_rps,
+            p50: self.p50,
+            p95: self.p95,
+            p99: self.p99,
+            max_error_percent: self.max_error_percent,
+            max_error_percent_excluding_429: self.max_error_percent_excluding_429,
+        })
+    }
+}

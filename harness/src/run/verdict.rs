@@ -1,0 +1,177 @@
+//! The run's overall verdict and exit code from everything that was judged (pure).
+
+use crate::exit::Exit;
+use crate::sut::ExitInfo;
+use load_stats::thresholds::ThresholdResult;
+
+/// Why the load stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// The run time was reached.
+    Completed,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// The proxy exited during the run.
+    Crashed(ExitInfo),
+}
+
+/// The resource (leak) verdict, as far as it affects the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceVerdict {
+    /// No monitoring (no PID known) or leak judgement not requested.
+    NotJudged,
+    /// Judged and passed.
+    Pass,
+    /// LEAK or GROWTH (with the monitor's reason).
+    Failed(String),
+    /// INCONCLUSIVE or INVALID (with the reason).
+    Invalid(String),
+}
+
+/// Overall verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `PASS`, `FAIL`, `CRASHED`, `INTERRUPTED` or `INVALID`.
+    pub name: &'static str,
+    /// Matching exit code.
+    pub exit: Exit,
+    /// One sentence per reason.
+    pub reasons: Vec<String>,
+}
+
+/// Combines the stop cause, threshold results and the resource verdict. Precedence: interrupted, crashed,
+/// failed (thresholds or leak), invalid, pass — every reason is listed whatever wins.
+pub fn decide(
+    cause: StopCause,
+    thresholds: &[ThresholdResult],
+    resources: &ResourceVerdict,
+) -> Verdict {
+    let mut reasons = Vec::new();
+    match cause {
+        StopCause::Completed => {}
+        StopCause::Interrupted => {
+            reasons.push("interrupted (Ctrl-C / SIGTERM); results cover the run so far".into())
+        }
+        StopCause::Crashed(info) => {
+            reasons.push(format!("the proxy crashed during the run ({info})"))
+        }
+    }
+    let failed: Vec<&ThresholdResult> = thresholds.iter().filter(|t| !t.passed).collect();
+    reasons.extend(failed.iter().map(|t| format!("threshold failed: {t}")));
+    match resources {
+        ResourceVerdict::Failed(why) => reasons.push(format!("resources: {why}")),
+        ResourceVerdict::Invalid(why) => reasons.push(format!("resources: {why}")),
+        ResourceVerdict::NotJudged | ResourceVerdict::Pass => {}
+    }
+    let (name, exit) = match (cause, resources) {
+        (StopCause::Interrupted, _) => ("INTERRUPTED", Exit::Interrupted),
+        (StopCause::Crashed(_), _) => ("CRASHED", Exit::SutCrashed),
+        (_, ResourceVerdict::Failed(_)) => ("FAIL", Exit::Failed),
+        _ if !failed.is_empty() => ("FAIL", Exit::Failed),
+        (_, ResourceVerdict::Invalid(_)) => ("INVALID", Exit::Invalid),
+        _ => ("PASS", Exit::Pass),
+    };
+    Verdict {
+        name,
+        exit,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use load_stats::thresholds::Metric;
+
+    fn threshold(passed: bool) -> ThresholdResult {
+        ThresholdResult {
+            scope: "Aggregated".into(),
+            metric: Metric::P95,
+            limit: 100.0,
+            measured: Some(if passed { 50.0 } else { 150.0 }),
+            unit: "ms".into(),
+            passed,
+            detail: "p95".into(),
+        }
+    }
+
+    #[test]
+    fn precedence_table() {
+        let crash = StopCause::Crashed(ExitInfo {
+            code: None,
+            signal: Some(9),
+        });
+        let leak = ResourceVerdict::Failed("LEAK rss".into());
+        let invalid = ResourceVerdict::Invalid("gap".into());
+        let ok = ResourceVerdict::Pass;
+        let cases = [
+            (
+                StopCause::Completed,
+                vec![threshold(true)],
+                ok.clone(),
+                "PASS",
+                Exit::Pass,
+            ),
+            (
+                StopCause::Completed,
+                vec![],
+                ResourceVerdict::NotJudged,
+                "PASS",
+                Exit::Pass,
+            ),
+            (
+                StopCause::Completed,
+                vec![threshold(false)],
+                ok.clone(),
+                "FAIL",
+                Exit::Failed,
+            ),
+            (
+                StopCause::Completed,
+                vec![threshold(true)],
+                leak.clone(),
+                "FAIL",
+                Exit::Failed,
+            ),
+            (
+                StopCause::Completed,
+                vec![threshold(true)],
+                invalid.clone(),
+                "INVALID",
+                Exit::Invalid,
+            ),
+            (
+                StopCause::Completed,
+                vec![threshold(false)],
+                invalid,
+                "FAIL",
+                Exit::Failed,
+            ),
+            (
+                crash,
+                vec![threshold(false)],
+                leak.clone(),
+                "CRASHED",
+                Exit::SutCrashed,
+            ),
+            (
+                StopCause::Interrupted,
+                vec![threshold(false)],
+                leak,
+                "INTERRUPTED",
+                Exit::Interrupted,
+            ),
+        ];
+        for (cause, thresholds, resources, name, exit) in cases {
+            let v = decide(cause, &thresholds, &resources);
+            assert_eq!((v.name, v.exit), (name, exit), "{cause:?} {resources:?}");
+        }
+        let v = decide(crash, &[threshold(false)], &ResourceVerdict::NotJudged);
+        assert_eq!(v.reasons.len(), 2, "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].contains("killed by signal 9"),
+            "{:?}",
+            v.reasons
+        );
+    }
+}

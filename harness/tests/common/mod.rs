@@ -1,0 +1,90 @@
+//! A tiny in-test HTTP target with exact, controllable timing (loopback, port 0).
+
+#![allow(dead_code)]
+
+use axum::extract::{Path, State};
+use axum::routing::any;
+use axum::Router;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What the target saw.
+#[derive(Default)]
+pub struct Seen {
+    /// Requests per path segment.
+    pub hits: Mutex<BTreeMap<String, u64>>,
+    /// Requests currently being served.
+    pub in_flight: AtomicU32,
+    /// Highest concurrency seen.
+    pub max_in_flight: AtomicU32,
+    /// Requests served by `/stall` that actually stalled.
+    pub stalled: AtomicU64,
+    /// Start of the target (for `/stall`'s window).
+    pub started: Mutex<Option<Instant>>,
+}
+
+impl Seen {
+    /// Hits of one path.
+    pub fn hits(&self, path: &str) -> u64 {
+        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+    }
+}
+
+/// Routes: `/ok/{name}` → 200; `/sleep/{ms}` → 200 after ms; `/stall/{after_ms}/{for_ms}` → the first request
+/// arriving `after_ms` after the first request at all is held for `for_ms`; `/status/{code}` → that status.
+pub async fn start() -> (String, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let app = Router::new()
+        .route("/{kind}/{*rest}", any(handle))
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+async fn handle(
+    State(seen): State<Arc<Seen>>,
+    Path((kind, rest)): Path<(String, String)>,
+) -> (axum::http::StatusCode, &'static str) {
+    let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    *seen
+        .hits
+        .lock()
+        .unwrap()
+        .entry(format!("/{kind}/{rest}"))
+        .or_default() += 1;
+    let first = *seen
+        .started
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Instant::now);
+    let nums: Vec<u64> = rest.split('/').filter_map(|s| s.parse().ok()).collect();
+    let mut status = 200;
+    match (kind.as_str(), nums.as_slice()) {
+        ("sleep", [ms, ..]) => tokio::time::sleep(Duration::from_millis(*ms)).await,
+        ("stall", [after, hold, ..])
+            if first.elapsed() >= Duration::from_millis(*after)
+                && seen.stalled.fetch_add(1, Ordering::SeqCst) == 0 =>
+        {
+            tokio::time::sleep(Duration::from_millis(*hold)).await
+        }
+        ("status", [code, ..]) => status = *code as u16,
+        _ => {}
+    }
+    seen.in_flight.fetch_sub(1, Ordering::SeqCst);
+    (
+        axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK),
+        "ok",
+    )
+}
+
+/// Writes a scenario file into `dir` and returns its path.
+pub fn scenario_file(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}

@@ -1,0 +1,163 @@
+//! The load engine against a tiny loopback target: request mix, tags, closed and open models, coordinated
+//! omission.
+
+mod common;
+
+use harness::engine::{self, EngineConfig, Mix, TagFilter};
+use harness::scenario::Scenario;
+use load_stats::RunStats;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+use tokio_util::sync::CancellationToken;
+
+fn scenario(text: &str) -> Scenario {
+    Scenario::from_str_at(text, "test.toml", Path::new(".")).expect("valid scenario")
+}
+
+/// Runs `scenario` against `target` until its run time is over and returns the merged stats.
+async fn run(
+    s: &Scenario,
+    target: &str,
+    tags: TagFilter,
+) -> (RunStats, std::sync::Arc<engine::Counters>) {
+    let specs: Vec<_> = s.requests.iter().map(|r| r.get_ref().clone()).collect();
+    let mix = Mix::new(&specs, target, &tags).expect("mix");
+    let handle = engine::start(
+        EngineConfig {
+            mix,
+            load: s.load.clone(),
+            seed: s.seed,
+        },
+        &CancellationToken::new(),
+    );
+    let counters = handle.counters_handle();
+    handle.stopped().await;
+    let mut stats = RunStats::new(SystemTime::now());
+    for d in handle.join().await {
+        stats.merge(&d);
+    }
+    (stats, counters)
+}
+
+const REQUESTS: &str = r#"
+[[request]]
+name = "a"
+weight = 3
+path = "/ok/a"
+tags = ["x"]
+
+[[request]]
+name = "b"
+weight = 1
+path = "/ok/b"
+tags = ["y"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_mix_follows_weights() {
+    let (url, seen) = common::start().await;
+    let s = scenario(&format!("name = \"t\"\n[load]\nmodel = \"closed\"\nusers = 4\nspawn_rate = 100\nrun_time = \"1s\"\n{REQUESTS}"));
+    let (stats, _) = run(&s, &url, TagFilter::default()).await;
+    let (a, b) = (seen.hits("/ok/a") as f64, seen.hits("/ok/b") as f64);
+    assert!(a + b > 400.0, "too few requests: {a} + {b}");
+    let share = a / (a + b);
+    assert!(
+        (share - 0.75).abs() < 0.05,
+        "share of a = {share:.3} (a {a}, b {b})"
+    );
+    assert!(
+        stats.aggregate_report().requests as f64 >= (a + b) * 0.95,
+        "recorded vs served"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_select_requests() {
+    let (url, seen) = common::start().await;
+    let s = scenario(&format!("name = \"t\"\n[load]\nmodel = \"closed\"\nusers = 2\nspawn_rate = 100\nrun_time = \"500ms\"\n{REQUESTS}"));
+    let only_y = TagFilter {
+        include: vec!["y".into()],
+        exclude: vec![],
+    };
+    run(&s, &url, only_y).await;
+    assert!(seen.hits("/ok/b") > 10, "b ran");
+    assert_eq!(seen.hits("/ok/a"), 0, "a is not tagged y");
+    let specs: Vec<_> = s.requests.iter().map(|r| r.get_ref().clone()).collect();
+    let none = TagFilter {
+        include: vec!["x".into()],
+        exclude: vec!["x".into()],
+    };
+    assert!(
+        Mix::new(&specs, &url, &none).is_err(),
+        "empty selection is an error"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_model_keeps_n_users_with_think_time() {
+    let (url, seen) = common::start().await;
+    // 5 users, 50 ms service + 100 ms think: ~6.7 requests/s per user, never more than 5 in flight.
+    let s = scenario(
+        "name = \"t\"\n[load]\nmodel = \"closed\"\nusers = 5\nspawn_rate = 1000\nthink_time = \"100ms\"\nrun_time = \"1500ms\"\n\
+         [[request]]\nname = \"s\"\npath = \"/sleep/50\"\n",
+    );
+    let (stats, _) = run(&s, &url, TagFilter::default()).await;
+    let n = stats.aggregate_report().requests;
+    assert_eq!(
+        seen.max_in_flight.load(Ordering::SeqCst),
+        5,
+        "exactly 5 users in flight at the peak"
+    );
+    // 1.5 s / 150 ms = 10 cycles per user → 50 (minus the in-flight ones cut at the end).
+    assert!((40..=55).contains(&n), "requests {n}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_holds_its_rate() {
+    let (url, seen) = common::start().await;
+    let s = scenario(
+        "name = \"t\"\n[load]\nmodel = \"open\"\nrate = 200.0\nrun_time = \"1500ms\"\n[[request]]\nname = \"f\"\npath = \"/ok/f\"\n",
+    );
+    let (_, counters) = run(&s, &url, TagFilter::default()).await;
+    let n = seen.hits("/ok/f");
+    assert!((285..=305).contains(&n), "200/s for 1.5 s sent {n}");
+    assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+}
+
+/// A target that stalls for 600 ms while the generator may only have one request in flight: the arrivals
+/// queued behind the stall must show the stall in their latency (measured from their intended send time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_latency_includes_a_stalled_targets_queueing() {
+    let (url, seen) = common::start().await;
+    let s = scenario(
+        "name = \"t\"\n[load]\nmodel = \"open\"\nrate = 100.0\nmax_in_flight = 1\nrun_time = \"1500ms\"\n\
+         [[request]]\nname = \"st\"\npath = \"/stall/300/600\"\n",
+    );
+    let (stats, counters) = run(&s, &url, TagFilter::default()).await;
+    assert!(
+        seen.stalled.load(Ordering::SeqCst) > 0,
+        "the target stalled"
+    );
+    let lat = stats.aggregated_latency();
+    let max_ms = lat.max_us().unwrap() as f64 / 1000.0;
+    let p90_ms = lat.quantile_us(0.90).unwrap() as f64 / 1000.0;
+    // ~60 arrivals fall inside the 600 ms stall and wait behind it; their latencies spread over 0..600 ms.
+    assert!(
+        max_ms >= 590.0,
+        "max {max_ms} ms must include the 600 ms stall"
+    );
+    assert!(
+        p90_ms >= 300.0,
+        "p90 {p90_ms} ms: queued arrivals must carry the stall (coordinated omission)"
+    );
+    assert!(
+        counters.late.load(Ordering::Relaxed) >= 40,
+        "late sends {}",
+        counters.late.load(Ordering::Relaxed)
+    );
+    assert!(
+        stats.aggregate_report().requests >= 140,
+        "every arrival was eventually sent"
+    );
+}

@@ -145,6 +145,14 @@ fn read_summary(path: &Path, text: &str) -> Result<Input, CheckError> {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
+    let mut notes = Vec::new();
+    if summary.schema_version != crate::summary::SCHEMA_VERSION {
+        notes.push(format!(
+            "summary.json schema version {} (this build reads version {}); fields may have changed",
+            summary.schema_version,
+            crate::summary::SCHEMA_VERSION
+        ));
+    }
     let mut by_name: BTreeMap<String, Vec<&RequestSummary>> = BTreeMap::new();
     for request in &summary.requests {
         by_name
@@ -159,7 +167,7 @@ fn read_summary(path: &Path, text: &str) -> Result<Input, CheckError> {
     Ok(Input {
         format: InputFormat::SummaryJson,
         failures_csv: None,
-        notes: Vec::new(),
+        notes,
         overall: measured_of_summaries(&[&summary.aggregate]),
         per_request,
     })

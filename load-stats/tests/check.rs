@@ -299,3 +299,22 @@ fn directories_and_csv_prefixes_resolve_to_the_results_file() {
     let report = check_path(&fixture("results"), &Thresholds::users_targets()).unwrap();
     assert_eq!(report.path, fixture("results_stats.csv"));
 }
+
+#[test]
+fn a_newer_summary_version_is_read_with_a_note() {
+    let run = RunStats::new(SystemTime::UNIX_EPOCH);
+    let mut summary =
+        serde_json::to_value(Summary::from_run(&run, serde_json::Value::Null, Vec::new())).unwrap();
+    summary["schema_version"] = 2.into();
+    summary["a_field_from_the_future"] = true.into();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.json");
+    std::fs::write(&path, summary.to_string()).unwrap();
+    let report = check_path(&path, &Thresholds::users_targets()).unwrap();
+    assert!(
+        report.notes.iter().any(|n| n.contains("schema version 2")),
+        "{:?}",
+        report.notes
+    );
+    assert!(!report.passed(), "an empty run fails");
+}

@@ -26,7 +26,7 @@ fn outcome(i: u64, message: &str) -> Outcome<'_> {
         bytes: i % 1_000,
         stream: (name == "stream").then(|| StreamTiming {
             ttfb: Duration::from_micros(100 + i % 50),
-            ttft: (i % 5 != 0).then(|| Duration::from_micros(300 + i % 900)),
+            ttft: (!i.is_multiple_of(5)).then(|| Duration::from_micros(300 + i % 900)),
             chunks: (i % 40) as u32,
             max_gap: Duration::from_micros(i % 10_000),
         }),

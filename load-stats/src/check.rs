@@ -212,7 +212,8 @@ fn read_locust(path: &Path, text: &str) -> Result<Input, CheckError> {
     let mut per_request: BTreeMap<String, Measured> = BTreeMap::new();
     for row in table.rows() {
         let measured = measured_of_row(&row).map_err(csv_error)?;
-        if row.get("Name") == "Aggregated" {
+        // Locust's aggregate row has an empty `Type`; a request that happens to be named "Aggregated" does not.
+        if row.get("Name") == crate::run::AGGREGATED_NAME && row.get("Type").is_empty() {
             overall = Some(measured);
         } else {
             add_measured(

@@ -136,6 +136,12 @@ impl LatencyHistogram {
         (!self.is_empty()).then(|| self.sum_us as f64 / self.count() as f64)
     }
 
+    /// Exact mean in milliseconds (`None` when empty), computed with a single division so it equals what a
+    /// tool summing the same values in milliseconds gets (Locust's `Average Response Time`).
+    pub fn mean_ms(&self) -> Option<f64> {
+        (!self.is_empty()).then(|| self.sum_us as f64 / (self.count() as f64 * 1000.0))
+    }
+
     /// Value at `quantile` (0.0..=1.0) in microseconds, within 0.1 %, never outside the exact min/max
     /// (`None` when empty).
     pub fn quantile_us(&self, quantile: f64) -> Option<u64> {

@@ -219,7 +219,7 @@ impl RunStats {
                 .sum(),
             content_bytes: self.totals.requests.iter().map(|r| r.content_bytes).sum(),
             median_ms: ms(self.aggregated.quantile_us(0.5)),
-            mean_ms: self.aggregated.mean_us().map(|us| us / 1000.0),
+            mean_ms: self.aggregated.mean_ms(),
             min_ms: ms(self.aggregated.min_us()),
             max_ms: ms(self.aggregated.max_us()),
         }

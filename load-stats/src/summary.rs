@@ -88,7 +88,7 @@ impl LatencySummary {
         Some(Self {
             count: histogram.count(),
             min_ms: us_to_ms(histogram.min_us()?),
-            mean_ms: histogram.mean_us()? / 1000.0,
+            mean_ms: histogram.mean_ms()?,
             max_ms: us_to_ms(histogram.max_us()?),
             percentiles: LatencyPercentiles::of(histogram)?,
             saturated: histogram.saturated(),

@@ -222,3 +222,38 @@ fn failures_rows_carry_kind_message_count_and_utc_times() {
         "accepted 429s are not failures"
     );
 }
+
+/// Cell for cell against Locust's own statistics code fed the same latencies
+/// (`fixtures/locust/reference/reference_stats.py`).
+#[test]
+fn stats_rows_equal_locust_on_the_same_latencies() {
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    let mut run = RunStats::new(t0);
+    let mut recorder = Recorder::new();
+    let requests: [(&str, &str, u64, u64, bool); 9] = [
+        ("GET", "/ref", 750, 10, false),
+        ("GET", "/ref", 1_250, 20, false),
+        ("GET", "/ref", 43_250, 30, true),
+        ("GET", "/ref", 44_750, 40, false),
+        ("GET", "/ref", 58_250, 50, false),
+        ("GET", "/ref", 147_250, 60, true),
+        ("GET", "/ref", 1_004_500, 70, false),
+        ("POST", "/one-slow", 1_004_500, 5, false),
+        ("GET", "/third", 2_250, 0, false),
+    ];
+    for (method, name, us, bytes, failed) in requests {
+        recorder.record(&Outcome {
+            name,
+            method,
+            result: OutcomeResult::Status(if failed { 500 } else { 200 }),
+            success: !failed,
+            latency: Duration::from_micros(us),
+            bytes,
+            stream: None,
+        });
+    }
+    run.merge(&recorder.take());
+    run.close_interval(t0 + Duration::from_secs(10), 1);
+    let ours = written(|out| write_stats_csv(out, &run).unwrap());
+    assert_eq!(ours, fixture("reference/reference_stats.csv"));
+}

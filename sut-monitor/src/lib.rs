@@ -13,6 +13,7 @@
 //! - [`watch`]: the `harness watch` command's logic: monitor an existing PID until a duration, Ctrl-C or its exit,
 //!   then judge and report.
 
+pub mod leak;
 pub mod monitor;
 pub mod resources_csv;
 

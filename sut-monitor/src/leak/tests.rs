@@ -1,0 +1,459 @@
+//! Verdicts on synthetic series with known shapes (see [`super::synthetic`]).
+
+use super::synthetic::*;
+use super::*;
+use crate::monitor::Phase;
+
+/// A 10-minute run whose memory is `level(t)` + realistic noise, healthy counts.
+fn memory_run(level: impl Fn(f64) -> f64, seed: u64) -> ResourceSeries {
+    let run = Run::TEN_MINUTES;
+    let mut r = rng(seed);
+    let rss = noisy_memory(level, Noise::REALISTIC, run.warmup + run.steady, &mut r);
+    build(run, &rss, steady_counts(seed), &mut r)
+}
+
+#[test]
+fn clean_noisy_plateau_never_leaks() {
+    let mut passes = 0;
+    for seed in 0..100 {
+        let report = analyze(
+            &memory_run(warmed(80.0 * MIB), seed),
+            &LeakConfig::default(),
+        );
+        assert_ne!(
+            report.verdict,
+            Verdict::Leak,
+            "seed {seed}: {:?}",
+            report.reasons
+        );
+        assert_ne!(
+            report.verdict,
+            Verdict::Growth,
+            "seed {seed}: {:?}",
+            report.reasons
+        );
+        passes += usize::from(report.verdict == Verdict::Pass);
+    }
+    assert!(passes >= 95, "only {passes}/100 clean runs passed");
+}
+
+#[test]
+fn leak_of_256_kib_per_minute_over_ten_minutes_is_caught() {
+    for seed in 0..20 {
+        let leaking = move |t: f64| warmed(80.0 * MIB)(t) + 256.0 * KIB * t / 60.0;
+        let report = analyze(&memory_run(leaking, seed), &LeakConfig::default());
+        assert_eq!(
+            report.verdict,
+            Verdict::Leak,
+            "seed {seed}: {:?}",
+            report.reasons
+        );
+        let rss = report
+            .metric(Metric::Rss)
+            .and_then(|m| m.trend.numbers.clone())
+            .expect("numbers");
+        let true_slope = 256.0 * KIB * 60.0;
+        assert!(
+            (rss.slope_per_hour / true_slope - 1.0).abs() < 0.3,
+            "seed {seed}: slope {}",
+            rss.slope_per_hour
+        );
+    }
+}
+
+/// A 10-minute GC-like sawtooth: 24 MiB cycles every ~45 s, floors rising by `floor_per_min`.
+fn sawtooth_run(floor_per_min: f64, seed: u64) -> ResourceSeries {
+    let run = Run::TEN_MINUTES;
+    let mut r = rng(seed);
+    let rss = sawtooth(
+        |t| 120.0 * MIB + floor_per_min * t / 60.0,
+        24.0 * MIB,
+        45.0,
+        run.warmup + run.steady,
+        &mut r,
+    );
+    build(run, &rss, steady_counts(seed), &mut r)
+}
+
+#[test]
+fn sawtooth_is_judged_on_its_floors() {
+    // (floor growth per minute, expected RSS verdict)
+    let cases = [
+        (0.0, Verdict::Pass),
+        (512.0 * KIB, Verdict::Leak),
+        (256.0 * KIB, Verdict::Leak),
+    ];
+    for (floor_per_min, want) in cases {
+        for seed in 0..20 {
+            let report = analyze(&sawtooth_run(floor_per_min, seed), &LeakConfig::default());
+            let rss = report.metric(Metric::Rss).expect("rss");
+            assert_eq!(
+                rss.verdict, want,
+                "floor {floor_per_min}/min seed {seed}: {}",
+                rss.trend.reason
+            );
+            assert_eq!(
+                rss.trend.numbers.as_ref().map(|n| n.basis),
+                Some(Basis::CycleFloors)
+            );
+        }
+    }
+}
+
+#[test]
+fn shapes_that_are_not_leaks_pass() {
+    // (name, level(t)) over a 10-minute run with a 2-minute warm-up
+    type Level = Box<dyn Fn(f64) -> f64>;
+    let cases: Vec<(&str, Level)> = vec![
+        ("flat", Box::new(|_| 64.0 * MIB)),
+        (
+            "warm-up levelling off in steady",
+            Box::new(|t| 64.0 * MIB - 24.0 * MIB * (-t / 30.0).exp()),
+        ),
+        ("shrinking", Box::new(|t| 96.0 * MIB - 16.0 * KIB * t)),
+        (
+            "slow growth under the limit",
+            Box::new(|t| 64.0 * MIB + 16.0 * KIB * t / 60.0),
+        ),
+    ];
+    for (name, level) in cases {
+        for seed in 0..10 {
+            let report = analyze(&memory_run(&level, seed), &LeakConfig::default());
+            let rss = report.metric(Metric::Rss).expect("rss");
+            assert_eq!(
+                rss.verdict,
+                Verdict::Pass,
+                "{name} seed {seed}: {}",
+                rss.trend.reason
+            );
+        }
+    }
+}
+
+#[test]
+fn a_one_time_step_is_never_a_leak_and_passes_once_the_window_is_long_enough() {
+    let step = |at: f64| move |t: f64| 64.0 * MIB + if t > at { 8.0 * MIB } else { 0.0 };
+    for seed in 0..10 {
+        // 10-minute run, step in the second quarter: flat afterwards, but the step blurs the trend statistics.
+        let short = analyze(&memory_run(step(330.0), seed), &LeakConfig::default());
+        let verdict = short.metric(Metric::Rss).map(|m| m.verdict);
+        assert!(
+            matches!(verdict, Some(Verdict::Pass | Verdict::Inconclusive)),
+            "seed {seed}: {:?}",
+            short.reasons
+        );
+        // 30-minute run, step early in the steady window.
+        let run = Run {
+            warmup: 120,
+            steady: 1680,
+            drain: 0,
+        };
+        let mut r = rng(seed);
+        let rss = noisy_memory(step(400.0), Noise::REALISTIC, run.len(), &mut r);
+        let long = analyze(
+            &build(run, &rss, steady_counts(seed), &mut r),
+            &LeakConfig::default(),
+        );
+        let m = long.metric(Metric::Rss).expect("rss");
+        assert_eq!(m.verdict, Verdict::Pass, "seed {seed}: {}", m.trend.reason);
+    }
+}
+
+#[test]
+fn noiseless_linear_leak_numbers_are_exact() {
+    let run = Run::TEN_MINUTES;
+    let rss: Vec<f64> = (0..run.warmup + run.steady)
+        .map(|i| 64.0 * MIB + 4096.0 * i as f64)
+        .collect();
+    let series = build(run, &rss, |_| (40, 20, 8), &mut rng(1));
+    let report = analyze(&series, &LeakConfig::default());
+    assert_eq!(report.verdict, Verdict::Leak);
+    let n = report
+        .metric(Metric::Rss)
+        .and_then(|m| m.trend.numbers.clone())
+        .expect("numbers");
+    assert!(
+        (n.slope_per_hour - 4096.0 * 3600.0).abs() / (4096.0 * 3600.0) < 0.01,
+        "{}",
+        n.slope_per_hour
+    );
+    assert_eq!(n.basis, Basis::BinMedians);
+    assert_eq!(n.points, 120);
+    assert!(n.p_value < 1e-6);
+    // Counts are constant: exact PASS with a zero-width interval.
+    let fds = report
+        .metric(Metric::Fds)
+        .and_then(|m| m.trend.numbers.clone())
+        .expect("numbers");
+    assert_eq!(
+        (fds.slope_per_hour, fds.slope_ci_per_hour),
+        (0.0, [0.0, 0.0])
+    );
+}
+
+/// A run with noise-free memory and counts from `counts(t)`.
+fn counts_run(run: Run, counts: impl Fn(f64) -> Counts) -> ResourceSeries {
+    let rss = vec![64.0 * MIB; run.len()];
+    build(run, &rss, counts, &mut rng(7))
+}
+
+#[test]
+fn count_growth_and_drain() {
+    let run = Run {
+        warmup: 30,
+        steady: 300,
+        drain: 60,
+    };
+    let in_drain = |t: f64| t >= 330.0;
+    // (name, counts(t), metric, expected verdict)
+    type CountsFn = Box<dyn Fn(f64) -> Counts>;
+    let cases: Vec<(&str, CountsFn, Metric, Verdict)> = vec![
+        (
+            "healthy, drains",
+            Box::new(move |t| {
+                if in_drain(t) {
+                    (12, 1, 8)
+                } else {
+                    (40 + (t as u64 % 4), 20, 8)
+                }
+            }),
+            Metric::Fds,
+            Verdict::Pass,
+        ),
+        (
+            "an fd per 10 s",
+            Box::new(|t| (40 + (t / 10.0) as u64, 20, 8)),
+            Metric::Fds,
+            Verdict::Growth,
+        ),
+        (
+            "a socket per 5 s",
+            Box::new(|t| (40, 20 + (t / 5.0) as u64, 8)),
+            Metric::TcpSockets,
+            Verdict::Growth,
+        ),
+        (
+            "a thread per minute",
+            Box::new(|t| (40, 20, 8 + (t / 60.0) as u64)),
+            Metric::Threads,
+            Verdict::Growth,
+        ),
+        (
+            "fds never drain",
+            Box::new(move |t| {
+                if in_drain(t) {
+                    (140, 1, 8)
+                } else {
+                    (140, 20, 8)
+                }
+            }),
+            Metric::Fds,
+            Verdict::Growth,
+        ),
+        (
+            "threads drain late",
+            Box::new(move |t| if t >= 380.0 { (12, 1, 8) } else { (40, 20, 30) }),
+            Metric::Threads,
+            Verdict::Growth,
+        ),
+    ];
+    for (name, counts, metric, want) in cases {
+        let mut series = counts_run(run, counts);
+        // pre-load baseline: 12 fds, 1 listening socket, 8 threads
+        series.samples[0].fds = 12;
+        series.samples[0].tcp_sockets = 1;
+        series.samples[0].threads = 8;
+        let report = analyze(&series, &LeakConfig::default());
+        let m = report.metric(metric).expect("metric");
+        assert_eq!(m.verdict, want, "{name}: {:?}", report.reasons);
+        assert_eq!(report.verdict, want, "{name}: overall");
+    }
+}
+
+#[test]
+fn drain_observed_too_briefly_is_inconclusive() {
+    let run = Run {
+        warmup: 30,
+        steady: 120,
+        drain: 5,
+    };
+    let mut series = counts_run(run, |_| (140, 20, 8));
+    series.samples[0].fds = 12;
+    let drain = analyze(&series, &LeakConfig::default())
+        .metric(Metric::Fds)
+        .and_then(|m| m.drain.clone());
+    assert_eq!(drain.map(|d| d.verdict), Some(Verdict::Inconclusive));
+}
+
+#[test]
+fn gaps_make_the_run_invalid_never_pass() {
+    let mut series = memory_run(warmed(80.0 * MIB), 3);
+    assert_eq!(
+        analyze(&series, &LeakConfig::default()).verdict,
+        Verdict::Pass
+    );
+    // Drop 4 consecutive samples: a 5 s hole with a 1 s interval.
+    series.samples.drain(300..304);
+    let report = analyze(&series, &LeakConfig::default());
+    assert_eq!(report.verdict, Verdict::Invalid);
+    assert_eq!(report.sampling.gaps.len(), 1);
+    assert!(
+        report.reasons.iter().any(|r| r.contains("gap")),
+        "{:?}",
+        report.reasons
+    );
+    assert_eq!(report.exit_code(), 5);
+}
+
+#[test]
+fn short_runs_are_inconclusive_and_say_how_long_is_enough() {
+    let run = Run {
+        warmup: 10,
+        steady: 20,
+        drain: 0,
+    };
+    let rss = noisy_memory(|_| 64.0 * MIB, Noise::REALISTIC, 30, &mut rng(5));
+    let report = analyze(
+        &build(run, &rss, |_| (40, 20, 8), &mut rng(5)),
+        &LeakConfig::default(),
+    );
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+    let rss = report.metric(Metric::Rss).expect("rss");
+    assert_eq!(rss.trend.steady_secs_needed, Some(30.0));
+    assert!(
+        rss.trend.reason.contains("shorter than"),
+        "{}",
+        rss.trend.reason
+    );
+}
+
+#[test]
+fn noisy_short_window_is_inconclusive_with_a_longer_duration_suggested() {
+    // 60 s steady with heavy jitter: a 4 MiB/h leak can neither be seen nor ruled out.
+    let run = Run {
+        warmup: 10,
+        steady: 60,
+        drain: 0,
+    };
+    let heavy = Noise {
+        white_sigma: 2.0 * MIB,
+        ..Noise::REALISTIC
+    };
+    let mut inconclusive = 0;
+    for seed in 0..20 {
+        let rss = noisy_memory(|_| 64.0 * MIB, heavy, 70, &mut rng(seed));
+        let report = analyze(
+            &build(run, &rss, |_| (40, 20, 8), &mut rng(seed)),
+            &LeakConfig::default(),
+        );
+        let m = report.metric(Metric::Rss).expect("rss");
+        assert_ne!(m.verdict, Verdict::Leak, "seed {seed}: {}", m.trend.reason);
+        if m.verdict == Verdict::Inconclusive {
+            inconclusive += 1;
+            assert!(
+                m.trend.steady_secs_needed.is_some_and(|s| s > 60.0),
+                "{:?}",
+                m.trend
+            );
+        }
+    }
+    assert!(inconclusive >= 15, "only {inconclusive}/20 inconclusive");
+}
+
+#[test]
+fn crash_and_peak_limits() {
+    let mut series = memory_run(warmed(80.0 * MIB), 9);
+    series.exited_at_secs = Some(599.5);
+    let report = analyze(&series, &LeakConfig::default());
+    assert_eq!((report.verdict, report.exit_code()), (Verdict::Crashed, 4));
+
+    let series = memory_run(warmed(80.0 * MIB), 9);
+    let config = LeakConfig {
+        peak: PeakLimits {
+            rss_bytes: Some(64 << 20),
+            fds: Some(30),
+            threads: None,
+        },
+        ..LeakConfig::default()
+    };
+    let report = analyze(&series, &config);
+    assert_eq!(
+        report.metric(Metric::Rss).map(|m| m.verdict),
+        Some(Verdict::Leak)
+    );
+    assert_eq!(
+        report.metric(Metric::Fds).map(|m| m.verdict),
+        Some(Verdict::Growth)
+    );
+    assert_eq!((report.verdict, report.exit_code()), (Verdict::Leak, 1));
+    assert!(
+        report
+            .reasons
+            .iter()
+            .any(|r| r.contains("exceeds the limit")),
+        "{:?}",
+        report.reasons
+    );
+}
+
+#[test]
+fn long_soak_is_binned_and_still_judged() {
+    // 3 hours at 1 Hz: a slow 64 KiB/min leak (3.75 MiB/h) on a 1 GiB process is under its 1 %/h limit; 4x is not.
+    let run = Run {
+        warmup: 600,
+        steady: 10_200,
+        drain: 0,
+    };
+    for (per_min, want) in [
+        (64.0 * KIB, Verdict::Pass),
+        (256.0 * KIB * 4.0, Verdict::Leak),
+    ] {
+        let mut r = rng(11);
+        let rss = noisy_memory(
+            |t| 1024.0 * MIB + per_min * t / 60.0,
+            Noise::REALISTIC,
+            run.len(),
+            &mut r,
+        );
+        let report = analyze(
+            &build(run, &rss, steady_counts(1), &mut r),
+            &LeakConfig::default(),
+        );
+        let m = report.metric(Metric::Rss).expect("rss");
+        assert_eq!(m.verdict, want, "{per_min}: {}", m.trend.reason);
+        assert_eq!(
+            m.trend.numbers.as_ref().map(|n| (n.basis, n.points)),
+            Some((Basis::BinMedians, 120))
+        );
+    }
+}
+
+#[test]
+fn report_serializes_and_renders() {
+    let report = analyze(
+        &memory_run(|t| 64.0 * MIB + 512.0 * KIB * t / 60.0, 2),
+        &LeakConfig::default(),
+    );
+    let json = serde_json::to_string(&report).expect("serializes");
+    assert!(json.contains("\"verdict\":\"LEAK\""), "{json}");
+    let back: LeakReport = serde_json::from_str(&json).expect("round-trips");
+    assert_eq!(back.verdict, report.verdict);
+    let mut table = Vec::new();
+    report.write_table(&mut table).expect("renders");
+    let table = String::from_utf8(table).expect("utf8");
+    assert!(table.starts_with("Resource verdict: LEAK"), "{table}");
+    assert!(table.contains("rss ") && table.contains("MiB/h"), "{table}");
+}
+
+#[test]
+fn live_slope_follows_the_steady_samples() {
+    let series = memory_run(|t| 64.0 * MIB + 60.0 * KIB * t, 4);
+    let slope = live_slope_per_hour(&series, Metric::Rss).expect("slope");
+    assert!((slope / (60.0 * KIB * 3600.0) - 1.0).abs() < 0.1, "{slope}");
+    let mut warm_only = series.clone();
+    warm_only
+        .samples
+        .iter_mut()
+        .for_each(|s| s.phase = Phase::WarmUp);
+    assert_eq!(live_slope_per_hour(&warm_only, Metric::Rss), None);
+}

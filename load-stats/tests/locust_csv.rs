@@ -253,7 +253,20 @@ fn stats_rows_equal_locust_on_the_same_latencies() {
         });
     }
     run.merge(&recorder.take());
-    run.close_interval(t0 + Duration::from_secs(10), 1);
+    let row = run.close_interval(t0 + Duration::from_secs(10), 0);
     let ours = written(|out| write_stats_csv(out, &run).unwrap());
     assert_eq!(ours, fixture("reference/reference_stats.csv"));
+
+    // The history row: identical except Requests/s and Failures/s, which are Locust's ~10 s moving window
+    // (0 here, as Locust had no per-second samples) and this interval's rate for us.
+    let history = written(|out| HistoryCsvWriter::new(out).unwrap().write_row(&row).unwrap());
+    let mut ours: Vec<String> = rows(&history)[0].clone();
+    assert_eq!(
+        (ours[4].as_str(), ours[5].as_str()),
+        ("0.900000", "0.200000")
+    );
+    ours[4] = "0.000000".into();
+    ours[5] = "0.000000".into();
+    let theirs = fixture("reference/reference_history.csv");
+    assert_eq!(format!("{}\r\n", ours.join(",")), theirs);
 }

@@ -1,0 +1,490 @@
+//! The template's view model: every number already formatted with its unit, so the template only lays out.
+
+use serde::Serialize;
+
+use load_stats::percentiles::LOCUST_PERCENTILE_LABELS;
+use load_stats::summary::{LatencySummary, RequestSummary, StreamSummary, Summary};
+use load_stats::ErrorKind;
+use sut_monitor::leak::{LeakReport, MetricReport};
+
+use crate::format::{self, NOT_AVAILABLE};
+use crate::input::{KeyFairness, ReportInput};
+
+/// CSS class of a verdict banner or badge.
+pub fn verdict_class(verdict: &str) -> &'static str {
+    match verdict {
+        "PASS" => "pass",
+        "FAIL" | "LEAK" | "GROWTH" => "fail",
+        "CRASHED" => "crashed",
+        "INVALID" | "INCONCLUSIVE" => "warn",
+        _ => "neutral",
+    }
+}
+
+/// A figure at the top of the page.
+#[derive(Debug, Serialize)]
+pub struct Card {
+    label: String,
+    value: String,
+}
+
+/// One row of the thresholds table.
+#[derive(Debug, Serialize)]
+pub struct ThresholdRow {
+    scope: String,
+    metric: String,
+    limit: String,
+    measured: String,
+    passed: bool,
+    detail: String,
+}
+
+/// One row of the resource verdicts table.
+#[derive(Debug, Serialize)]
+pub struct MetricRow {
+    metric: String,
+    verdict: String,
+    class: &'static str,
+    slope: String,
+    ci: String,
+    limit: String,
+    p_value: String,
+    peak: String,
+    peak_limit: String,
+    drain: String,
+    reason: String,
+}
+
+/// The resource (leak) verdict section.
+#[derive(Debug, Serialize)]
+pub struct ResourceVerdict {
+    verdict: String,
+    class: &'static str,
+    reasons: Vec<String>,
+    sampling: String,
+    metrics: Vec<MetricRow>,
+}
+
+/// One row of the error table.
+#[derive(Debug, Serialize)]
+pub struct ErrorView {
+    method: String,
+    name: String,
+    error: String,
+    class: String,
+    is_429: bool,
+    message: String,
+    occurrences: u64,
+    seen: String,
+}
+
+/// Header and rows of a simple table.
+#[derive(Debug, Serialize, Default)]
+pub struct Table {
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+/// Cards for the top of the page.
+pub fn cards(input: &ReportInput) -> Vec<Card> {
+    let a = &input.summary.aggregate;
+    let p = a.latency.as_ref().map(|l| l.percentiles);
+    let peak_rss = input.resources.iter().map(|s| s.rss_bytes).max();
+    let card = |label: &str, value: String| Card {
+        label: label.into(),
+        value,
+    };
+    vec![
+        card("Requests", a.requests.to_string()),
+        card("Throughput", format::rate(Some(a.requests_per_sec))),
+        card(
+            "p50 / p95 / p99",
+            format!(
+                "{} / {} / {}",
+                format::ms(p.map(|p| p.p50)),
+                format::ms(p.map(|p| p.p95)),
+                format::ms(p.map(|p| p.p99))
+            ),
+        ),
+        card(
+            "Errors excl. 429",
+            format::percent(Some(a.error_percent_excluding_429)),
+        ),
+        card("429 responses", a.failures_429.to_string()),
+        card(
+            "Peak proxy RSS",
+            peak_rss.map_or(NOT_AVAILABLE.into(), |b| format::bytes(b as f64)),
+        ),
+    ]
+}
+
+/// Every threshold result.
+pub fn thresholds(summary: &Summary) -> Vec<ThresholdRow> {
+    summary
+        .thresholds
+        .iter()
+        .map(|t| ThresholdRow {
+            scope: t.scope.clone(),
+            metric: t.metric.to_string(),
+            limit: format::with_unit(Some(t.limit), &t.unit),
+            measured: format::with_unit(t.measured, &t.unit),
+            passed: t.passed,
+            detail: t.detail.clone(),
+        })
+        .collect()
+}
+
+/// The leak report section.
+pub fn resource_verdict(leak: &LeakReport) -> ResourceVerdict {
+    let s = &leak.sampling;
+    ResourceVerdict {
+        verdict: leak.verdict.as_str().into(),
+        class: verdict_class(leak.verdict.as_str()),
+        reasons: leak.reasons.clone(),
+        sampling: format!(
+            "{} samples every {} s; warm-up {}, steady {}, drain {}; largest gap {} s; monitor cost {} of a core.",
+            s.samples,
+            format::significant(s.interval_secs),
+            format::duration_secs(s.warmup_secs),
+            format::duration_secs(s.steady_secs),
+            format::duration_secs(s.drain_secs),
+            format::significant(s.max_gap_secs),
+            format::percent(Some(s.monitor_cpu_percent)),
+        ),
+        metrics: leak.metrics.iter().map(metric_row).collect(),
+    }
+}
+
+fn metric_row(m: &MetricReport) -> MetricRow {
+    let memory = m.metric.is_memory();
+    let amount = |v: f64| {
+        if memory {
+            format::bytes(v)
+        } else {
+            format::significant(v)
+        }
+    };
+    let per_hour = |v: f64| format!("{}/h", amount(v));
+    let n = m.trend.numbers.as_ref();
+    MetricRow {
+        metric: m.metric.name().into(),
+        verdict: m.verdict.as_str().into(),
+        class: verdict_class(m.verdict.as_str()),
+        slope: n.map_or(NOT_AVAILABLE.into(), |n| per_hour(n.slope_per_hour)),
+        ci: n.map_or(NOT_AVAILABLE.into(), |n| {
+            format!(
+                "{} .. {}",
+                per_hour(n.slope_ci_per_hour[0]),
+                per_hour(n.slope_ci_per_hour[1])
+            )
+        }),
+        limit: n.map_or(NOT_AVAILABLE.into(), |n| per_hour(n.limit_per_hour)),
+        p_value: n.map_or(NOT_AVAILABLE.into(), |n| format!("{:.2e}", n.p_value)),
+        peak: amount(m.peak.peak),
+        peak_limit: m.peak.limit.map_or("none".into(), amount),
+        drain: m.drain.as_ref().map_or(NOT_AVAILABLE.into(), |d| {
+            format!(
+                "{} (back to {} of ceiling {})",
+                d.verdict,
+                amount(d.last_value),
+                amount(d.ceiling)
+            )
+        }),
+        reason: m.trend.reason.clone(),
+    }
+}
+
+/// Locust's `_stats.csv` columns, requests then the aggregate.
+pub fn request_table(summary: &Summary) -> Table {
+    let mut columns: Vec<String> = [
+        "Type",
+        "Name",
+        "Requests",
+        "Failures",
+        "429s",
+        "Median (ms)",
+        "Average (ms)",
+        "Min (ms)",
+        "Max (ms)",
+        "Avg size (bytes)",
+        "Requests/s",
+        "Failures/s",
+    ]
+    .map(String::from)
+    .to_vec();
+    columns.extend(LOCUST_PERCENTILE_LABELS.iter().map(|l| l.to_string()));
+    let rows = summary
+        .requests
+        .iter()
+        .chain(std::iter::once(&summary.aggregate))
+        .map(request_cells)
+        .collect();
+    Table { columns, rows }
+}
+
+fn request_cells(r: &RequestSummary) -> Vec<String> {
+    let l = r.latency.as_ref();
+    let value = |f: fn(&LatencySummary) -> f64| {
+        l.map_or(NOT_AVAILABLE.into(), |l| format::significant(f(l)))
+    };
+    let size = if r.requests == 0 {
+        0.0
+    } else {
+        r.content_bytes as f64 / r.requests as f64
+    };
+    let mut cells = vec![
+        r.method.clone(),
+        r.name.clone(),
+        r.requests.to_string(),
+        r.failures.to_string(),
+        r.failures_429.to_string(),
+        value(|l| l.percentiles.p50),
+        value(|l| l.mean_ms),
+        value(|l| l.min_ms),
+        value(|l| l.max_ms),
+        format::significant(size),
+        format::significant(r.requests_per_sec),
+        format::significant(r.failures_per_sec),
+    ];
+    match l {
+        Some(l) => cells.extend(
+            l.percentiles
+                .as_array()
+                .iter()
+                .map(|v| format::significant(*v)),
+        ),
+        None => cells.extend(
+            LOCUST_PERCENTILE_LABELS
+                .iter()
+                .map(|_| NOT_AVAILABLE.to_owned()),
+        ),
+    }
+    cells
+}
+
+/// The failures table, most frequent first.
+pub fn errors(summary: &Summary, started_unix: f64) -> Vec<ErrorView> {
+    let mut rows: Vec<ErrorView> = summary
+        .errors
+        .iter()
+        .map(|e| ErrorView {
+            method: e.method.clone(),
+            name: e.name.clone(),
+            error: match e.kind {
+                ErrorKind::Status(code) => format!("HTTP {code}"),
+                ErrorKind::Transport(class) => format!(
+                    "transport: {}",
+                    serde_json::to_value(class)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default()
+                ),
+            },
+            class: super::time_charts::class_label(e.kind.class()),
+            is_429: e.kind.is_429(),
+            message: e.message.clone(),
+            occurrences: e.occurrences,
+            seen: format!(
+                "{} .. {}",
+                since_start(e.first_seen, started_unix),
+                since_start(e.last_seen, started_unix)
+            ),
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.occurrences));
+    rows
+}
+
+fn since_start(unix: u64, started_unix: f64) -> String {
+    format!(
+        "+{} s",
+        format::significant((unix as f64 - started_unix).max(0.0))
+    )
+}
+
+/// Failures by class (429 flagged).
+pub fn failure_classes(summary: &Summary) -> Table {
+    let total: u64 = summary.failures_by_class.values().sum();
+    let rows = summary
+        .failures_by_class
+        .iter()
+        .map(|(class, n)| {
+            vec![
+                super::time_charts::class_label(*class),
+                n.to_string(),
+                format::percent(Some(100.0 * *n as f64 / total.max(1) as f64)),
+            ]
+        })
+        .collect();
+    Table {
+        columns: ["Class", "Failures", "Share of failures"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    }
+}
+
+/// Streaming metrics per name.
+pub fn streaming(summary: &Summary) -> Table {
+    let columns = [
+        "Name",
+        "Streams",
+        "Cut short",
+        "No first token",
+        "Chunks/stream",
+        "TTFB p50",
+        "TTFB p95",
+        "TTFT p50",
+        "TTFT p95",
+        "TTFT p99",
+        "Chunk gap p99",
+        "Max gap p99",
+        "Duration p50",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = summary.streaming.iter().map(stream_cells).collect();
+    Table { columns, rows }
+}
+
+fn stream_cells(s: &StreamSummary) -> Vec<String> {
+    let p =
+        |l: &Option<LatencySummary>, f: fn(&LatencySummary) -> f64| format::ms(l.as_ref().map(f));
+    let cut_detail = s
+        .cut_by_cause
+        .iter()
+        .map(|(c, n)| {
+            format!(
+                "{}: {n}",
+                serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>();
+    let cut = if cut_detail.is_empty() {
+        s.cut.to_string()
+    } else {
+        format!("{} ({})", s.cut, cut_detail.join(", "))
+    };
+    vec![
+        s.name.clone(),
+        s.streams.to_string(),
+        cut,
+        s.without_first_token.to_string(),
+        format::significant(s.mean_chunks),
+        p(&s.ttfb, |l| l.percentiles.p50),
+        p(&s.ttfb, |l| l.percentiles.p95),
+        p(&s.ttft, |l| l.percentiles.p50),
+        p(&s.ttft, |l| l.percentiles.p95),
+        p(&s.ttft, |l| l.percentiles.p99),
+        p(&s.chunk_gap, |l| l.percentiles.p99),
+        p(&s.max_gap, |l| l.percentiles.p99),
+        p(&s.duration, |l| l.percentiles.p50),
+    ]
+}
+
+/// The per-key table and the fairness sentence.
+pub fn keys(fairness: &KeyFairness) -> (Table, String) {
+    let columns = [
+        "Key",
+        "Requests",
+        "Share",
+        "429s served",
+        "Retry-After violations",
+        "Faults injected",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = fairness
+        .keys
+        .iter()
+        .map(|k| {
+            let key = if k.pooled {
+                format!("{} (pooled)", k.key)
+            } else {
+                k.key.clone()
+            };
+            vec![
+                key,
+                k.requests.to_string(),
+                format::percent(Some(k.share_percent)),
+                k.rate_limited.to_string(),
+                k.retry_after_violations.to_string(),
+                k.faults.to_string(),
+            ]
+        })
+        .collect();
+    let sentence = format!(
+        "Jain's fairness index over configured keys: {} (1 = perfectly even); busiest / least busy key: {}.",
+        fairness.jain_index.map_or(NOT_AVAILABLE.into(), |j| format!("{j:.3}")),
+        fairness.max_min_ratio.map_or(NOT_AVAILABLE.into(), |r| format!("{r:.2}×")),
+    );
+    (Table { columns, rows }, sentence)
+}
+
+/// The scenario name from the echoed configuration, if any.
+pub fn scenario_name(config: &serde_json::Value) -> Option<String> {
+    let candidates = [
+        config.get("name"),
+        config.pointer("/scenario/name"),
+        config.get("scenario"),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find_map(|v| v.as_str().map(String::from))
+}
+
+/// The first `seed` anywhere in the configuration.
+pub fn seed(config: &serde_json::Value) -> Option<String> {
+    match config {
+        serde_json::Value::Object(map) => map
+            .get("seed")
+            .map(|s| s.to_string())
+            .or_else(|| map.values().find_map(seed)),
+        serde_json::Value::Array(items) => items.iter().find_map(seed),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn seed_and_name_are_found_where_engines_put_them() {
+        for (config, name, found_seed) in [
+            (
+                json!({"name": "nightly", "seed": 42}),
+                Some("nightly"),
+                Some("42"),
+            ),
+            (
+                json!({"scenario": {"name": "soak", "upstream": {"seed": 7}}}),
+                Some("soak"),
+                Some("7"),
+            ),
+            (json!({"scenario": "smoke"}), Some("smoke"), None),
+            (serde_json::Value::Null, None, None),
+        ] {
+            assert_eq!(scenario_name(&config).as_deref(), name);
+            assert_eq!(seed(&config).as_deref(), found_seed);
+        }
+    }
+
+    #[test]
+    fn verdict_classes() {
+        for (verdict, class) in [
+            ("PASS", "pass"),
+            ("LEAK", "fail"),
+            ("CRASHED", "crashed"),
+            ("INCONCLUSIVE", "warn"),
+            ("PENDING", "neutral"),
+        ] {
+            assert_eq!(verdict_class(verdict), class);
+        }
+    }
+}

@@ -49,6 +49,13 @@ fn aborted(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::ConnectionAborted, why.to_string())
 }
 
+/// Fail the body, but only after giving hyper one turn to flush what was already written (it flushes when
+/// the body is pending; an immediate error would drop the buffered bytes along with the connection).
+async fn abort_after_flush(why: &'static str) -> Chunk {
+    tokio::task::yield_now().await;
+    Err(aborted(why))
+}
+
 /// A whole JSON body with a body fault applied; returns the body and the `content-length` to announce.
 pub(crate) fn json_body(
     bytes: Bytes,
@@ -56,18 +63,18 @@ pub(crate) fn json_body(
     bytes_per_sec: Option<u32>,
 ) -> (Body, u64) {
     let length = bytes.len() as u64;
-    let chunks: Vec<Chunk> = match fault {
-        BodyFault::Truncated => vec![
-            Ok(bytes.slice(..bytes.len() / 2)),
-            Err(aborted("truncated body")),
-        ],
+    let base = match fault {
+        BodyFault::Truncated => {
+            let half = stream::iter([Ok(bytes.slice(..bytes.len() / 2))]);
+            half.chain(stream::once(abort_after_flush("truncated body")))
+                .boxed()
+        }
         BodyFault::Malformed => {
             let cut = bytes.slice(..bytes.len() / 2);
             return (Body::from(cut.clone()), cut.len() as u64);
         }
-        _ => vec![Ok(bytes)],
+        _ => stream::iter([Ok(bytes)]).boxed(),
     };
-    let base = stream::iter(chunks);
     let body = match (fault, bytes_per_sec) {
         (BodyFault::DisconnectAt(at), _) => with_deadline(base, *at).boxed(),
         (_, Some(rate)) => dribble(base, rate).boxed(),
@@ -111,6 +118,9 @@ impl SsePlayer {
             return None;
         }
         if let Some(item) = self.injected() {
+            if item.is_err() {
+                return Some((abort_after_flush("stream cut").await, self));
+            }
             return Some((item, self));
         }
         let bytes =
@@ -169,7 +179,7 @@ fn with_deadline(
         let mut inner = state?;
         tokio::select! {
             item = inner.next() => item.map(|item| (item, Some(inner))),
-            () = tokio::time::sleep_until(at) => Some((Err(aborted("disconnect fault")), None)),
+            () = tokio::time::sleep_until(at) => Some((abort_after_flush("disconnect fault").await, None)),
         }
     })
 }

@@ -63,7 +63,7 @@ impl<'a> Exchange<'a> {
         Exchange {
             state,
             provider,
-            request_id: state.next_request_id(),
+            request_id: format!("req_{}", state.next_request_id()),
             now: state.now(),
             limits: None,
             call,
@@ -358,7 +358,7 @@ impl<'a> Exchange<'a> {
             "chatcmpl-"
         };
         Completion {
-            id: format!("{prefix}{}", self.request_id),
+            id: format!("{prefix}{}", self.request_id.trim_start_matches("req_")),
             model: parsed.model.clone().unwrap_or_default(),
             created: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -451,12 +451,7 @@ impl<'a> Exchange<'a> {
             remaining_tokens: 0,
             reset_tokens: Duration::ZERO,
         });
-        providers::limit_headers(
-            self.provider,
-            &limits,
-            &format!("req_{}", self.request_id),
-            headers,
-        );
+        providers::limit_headers(self.provider, &limits, &self.request_id, headers);
         response
     }
 }

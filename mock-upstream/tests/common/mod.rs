@@ -83,3 +83,36 @@ pub fn sse_events(text: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Send one raw HTTP/1.1 request with `connection: close` and read until EOF; an error after some bytes
+/// arrived returns those bytes (an aborted body), an error before any byte is returned as is.
+pub async fn raw_exchange(
+    mock: &RunningMock,
+    method: &str,
+    path: &str,
+    secret: &str,
+    body: &Value,
+) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(mock.addr()).await?;
+    let body = body.to_string();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: mock\r\nauthorization: Bearer {secret}\r\nx-api-key: {secret}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) => return Ok(received),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(err) if received.is_empty() => return Err(err),
+            Err(err) => {
+                eprintln!("raw_exchange: {err} after {} bytes", received.len());
+                return Ok(received);
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Capacity check used by `bench/mock-vs-nginx.sh`: hold N concurrent streaming (or hanging) requests open
+//! against a running mock while probing `GET /v1/models` latency from a separate thread, and report the
+//! mock's peak RSS. Loopback only; bounded by `--hold` and `--streams`.
+//!
+//! `cargo run --release --example open_streams -- --url http://127.0.0.1:PORT --pid PID --streams 10000 --hold 20s`
+
+use clap::Parser;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Parser)]
+struct Args {
+    /// Mock address, e.g. 127.0.0.1:8080 (http:// prefix accepted).
+    #[arg(long)]
+    url: String,
+    /// PID of the mock, for RSS sampling.
+    #[arg(long)]
+    pid: u32,
+    /// Concurrent requests to hold open.
+    #[arg(long, default_value_t = 10_000)]
+    streams: u32,
+    /// How long to hold them.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    hold: Duration,
+    /// Request path body kind: `stream` (chat completion SSE) or `hang` (sends `x-mock-fault: hang`).
+    #[arg(long, default_value = "stream")]
+    mode: String,
+}
+
+#[derive(Default)]
+struct Counters {
+    opened: AtomicU64,
+    failed: AtomicU64,
+    bytes: AtomicU64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let addr: SocketAddr = args
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()?;
+    let counters = Arc::new(Counters::default());
+    let deadline = Instant::now() + args.hold;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let holder = {
+        let counters = Arc::clone(&counters);
+        let (streams, mode) = (args.streams, args.mode.clone());
+        std::thread::spawn(move || {
+            runtime.block_on(hold_streams(addr, streams, mode, deadline, counters))
+        })
+    };
+    std::thread::sleep(Duration::from_secs(3).min(args.hold / 4));
+    let (latencies, peak_rss_kb) = probe_models(addr, args.pid, deadline)?;
+    let _ = holder.join();
+    report(&args, &counters, latencies, peak_rss_kb);
+    Ok(())
+}
+
+async fn hold_streams(
+    addr: SocketAddr,
+    streams: u32,
+    mode: String,
+    deadline: Instant,
+    counters: Arc<Counters>,
+) {
+    let body = r#"{"model":"gpt-4","messages":[{"role":"user","content":"hold"}],"max_tokens":4000,"stream":true}"#;
+    let fault = if mode == "hang" {
+        "x-mock-fault: hang\r\n"
+    } else {
+        ""
+    };
+    let request = Arc::new(format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\nauthorization: Bearer sk-bench\r\n{fault}\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..streams {
+        if index % 500 == 499 {
+            tokio::time::sleep(Duration::from_millis(50)).await; // ramp: stay under the accept backlog
+        }
+        let (request, counters) = (Arc::clone(&request), Arc::clone(&counters));
+        tasks.spawn(async move {
+            if hold_one(addr, &request, deadline, &counters).await.is_err() {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn hold_one(
+    addr: SocketAddr,
+    request: &str,
+    deadline: Instant,
+    counters: &Counters,
+) -> std::io::Result<()> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(request.as_bytes()).await?;
+    counters.opened.fetch_add(1, Ordering::Relaxed);
+    let mut buffer = vec![0u8; 2048];
+    let until = tokio::time::Instant::from_std(deadline);
+    loop {
+        match tokio::time::timeout_at(until, stream.read(&mut buffer)).await {
+            Err(_) => return Ok(()),
+            Ok(Ok(0)) => return Err(std::io::Error::other("closed before the hold ended")),
+            Ok(Ok(n)) => counters.bytes.fetch_add(n as u64, Ordering::Relaxed),
+            Ok(Err(err)) => return Err(err),
+        };
+    }
+}
+
+/// Sequential `GET /v1/models` on one keep-alive connection every 10 ms; also samples the mock's RSS.
+fn probe_models(
+    addr: SocketAddr,
+    pid: u32,
+    deadline: Instant,
+) -> anyhow::Result<(Vec<Duration>, u64)> {
+    let mut stream = std::net::TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    let request =
+        b"GET /v1/models HTTP/1.1\r\nhost: mock\r\nauthorization: Bearer sk-probe\r\n\r\n";
+    let (mut latencies, mut peak_rss_kb) = (Vec::new(), 0);
+    let mut buffer = vec![0u8; 64 * 1024];
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        stream.write_all(request)?;
+        read_one_response(&mut stream, &mut buffer)?;
+        latencies.push(started.elapsed());
+        peak_rss_kb = peak_rss_kb.max(rss_kb(pid));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok((latencies, peak_rss_kb))
+}
+
+fn read_one_response(stream: &mut std::net::TcpStream, buffer: &mut [u8]) -> anyhow::Result<()> {
+    let mut received = 0;
+    loop {
+        let n = stream.read(&mut buffer[received..])?;
+        anyhow::ensure!(n > 0, "probe connection closed");
+        received += n;
+        let text = String::from_utf8_lossy(&buffer[..received]);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_string)
+                })
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn report(args: &Args, counters: &Counters, mut latencies: Vec<Duration>, peak_rss_kb: u64) {
+    latencies.sort();
+    let quantile = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "mode={} streams_requested={} opened={} failed={}",
+        args.mode,
+        args.streams,
+        counters.opened.load(Ordering::Relaxed),
+        counters.failed.load(Ordering::Relaxed)
+    );
+    println!(
+        "stream_bytes_received={}",
+        counters.bytes.load(Ordering::Relaxed)
+    );
+    println!(
+        "models_probe n={} p50={:.2}ms p99={:.2}ms max={:.2}ms",
+        latencies.len(),
+        quantile(0.5).as_secs_f64() * 1e3,
+        quantile(0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+    println!("mock_peak_rss_mb={:.1}", peak_rss_kb as f64 / 1024.0);
+}

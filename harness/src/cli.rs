@@ -19,7 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a scenario against the proxy under test and write results + verdict.
     Run(RunArgs),
-    // PENDING load_stats::check: Check(CheckArgs),
+    /// Apply thresholds to a Locust `_stats.csv` or a `summary.json` (drop-in for check_load_test_results.py).
+    Check(CheckArgs),
     /// List scenarios with description and tags.
     List(ListArgs),
     // PENDING sut_monitor::watch: Watch(sut_monitor::watch::WatchArgs),

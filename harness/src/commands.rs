@@ -1,6 +1,6 @@
 //! Dispatch of the subcommands; every error becomes a message on stderr and its documented exit code.
 
-use crate::cli::{Cli, Command, ListArgs, ThresholdArgs};
+use crate::cli::{CheckArgs, Cli, Command, ListArgs, ThresholdArgs};
 use crate::error::HarnessError;
 use crate::exit::Exit;
 use crate::scenario::Scenario;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub async fn execute(cli: Cli) -> i32 {
     let result = match cli.command {
         Command::Run(args) => crate::run::run(args).await.map(Exit::code),
-        // PENDING Command::Check(args) => check(&args).map(Exit::code),
+        Command::Check(args) => check(&args).map(Exit::code),
         Command::List(args) => list(&args).map(Exit::code),
         // PENDING Command::Watch(args) => watch(args).await,
         Command::ReferenceProxy(args) => reference_proxy(args).await,
@@ -47,6 +47,29 @@ fn list(args: &ListArgs) -> Result<Exit, HarnessError> {
         }
     }
     Ok(exit)
+}
+
+/// `harness check FILE`: thresholds (default: the users' CI targets, overridable) on a Locust `_stats.csv` or
+/// a `summary.json`.
+fn check(args: &CheckArgs) -> Result<Exit, HarnessError> {
+    let mut thresholds = load_stats::thresholds::Thresholds::users_targets();
+    thresholds.override_with(&args.thresholds.to_thresholds());
+    let report = load_stats::check::check_path(&args.file, &thresholds)
+        .map_err(|e| HarnessError::BadInput(e.to_string()))?;
+    print!("{report}");
+    Ok(if report.passed() {
+        Exit::Pass
+    } else {
+        Exit::Failed
+    })
+}
+
+/// `harness watch`: monitor-only mode (sut-monitor's logic).
+#[cfg(any())]
+async fn watch(args: sut_monitor::watch::WatchArgs) -> Result<i32, HarnessError> {
+    sut_monitor::watch::run(args)
+        .await
+        .map_err(|e| HarnessError::BadInput(format!("{e:#}")))
 }
 
 /// The hidden `__reference-proxy` subcommand: the workspace's reference proxy in this process.

@@ -5,6 +5,7 @@ use crate::run::{Outputs, ResourceVerdict};
 use crate::scenario::{MonitorSpec, Scenario};
 use crate::sut::Sut;
 use std::time::Duration;
+use sut_monitor::leak;
 use sut_monitor::monitor::{Monitor, MonitorConfig, MonitorHandle, Phase, ResourceSeries};
 
 /// Longest default warm-up.
@@ -87,13 +88,28 @@ impl Monitoring {
         };
         let series = handle.stop();
         let harness = harness_usage(&series);
-        // INTEGRATION POINT (sut_monitor::leak::analyze): the leak analysis is not exported by sut-monitor yet;
-        // until it is, resources are sampled into resources.csv but not judged.
+        let report = leak::analyze(&series, &self.spec.leak);
+        let verdict = if self.spec.judge_leaks {
+            resource_verdict(&report)
+        } else {
+            ResourceVerdict::NotJudged
+        };
+        let report = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
         ResourcesOutcome {
-            verdict: ResourceVerdict::NotJudged,
-            report: serde_json::Value::Null,
+            verdict,
+            report,
             harness,
         }
+    }
+}
+
+/// The leak report's overall verdict as far as the run's exit code goes (a crash is judged by the run itself).
+fn resource_verdict(report: &leak::LeakReport) -> ResourceVerdict {
+    let why = || format!("{}: {}", report.verdict, report.reasons.join("; "));
+    match report.verdict {
+        leak::Verdict::Pass | leak::Verdict::Crashed => ResourceVerdict::Pass,
+        leak::Verdict::Leak | leak::Verdict::Growth => ResourceVerdict::Failed(why()),
+        leak::Verdict::Inconclusive | leak::Verdict::Invalid => ResourceVerdict::Invalid(why()),
     }
 }
 

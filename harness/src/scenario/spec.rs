@@ -395,9 +395,9 @@ pub struct MonitorSpec {
     /// Whether leak/growth verdicts decide the exit code (otherwise they are reported only).
     #[serde(default)]
     pub judge_leaks: bool,
-    /// Leak-verdict settings (`sut_monitor::leak::LeakConfig` fields), defaults when absent.
+    /// `[monitor.leak]`: leak-verdict settings (`sut_monitor::leak::LeakConfig`), defaults when absent.
     #[serde(default)]
-    pub leak: Option<toml::Table>,
+    pub leak: sut_monitor::leak::LeakConfig,
 }
 
 impl Default for MonitorSpec {
@@ -407,7 +407,7 @@ impl Default for MonitorSpec {
             warmup: None,
             drain: Duration::ZERO,
             judge_leaks: false,
-            leak: None,
+            leak: Default::default(),
         }
     }
 }

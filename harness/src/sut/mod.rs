@@ -97,9 +97,14 @@ impl Sut {
         }
     }
 
-    /// Watch channel that turns `Some` when a spawned proxy exits (None in attach mode).
+    /// Watch channel that turns `Some` when the proxy exits: from the child's exit status when spawned, from
+    /// polling `/proc/PID` when attached with a PID (exit status then unknown); None without a PID.
     pub fn exit_watch(&self) -> Option<watch::Receiver<Option<ExitInfo>>> {
-        self.process.as_ref().map(ProxyProcess::exit_watch)
+        match (&self.process, self.pid) {
+            (Some(p), _) => Some(p.exit_watch()),
+            (None, Some(pid)) => Some(poll_exit(pid)),
+            (None, None) => None,
+        }
     }
 
     /// The in-process mock, when the harness runs one.
@@ -118,6 +123,28 @@ impl Sut {
         }
         exit
     }
+}
+
+/// How often an attached proxy's PID is checked.
+const ATTACH_POLL: Duration = Duration::from_millis(200);
+
+/// Polls `/proc/PID` until the process is gone (or nobody listens any more).
+fn poll_exit(pid: u32) -> watch::Receiver<Option<ExitInfo>> {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let proc_dir = format!("/proc/{pid}");
+        while !tx.is_closed() {
+            if !Path::new(&proc_dir).exists() {
+                let _ = tx.send(Some(ExitInfo {
+                    code: None,
+                    signal: None,
+                }));
+                break;
+            }
+            tokio::time::sleep(ATTACH_POLL).await;
+        }
+    });
+    rx
 }
 
 /// Attach mode: use `target` as is; the PID (if any) comes from `--proxy-pid` or `--proxy-pid-file`.

@@ -1,0 +1,298 @@
+//! The real `harness` binary over loopback: exit codes, result files, Ctrl-C, proxy lifecycle.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_harness");
+
+fn small_scenario(path: &str, thresholds: &str, run_time: &str) -> String {
+    format!(
+        "name = \"cli\"\n[load]\nmodel = \"closed\"\nusers = 2\nspawn_rate = 100\nthink_time = \"10ms\"\n\
+         run_time = \"{run_time}\"\n[[request]]\nname = \"x\"\npath = \"{path}\"\n[thresholds]\n{thresholds}\n"
+    )
+}
+
+async fn harness(args: &[&str]) -> Output {
+    let child = Command::new(BIN).args(args).stdin(Stdio::null()).output();
+    tokio::time::timeout(Duration::from_secs(60), child)
+        .await
+        .expect("harness finished")
+        .expect("spawn")
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json written");
+    serde_json::from_str(&text).expect("summary.json is JSON")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_decide_the_exit_code_and_every_file_is_written() {
+    let (url, _) = common::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        ("pass", "p99 = \"1s\"", 0, "PASS"),
+        ("fail", "min_rps = 1000000", 1, "FAIL"),
+    ];
+    for (name, limit, code, verdict) in cases {
+        let file = common::scenario_file(
+            tmp.path(),
+            &format!("{name}.toml"),
+            &small_scenario("/ok/x", limit, "1s"),
+        );
+        let out = tmp.path().join(name);
+        let o = harness(&[
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .await;
+        assert_eq!(o.status.code(), Some(code), "{name}: {}", stderr(&o));
+        let s = summary(&out);
+        assert_eq!(s["verdict"], verdict, "{name}");
+        assert_eq!(s["exit_code"], code, "{name}");
+        assert!(
+            s["aggregate"]["requests"].as_u64().unwrap() > 10,
+            "{name}: requests recorded"
+        );
+        for f in [
+            "results_stats.csv",
+            "results_stats_history.csv",
+            "results_failures.csv",
+            "results_exceptions.csv",
+        ] {
+            assert!(out.join(f).is_file(), "{name}: {f}");
+        }
+        // `harness check` agrees on the summary it wrote (with the same limit on the command line).
+        let flag: Vec<&str> = if code == 0 {
+            vec!["--p99", "1s", "--min-rps", "1"]
+        } else {
+            vec!["--min-rps", "1000000"]
+        };
+        let mut args = vec!["check", out.to_str().unwrap()];
+        args.extend(flag);
+        let c = harness(&args).await;
+        assert_eq!(
+            c.status.code(),
+            Some(code),
+            "check {name}: {}",
+            String::from_utf8_lossy(&c.stdout)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_mid_run_still_writes_results() {
+    let (url, _) = common::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = common::scenario_file(tmp.path(), "long.toml", &small_scenario("/ok/x", "", "60s"));
+    let out = tmp.path().join("out");
+    let child = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "INTERRUPTED");
+    assert!(s["aggregate"]["requests"].as_u64().unwrap() > 10);
+    let history = std::fs::read_to_string(out.join("results_stats_history.csv")).unwrap();
+    assert!(
+        history.lines().count() >= 3,
+        "history rows written every second:\n{history}"
+    );
+}
+
+#[tokio::test]
+async fn bad_scenarios_fail_with_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = small_scenario("/ok/x", "", "1s")
+        .replace("spawn_rate = 100", "spawn_rate = 100\nusres = 3");
+    let file = common::scenario_file(tmp.path(), "bad.toml", &text);
+    let o = harness(&[
+        "run",
+        file.to_str().unwrap(),
+        "--target",
+        "http://127.0.0.1:9",
+        "-q",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(2));
+    let want = format!("{}:6:1: unknown field `usres`", file.display());
+    assert!(stderr(&o).contains(&want), "{}", stderr(&o));
+    let o = harness(&["run", "/nonexistent/x.toml"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = harness(&["run", file.to_str().unwrap(), "--rate", "-5"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// No `--target`, no `[proxy]`: the in-process mock plus the reference proxy re-executed from this binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_run_uses_mock_and_reference_proxy_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let smoke = scenarios_dir().join("quick_smoke.toml");
+    let o = harness(&[
+        "run",
+        smoke.to_str().unwrap(),
+        "-t",
+        "2s",
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "PASS");
+    assert!(s["aggregate"]["requests"].as_u64().unwrap() > 20);
+    assert_eq!(s["aggregate"]["failures"], 0);
+    assert!(
+        s["streaming"][0]["chunks"].as_u64().unwrap() > 0,
+        "streams were scanned"
+    );
+    assert!(!s["leak_report"].is_null(), "the proxy was monitored");
+    let log = std::fs::read_to_string(out.join("proxy.log")).unwrap();
+    assert!(log.starts_with("listening on http://127.0.0.1:"), "{log}");
+    let resources = std::fs::read_to_string(out.join("resources.csv")).unwrap();
+    assert!(resources.lines().count() >= 2, "{resources}");
+}
+
+/// Children of `parent` whose command line contains `needle`.
+fn children_with(parent: u32, needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok());
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if ppid == Some(parent) && cmdline.contains(needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_killed_mid_run_is_crashed_with_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let smoke = scenarios_dir().join("quick_smoke.toml");
+    let child = Command::new(BIN)
+        .args([
+            "run",
+            smoke.to_str().unwrap(),
+            "-t",
+            "30s",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let harness_pid = child.id().unwrap();
+    let mut proxy = Vec::new();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        proxy = children_with(harness_pid, "__reference-proxy");
+        if !proxy.is_empty() && out.join("results_stats_history.csv").exists() {
+            break;
+        }
+    }
+    assert_eq!(
+        proxy.len(),
+        1,
+        "the reference proxy runs as a child process"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proxy[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let o = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "CRASHED");
+    let reasons = s["verdict_reasons"].to_string();
+    assert!(reasons.contains("killed by signal 9"), "{reasons}");
+    assert!(s["aggregate"]["requests"].as_u64().unwrap() > 10);
+    assert!(out.join("results_stats.csv").is_file());
+}
+
+#[tokio::test]
+async fn a_proxy_that_never_gets_ready_is_a_start_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = small_scenario("/ok/x", "", "1s")
+        + "[proxy]\ncommand = [\"sh\", \"-c\", \"echo booting on {port}; echo bad config >&2; exit 7\"]\nready_timeout = \"5s\"\n";
+    let file = common::scenario_file(tmp.path(), "broken.toml", &text);
+    let out = tmp.path().join("out");
+    let o = harness(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("exited (exit status 7)"), "{err}");
+    assert!(
+        err.contains("bad config") && err.contains("booting on"),
+        "log tail quoted: {err}"
+    );
+}
+
+#[tokio::test]
+async fn list_shows_every_scenario() {
+    let o = harness(&["list", scenarios_dir().to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for name in ["normal_load", "quick_smoke"] {
+        assert!(text.contains(name), "{text}");
+    }
+}

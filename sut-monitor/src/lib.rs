@@ -16,6 +16,7 @@
 pub mod leak;
 pub mod monitor;
 pub mod resources_csv;
+pub mod watch;
 
 mod cpu;
 mod process_tree;

@@ -293,7 +293,12 @@ impl MonitorHandle {
         self.shared.exited.load(Ordering::SeqCst)
     }
 
-    /// A copy of the series so far (for live estimates; costs a clone of all samples).
+    /// Runs `f` on the series so far without copying it (sampling waits meanwhile: keep `f` short).
+    pub fn inspect<R>(&self, f: impl FnOnce(&ResourceSeries) -> R) -> R {
+        f(&self.shared.series())
+    }
+
+    /// A copy of the series so far (costs a clone of all samples; prefer [`MonitorHandle::inspect`]).
     pub fn snapshot(&self) -> ResourceSeries {
         self.shared.series().clone()
     }

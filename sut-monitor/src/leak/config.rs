@@ -166,6 +166,59 @@ impl LeakConfig {
         }
     }
 
+    /// Checks the values make sense; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let limits = [
+            ("memory", &self.memory),
+            ("fds", &self.fds),
+            ("tcp_sockets", &self.tcp_sockets),
+            ("threads", &self.threads),
+        ];
+        let checks: Vec<(bool, String)> = vec![
+            (
+                self.alpha > 0.0 && self.alpha < 0.5,
+                format!("alpha must be in (0, 0.5), got {}", self.alpha),
+            ),
+            (
+                self.min_points >= 3,
+                format!("min_points must be at least 3, got {}", self.min_points),
+            ),
+            (
+                self.min_cycles >= 3,
+                format!("min_cycles must be at least 3, got {}", self.min_cycles),
+            ),
+            (
+                self.max_points >= self.min_points,
+                format!(
+                    "max_points ({}) must be at least min_points ({})",
+                    self.max_points, self.min_points
+                ),
+            ),
+            (
+                self.max_gap_intervals >= 1.0,
+                format!(
+                    "max_gap_intervals must be at least 1, got {}",
+                    self.max_gap_intervals
+                ),
+            ),
+        ];
+        let limit_checks = limits.iter().map(|(name, l)| {
+            let ok = [l.abs_per_hour, l.rel_per_hour, l.min_growth]
+                .iter()
+                .all(|v| v.is_finite() && *v >= 0.0);
+            (
+                ok,
+                format!(
+                    "{name}: abs_per_hour, rel_per_hour and min_growth must be finite and >= 0"
+                ),
+            )
+        });
+        match checks.into_iter().chain(limit_checks).find(|(ok, _)| !ok) {
+            Some((_, message)) => Err(message),
+            None => Ok(()),
+        }
+    }
+
     /// The drain tolerance for a count metric (`None` for memory, which allocators rarely give back).
     pub fn drain_tolerance(&self, metric: Metric) -> Option<&DrainTolerance> {
         match metric {
@@ -231,6 +284,15 @@ mod tests {
         );
         let err = toml::from_str::<LeakConfig>("alpah = 0.05").expect_err("typo");
         assert!(err.to_string().contains("alpah"), "{err}");
+        assert_eq!(LeakConfig::default().validate(), Ok(()));
+        let bad = LeakConfig {
+            alpha: 0.7,
+            ..LeakConfig::default()
+        };
+        assert!(bad.validate().is_err_and(|e| e.contains("alpha")));
+        let mut bad = LeakConfig::default();
+        bad.fds.abs_per_hour = -1.0;
+        assert!(bad.validate().is_err_and(|e| e.starts_with("fds")));
         let err = toml::from_str::<LeakConfig>("min_steady = \"soon\"").expect_err("bad duration");
         assert!(err.to_string().contains("soon"), "{err}");
     }

@@ -7,3 +7,4 @@
 //! - `tests/` — end-to-end runs of the real binaries over loopback.
 
 pub mod leak;
+pub mod misbehaving;

@@ -220,7 +220,7 @@ impl TimeChart {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(78)
-            .right_y_label_area_size(if self.secondary.is_some() { 78 } else { 12 })
+            .right_y_label_area_size(78)
             .build_cartesian_2d(x0..x1, y0..y1)?
             .set_secondary_coord(x0..x1, s0..s1);
         chart
@@ -277,11 +277,12 @@ fn draw_line<'a>(
     chart: &mut DualCoordChartContext<'a, Svg<'a>, Plane, Plane>,
     series: &Series,
 ) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
-    let style = ShapeStyle::from(series.color).stroke_width(2);
     let points = series.points.iter().copied();
     let anno = if series.dashed {
-        chart.draw_series(DashedLineSeries::new(points, 8, 5, style))?
+        let style = ShapeStyle::from(series.color).stroke_width(3);
+        chart.draw_series(DashedLineSeries::new(points, 10, 6, style))?
     } else {
+        let style = ShapeStyle::from(series.color).stroke_width(2);
         chart.draw_series(LineSeries::new(points, style))?
     };
     anno.label(series.label.as_str())
@@ -301,7 +302,7 @@ fn draw_bands<'a>(
             [(band.start, y0), (band.end, y1)],
             fill,
         )))?;
-        let at = (band.start, y1 - (y1 - y0) * 0.02);
+        let at = (band.start, y0 + (y1 - y0) * 0.06);
         let text_style = match band.kind {
             BandKind::Fault => label_style.clone().color(&palette::RED),
             _ => label_style.clone(),
@@ -420,7 +421,7 @@ impl CategoryChart {
                 color.filled(),
             )))?;
             let text = Text::new(
-                crate::format::significant(y),
+                crate::format::count_or_value(y),
                 (x - 0.1, y),
                 value_style.clone(),
             );

@@ -26,6 +26,31 @@ pub fn significant(v: f64) -> String {
     }
 }
 
+/// Whole numbers without decimals (`8`), anything else as [`significant`].
+pub fn count_or_value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        significant(v)
+    }
+}
+
+/// An RFC 3339 instant as `2026-11-27 13:11:34 UTC` (other text is returned unchanged).
+pub fn timestamp(rfc3339: &str) -> String {
+    use time::format_description::well_known::Rfc3339;
+    let Ok(at) = time::OffsetDateTime::parse(rfc3339, &Rfc3339) else {
+        return rfc3339.to_owned();
+    };
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{} {:02}:{:02}:{:02} UTC",
+        at.date(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
 /// Bytes in binary units: `512 B`, `12.3 MiB`.
 pub fn bytes(value: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -104,6 +129,13 @@ mod tests {
             (duration_secs(3723.0), "1h 02m 03s"),
             (with_unit(Some(2048.0), "bytes/h"), "2.00 KiB/h"),
             (with_unit(Some(3.0), "requests"), "3.00 requests"),
+            (count_or_value(8.0), "8"),
+            (count_or_value(8.5), "8.50"),
+            (
+                timestamp("2026-11-27T13:11:34.3254683Z"),
+                "2026-11-27 13:11:34 UTC",
+            ),
+            (timestamp("yesterday"), "yesterday"),
         ] {
             assert_eq!(got, expected);
         }

@@ -156,3 +156,43 @@ async fn unknown_route(OriginalUri(uri): OriginalUri, request: Request) -> Respo
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MockConfig;
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    use tower::ServiceExt;
+
+    async fn admin_status(allow_remote: bool, peer: &str) -> StatusCode {
+        let mut config = MockConfig::default();
+        config.admin.allow_remote = allow_remote;
+        let router = app(MockState::new(config).unwrap());
+        let mut request = Request::builder()
+            .uri("/__admin/rules")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+        router.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn admin_is_loopback_only_unless_allowed() {
+        let cases = [
+            (false, "127.0.0.1:5000", StatusCode::OK),
+            (false, "[::1]:5000", StatusCode::OK),
+            (false, "10.1.2.3:5000", StatusCode::FORBIDDEN),
+            (true, "10.1.2.3:5000", StatusCode::OK),
+        ];
+        for (allow_remote, peer, expected) in cases {
+            assert_eq!(
+                admin_status(allow_remote, peer).await,
+                expected,
+                "{peer} allow_remote={allow_remote}"
+            );
+        }
+    }
+}

@@ -25,6 +25,7 @@ pub mod html;
 pub mod input;
 pub mod junit;
 
+pub use compare::{compare, compare_files, Comparison, RegressionBudget};
 pub use error::ReportError;
 pub use html::render_html;
 pub use input::ReportInput;

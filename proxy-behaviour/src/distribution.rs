@@ -6,6 +6,7 @@
 //! 1 means perfectly even; `1/n` means one key took everything.
 
 use crate::counts::LedgerCounts;
+use mock_upstream::{KeyState, MockConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +41,18 @@ pub fn jain_index(values: &[f64]) -> Option<f64> {
     let sum_of_squares: f64 = values.iter().map(|v| v * v).sum();
     (!values.is_empty() && sum_of_squares > 0.0)
         .then(|| sum * sum / (values.len() as f64 * sum_of_squares))
+}
+
+/// The keys a fair proxy should spread load over, by the mock's configuration: the active ones (revoked and
+/// out-of-credit keys are left out). Keys the scenario rate limits or breaks on purpose during the run are the
+/// caller's to remove.
+pub fn eligible_keys(config: &MockConfig) -> Vec<String> {
+    config
+        .keys
+        .iter()
+        .filter(|key| key.state == KeyState::Active)
+        .map(|key| key.id.clone())
+        .collect()
 }
 
 /// Per-key shares of `counts` and Jain's index over the `eligible` key ids.
@@ -249,6 +262,27 @@ mod tests {
             0.75
         ));
         assert!(!d.keys.iter().find(|k| k.key == "_any").unwrap().eligible);
+    }
+
+    #[test]
+    fn eligible_keys_are_the_active_ones() {
+        use mock_upstream::KeyConfig;
+        let key = |id: &str, state| KeyConfig {
+            id: id.into(),
+            secret: format!("sk-{id}"),
+            state,
+            ..Default::default()
+        };
+        let config = MockConfig {
+            keys: vec![
+                key("k1", KeyState::Active),
+                key("k2", KeyState::Revoked),
+                key("k3", KeyState::OutOfCredit),
+                key("k4", KeyState::Active),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(eligible_keys(&config), ids(&["k1", "k4"]));
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub mod thresholds;
 
 pub use counts::{counts_between, ledger_counts, KeyCounts, LedgerCounts};
 pub use distribution::{
-    compare_reported_keys, jain_index, key_distribution, KeyDistribution, KeyReportComparison,
+    compare_reported_keys, eligible_keys, jain_index, key_distribution, KeyDistribution,
+    KeyReportComparison,
 };
 pub use masking::{failover_masking, upstream_window, FailoverMasking, WindowCounts};
 pub use recovery::{
@@ -38,7 +39,8 @@ pub use recovery::{
 };
 pub use retry_after::{retry_after_compliance, RetryAfterCompliance};
 pub use streaming::{
-    stream_pass_through, StreamPassThrough, StreamRules, StreamSample, StreamVerdict,
+    mock_first_event_delay, stream_pass_through, StreamPassThrough, StreamRules, StreamSample,
+    StreamVerdict,
 };
 pub use thresholds::{
     evaluate, BehaviourCheck, BehaviourMeasurements, BehaviourThresholds, BehaviourVerdict,

@@ -12,6 +12,7 @@
 //! inconclusive rather than a guess.
 
 use crate::serde_units::millis;
+use mock_upstream::{Distribution, LatencyProfile};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -110,6 +111,25 @@ pub fn stream_pass_through(
 }
 
 /// Median of the durations (upper middle for an even count), zero when empty.
+/// When the mock sends a stream's first SSE `data:` event, as clients time TTFT (first `data:` event): after its
+/// header delay (`base`), because the mock sends the provider's preamble frames (OpenAI's role delta,
+/// Anthropic's `message_start`) with the headers and only delays the first *token* by `ttft`. Central values
+/// are used: the fixed delay, the middle of a uniform range, the mean of a normal, the median of a lognormal.
+/// Pass the profile that applies (a key's own, else the route's, else the config's `latency`).
+pub fn mock_first_event_delay(profile: &LatencyProfile) -> Duration {
+    profile.base.as_ref().map_or(Duration::ZERO, central)
+}
+
+/// The typical value of a delay distribution.
+fn central(distribution: &Distribution) -> Duration {
+    match *distribution {
+        Distribution::Fixed(delay) => delay,
+        Distribution::Uniform { min, max } => min + max.saturating_sub(min) / 2,
+        Distribution::Normal { mean, .. } => mean,
+        Distribution::Lognormal { median, .. } => median,
+    }
+}
+
 fn median(values: impl Iterator<Item = Duration>) -> Duration {
     let mut values: Vec<Duration> = values.collect();
     values.sort();
@@ -178,6 +198,47 @@ mod tests {
                 stream_pass_through(&samples(pairs), ms(upstream), &StreamRules::default());
             assert_eq!(result.verdict, verdict, "{pairs:?}");
             assert_eq!(result.ttft_overhead, ms(overhead), "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn mock_first_event_delay_table() {
+        let profile = |base| LatencyProfile {
+            base,
+            ttft: Some(Distribution::Fixed(ms(500))),
+            ..Default::default()
+        };
+        let cases = [
+            (None, 0),
+            (Some(Distribution::Fixed(ms(20))), 20),
+            (
+                Some(Distribution::Uniform {
+                    min: ms(10),
+                    max: ms(30),
+                }),
+                20,
+            ),
+            (
+                Some(Distribution::Normal {
+                    mean: ms(40),
+                    stddev: ms(10),
+                }),
+                40,
+            ),
+            (
+                Some(Distribution::Lognormal {
+                    median: ms(40),
+                    p99: ms(400),
+                }),
+                40,
+            ),
+        ];
+        for (base, expected) in cases {
+            assert_eq!(
+                mock_first_event_delay(&profile(base.clone())),
+                ms(expected),
+                "{base:?}"
+            );
         }
     }
 

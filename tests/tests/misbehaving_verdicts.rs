@@ -13,9 +13,9 @@ use mock_upstream::{
 };
 use proxy_behaviour::{
     compare_reported_keys, evaluate, failover_masking, key_distribution, ledger_counts,
-    retry_after_compliance, stream_pass_through, upstream_window, BehaviourCheck,
-    BehaviourMeasurements, BehaviourThresholds, BehaviourVerdict, StreamRules, StreamSample,
-    VerdictOutcome, WindowCounts,
+    mock_first_event_delay, retry_after_compliance, stream_pass_through, upstream_window,
+    BehaviourCheck, BehaviourMeasurements, BehaviourThresholds, BehaviourVerdict, StreamRules,
+    StreamSample, VerdictOutcome, WindowCounts,
 };
 
 const KEYS: [(&str, &str); 3] = [
@@ -122,7 +122,7 @@ async fn chat_loop(base_url: &str, requests: usize) -> ClientTally {
     tally
 }
 
-/// Client TTFT (first body chunk) and total duration of `streams` sequential streamed completions.
+/// Client TTFT (first body chunk: the mock sends the first SSE `data:` event with the headers) and total duration of `streams` sequential streamed completions.
 async fn stream_samples(base_url: &str, streams: usize) -> Vec<StreamSample> {
     let client = reqwest::Client::new();
     let mut samples = Vec::new();
@@ -275,9 +275,10 @@ async fn fairness_fails_only_for_the_first_key_only_proxy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_buffering_is_flagged_only_for_the_buffering_proxy() {
-    let upstream_ttft = Duration::from_millis(10);
+    // 5 ms to the headers and the preamble frame, 10 ms to the first token, 10 ms per token: ~260 ms streams.
     let latency = LatencyProfile {
-        ttft: Some(Distribution::Fixed(upstream_ttft)),
+        base: Some(Distribution::Fixed(Duration::from_millis(5))),
+        ttft: Some(Distribution::Fixed(Duration::from_millis(10))),
         inter_token: Some(Distribution::Fixed(Duration::from_millis(10))),
         ..Default::default()
     };
@@ -294,7 +295,8 @@ async fn stream_buffering_is_flagged_only_for_the_buffering_proxy() {
         let samples = stream_samples(proxy.base_url(), 3).await;
         proxy.stop().await;
         mock.shutdown().await;
-        let streams = stream_pass_through(&samples, upstream_ttft, &StreamRules::default());
+        let upstream_first_event = mock_first_event_delay(&latency);
+        let streams = stream_pass_through(&samples, upstream_first_event, &StreamRules::default());
         let measurements = BehaviourMeasurements {
             streams: Some(streams),
             ..Default::default()

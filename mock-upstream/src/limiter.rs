@@ -55,7 +55,7 @@ impl Bucket {
 }
 
 /// Rate-limit state of one key at one instant: what the response headers advertise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LimitStatus {
     /// Requests per minute.
     pub limit_requests: u64,

@@ -7,6 +7,7 @@ use crate::ledger::LedgerSnapshot;
 use crate::server::{self, serve, state::MockState};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,7 +34,8 @@ pub async fn spawn(config: MockConfig, listener: TcpListener) -> io::Result<Runn
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel();
     let router = server::app(state.clone());
-    let task = tokio::spawn(serve::serve(listener, router, async {
+    let connections = Arc::clone(&state.connections);
+    let task = tokio::spawn(serve::serve(listener, router, connections, async {
         let _ = stopped.await;
     }));
     Ok(RunningMock {
@@ -51,7 +53,8 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RuleError> {
     let state = MockState::new(config)?;
-    serve::serve(listener, server::app(state), shutdown).await;
+    let connections = Arc::clone(&state.connections);
+    serve::serve(listener, server::app(state), connections, shutdown).await;
     Ok(())
 }
 

@@ -58,3 +58,54 @@ async fn spawn_refuses_invalid_config() {
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
     assert!(error.to_string().contains("probability"), "{error}");
 }
+
+async fn open_connections(base: &str) -> u64 {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mock_open_connections "))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn hanging_requests_are_released_when_the_client_gives_up() {
+    let mock = start(MockConfig {
+        rules: vec![FaultRule::new(FaultKind::Hang)],
+        ..Default::default()
+    })
+    .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let url = format!("{}/v1/chat/completions", mock.base_url());
+    let attempts = (0..5).map(|_| {
+        impatient
+            .post(&url)
+            .bearer_auth("k")
+            .json(&chat(1, false))
+            .send()
+    });
+    assert!(futures::future::join_all(attempts)
+        .await
+        .iter()
+        .all(Result::is_err));
+    mock.clear_rules();
+    let mut open = u64::MAX;
+    for _ in 0..20 {
+        open = open_connections(&mock.base_url()).await;
+        if open == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(open, 1, "only the metrics request's own connection remains");
+    mock.shutdown().await;
+}

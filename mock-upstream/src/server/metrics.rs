@@ -50,8 +50,15 @@ impl LatencyHistograms {
 }
 
 /// Render the exposition text.
-pub(crate) fn render(ledger: &LedgerSnapshot, latency: &LatencyHistograms) -> String {
+pub(crate) fn render(
+    ledger: &LedgerSnapshot,
+    latency: &LatencyHistograms,
+    open_connections: u64,
+) -> String {
     let mut out = String::new();
+    out.push_str("# HELP mock_open_connections Client connections currently open.\n");
+    out.push_str("# TYPE mock_open_connections gauge\n");
+    let _ = writeln!(out, "mock_open_connections {open_connections}");
     out.push_str("# HELP mock_requests_total Requests by key id, route and status (none = connection dropped).\n");
     out.push_str("# TYPE mock_requests_total counter\n");
     for (key, entry) in &ledger.keys {
@@ -122,7 +129,7 @@ mod tests {
         histograms.observe(Route::Models, Duration::from_micros(500));
         histograms.observe(Route::Models, Duration::from_millis(30));
         histograms.observe(Route::Models, Duration::from_secs(20));
-        let text = render(&LedgerSnapshot::default(), &histograms);
+        let text = render(&LedgerSnapshot::default(), &histograms, 0);
         assert!(
             text.contains(
                 "mock_request_duration_seconds_bucket{route=\"models\",le=\"0.001\"} 1\n"
@@ -136,7 +143,7 @@ mod tests {
             text.contains("mock_request_duration_seconds_bucket{route=\"models\",le=\"+Inf\"} 3\n")
         );
         histograms.reset();
-        assert!(render(&LedgerSnapshot::default(), &histograms)
+        assert!(render(&LedgerSnapshot::default(), &histograms, 0)
             .contains("mock_request_duration_seconds_count{route=\"models\"} 0\n"));
     }
 }

@@ -138,7 +138,11 @@ async fn health(State(state): State<MockState>) -> Json<serde_json::Value> {
 }
 
 async fn metrics_text(State(state): State<MockState>) -> Response {
-    let text = metrics::render(&state.ledger(), &state.latency_histograms);
+    let text = metrics::render(
+        &state.ledger(),
+        &state.latency_histograms,
+        state.connections.get(),
+    );
     (
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         text,

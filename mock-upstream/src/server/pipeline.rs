@@ -443,14 +443,7 @@ impl<'a> Exchange<'a> {
         if content_type == "text/event-stream" {
             headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         }
-        let limits = self.limits.unwrap_or(LimitStatus {
-            limit_requests: 0,
-            remaining_requests: 0,
-            reset_requests: Duration::ZERO,
-            limit_tokens: 0,
-            remaining_tokens: 0,
-            reset_tokens: Duration::ZERO,
-        });
+        let limits = self.limits.unwrap_or_default();
         providers::limit_headers(self.provider, &limits, &self.request_id, headers);
         response
     }

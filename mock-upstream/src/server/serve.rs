@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -59,10 +59,35 @@ impl ConnControl {
     }
 }
 
+/// Number of open client connections (exported as `mock_open_connections`).
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionGauge(AtomicU64);
+
+impl ConnectionGauge {
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn open(self: &Arc<Self>) -> OpenConnection {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(Arc::clone(self))
+    }
+}
+
+/// Decrements the gauge when the connection task ends, however it ends.
+struct OpenConnection(Arc<ConnectionGauge>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Serve `router` on `listener` until `shutdown` completes, then drain connections (bounded by a grace period).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
+    connections: Arc<ConnectionGauge>,
     shutdown: impl Future<Output = ()>,
 ) {
     let tracker = TaskTracker::new();
@@ -73,7 +98,8 @@ pub(crate) async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tracker.spawn(serve_connection(stream, peer, router.clone(), drain_rx.clone()));
+                    let open = connections.open();
+                    tracker.spawn(serve_connection(stream, peer, router.clone(), drain_rx.clone(), open));
                 }
                 Err(err) => {
                     // Typically EMFILE under extreme load: back off instead of spinning.
@@ -103,6 +129,7 @@ async fn serve_connection(
     peer: SocketAddr,
     router: Router,
     mut drain: watch::Receiver<bool>,
+    _open: OpenConnection,
 ) {
     let _ = stream.set_nodelay(true);
     let control = ConnControl::default();

@@ -2,6 +2,7 @@
 //! every handler (`Arc` inside).
 
 use super::metrics::LatencyHistograms;
+use super::serve::ConnectionGauge;
 use crate::config::{KeyConfig, MockConfig};
 use crate::faults::book::RuleBook;
 use crate::faults::{FaultRule, RuleError};
@@ -26,6 +27,7 @@ pub(crate) struct Inner {
     keys: RwLock<Arc<KeyRegistry>>,
     models: HashSet<String>,
     pub(crate) latency_histograms: LatencyHistograms,
+    pub(crate) connections: Arc<ConnectionGauge>,
     request_counter: AtomicU64,
     id_nonce: u64,
 }
@@ -54,6 +56,7 @@ impl MockState {
             rules,
             keys,
             latency_histograms: LatencyHistograms::default(),
+            connections: Arc::default(),
             request_counter: AtomicU64::new(0),
             id_nonce,
         })))

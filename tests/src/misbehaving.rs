@@ -57,15 +57,24 @@ pub struct PoolKey {
     pub secret: Secret,
 }
 
-/// Parses `ID=SECRET`.
+/// Parses `ID=SECRET`; the secret must be sendable in a header.
 pub fn parse_key(text: &str) -> Result<PoolKey, String> {
-    match text.split_once('=') {
-        Some((id, secret)) if !id.trim().is_empty() && !secret.is_empty() => Ok(PoolKey {
-            id: id.trim().to_string(),
-            secret: Secret::new(secret),
-        }),
-        _ => Err("expected ID=SECRET with a non-empty id and secret".to_string()),
+    let Some((id, secret)) = text
+        .split_once('=')
+        .filter(|(id, secret)| !id.trim().is_empty() && !secret.is_empty())
+    else {
+        return Err("expected ID=SECRET with a non-empty id and secret".to_string());
+    };
+    if http::HeaderValue::from_str(secret).is_err() {
+        return Err(format!(
+            "the secret of key `{}` contains characters not allowed in an HTTP header",
+            id.trim()
+        ));
     }
+    Ok(PoolKey {
+        id: id.trim().to_string(),
+        secret: Secret::new(secret),
+    })
 }
 
 /// The fixture's command line (shaped like the reference proxy's where they overlap).

@@ -1,1 +1,229 @@
-//! placeholder
+//! JUnit XML for CI: every threshold and every verdict becomes a `<testcase>`, so GitHub (test reporters),
+//! GitLab (`artifacts:reports:junit`) and Jenkins (`junit` step) show a failed p95 or a leak natively.
+//!
+//! Shape (what those readers accept, as Gatling and pytest emit it):
+//! `<testsuites name tests failures errors skipped time>` → `<testsuite name tests failures errors skipped time
+//! timestamp>` with `<properties>` (scenario, seed, verdict) → `<testcase classname name time>` with a
+//! `<failure message type>` (a limit or verdict that failed), an `<error message type>` (the run could not be
+//! judged: CRASHED, INVALID, INCONCLUSIVE, INTERRUPTED) or `<skipped message>` (no verdict yet).
+//!
+//! Suites: `thresholds` (one case per threshold result), `verdicts` (the overall verdict and one case per
+//! resource metric of the leak report).
+
+use minijinja::Environment;
+use serde::Serialize;
+
+use load_stats::summary::Summary;
+use sut_monitor::leak::LeakReport;
+
+use crate::html::view;
+
+const TEMPLATE: &str = include_str!("../templates/junit.xml.j2");
+
+/// How a test case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseOutcome {
+    /// Held.
+    Passed,
+    /// A limit or verdict failed (`<failure>`).
+    Failed,
+    /// The run could not be judged (`<error>`).
+    Error,
+    /// Nothing to judge yet (`<skipped>`).
+    Skipped,
+}
+
+/// One `<testcase>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// `classname` attribute.
+    pub classname: String,
+    /// `name` attribute.
+    pub name: String,
+    /// Outcome.
+    pub outcome: CaseOutcome,
+    /// `message` attribute of the failure/error/skipped element.
+    pub message: String,
+    /// Element text: the numbers behind the outcome.
+    pub details: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Suite {
+    name: &'static str,
+    cases: Vec<Case>,
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+impl Suite {
+    fn new(name: &'static str, cases: Vec<Case>) -> Self {
+        let count = |o: CaseOutcome| cases.iter().filter(|c| c.outcome == o).count();
+        Self {
+            name,
+            tests: cases.len(),
+            failures: count(CaseOutcome::Failed),
+            errors: count(CaseOutcome::Error),
+            skipped: count(CaseOutcome::Skipped),
+            cases,
+        }
+    }
+}
+
+/// The outcome of an overall or per-metric verdict.
+pub fn verdict_outcome(verdict: &str) -> CaseOutcome {
+    match verdict {
+        "PASS" => CaseOutcome::Passed,
+        "FAIL" | "LEAK" | "GROWTH" => CaseOutcome::Failed,
+        "PENDING" => CaseOutcome::Skipped,
+        _ => CaseOutcome::Error,
+    }
+}
+
+/// The threshold cases.
+pub fn threshold_cases(summary: &Summary) -> Vec<Case> {
+    summary
+        .thresholds
+        .iter()
+        .map(|t| {
+            let op = if matches!(
+                t.metric,
+                load_stats::thresholds::Metric::MinRps | load_stats::thresholds::Metric::Requests
+            ) {
+                ">="
+            } else {
+                "<="
+            };
+            let limit = crate::format::with_unit(Some(t.limit), &t.unit);
+            Case {
+                classname: format!("harness.thresholds.{}", t.scope),
+                name: format!("{} {op} {limit}", t.metric),
+                outcome: if t.passed {
+                    CaseOutcome::Passed
+                } else {
+                    CaseOutcome::Failed
+                },
+                message: t.detail.clone(),
+                details: format!(
+                    "scope {}: measured {}, limit {limit}",
+                    t.scope,
+                    crate::format::with_unit(t.measured, &t.unit)
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The overall verdict case and one case per resource metric.
+pub fn verdict_cases(summary: &Summary) -> Vec<Case> {
+    let reasons = if summary.verdict_reasons.is_empty() {
+        "no reasons given".to_owned()
+    } else {
+        summary.verdict_reasons.join("; ")
+    };
+    let mut cases = vec![Case {
+        classname: "harness.verdict".into(),
+        name: "overall verdict".into(),
+        outcome: verdict_outcome(&summary.verdict),
+        message: format!("{}: {reasons}", summary.verdict),
+        details: format!(
+            "verdict {}, exit code {}",
+            summary.verdict, summary.exit_code
+        ),
+    }];
+    if summary.leak_report.is_null() {
+        return cases;
+    }
+    match serde_json::from_value::<LeakReport>(summary.leak_report.clone()) {
+        Ok(leak) => cases.extend(leak.metrics.iter().map(|m| Case {
+            classname: "harness.resources".into(),
+            name: format!("{} leak/growth", m.metric.name()),
+            outcome: verdict_outcome(m.verdict.as_str()),
+            message: format!("{}: {}", m.verdict, m.trend.reason),
+            details: serde_json::to_string(&m.trend.numbers).unwrap_or_default(),
+        })),
+        Err(e) => cases.push(Case {
+            classname: "harness.resources".into(),
+            name: "leak report".into(),
+            outcome: CaseOutcome::Error,
+            message: format!("leak_report in summary.json could not be read: {e}"),
+            details: String::new(),
+        }),
+    }
+    cases
+}
+
+/// Characters XML 1.0 forbids (control characters other than tab, LF, CR) are replaced by U+FFFD.
+fn xml_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && !matches!(c, '\t' | '\n' | '\r') {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct Document {
+    name: String,
+    time: String,
+    timestamp: String,
+    properties: Vec<(&'static str, String)>,
+    suites: Vec<Suite>,
+    tests: usize,
+    failures: usize,
+    errors: usize,
+    skipped: usize,
+}
+
+/// Renders the JUnit XML document of a run.
+pub fn render(summary: &Summary) -> String {
+    let scenario = view::scenario_name(&summary.config).unwrap_or_else(|| "load test".into());
+    let clean = |mut cases: Vec<Case>| {
+        for c in &mut cases {
+            (c.name, c.message, c.details) = (
+                xml_safe(&c.name),
+                xml_safe(&c.message),
+                xml_safe(&c.details),
+            );
+        }
+        cases
+    };
+    let suites = vec![
+        Suite::new("thresholds", clean(threshold_cases(summary))),
+        Suite::new("verdicts", clean(verdict_cases(summary))),
+    ];
+    let total = |f: fn(&Suite) -> usize| suites.iter().map(f).sum();
+    let mut properties = vec![
+        ("scenario", xml_safe(&scenario)),
+        ("verdict", xml_safe(&summary.verdict)),
+    ];
+    if let Some(seed) = view::seed(&summary.config) {
+        properties.push(("seed", seed));
+    }
+    let document = Document {
+        name: format!("harness: {}", xml_safe(&scenario)),
+        time: format!("{:.3}", summary.duration_secs),
+        timestamp: summary
+            .started_at
+            .get(..19)
+            .unwrap_or(&summary.started_at)
+            .to_owned(),
+        properties,
+        tests: total(|s| s.tests),
+        failures: total(|s| s.failures),
+        errors: total(|s| s.errors),
+        skipped: total(|s| s.skipped),
+        suites,
+    };
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.render_str(TEMPLATE, minijinja::Value::from(minijinja::value::Serde(&document)))
+        .unwrap_or_else(|e| format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- template error: {} -->\n<testsuites/>\n", xml_safe(&e.to_string()).replace("--", "- -")))
+}

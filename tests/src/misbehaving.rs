@@ -167,6 +167,7 @@ mod tests {
             ("=sk", None),
             ("k1=", None),
             ("k1", None),
+            ("k1=a\nb", None),
         ];
         for (text, id) in keys {
             assert_eq!(

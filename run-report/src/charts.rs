@@ -421,7 +421,7 @@ impl CategoryChart {
                 color.filled(),
             )))?;
             let text = Text::new(
-                crate::format::count_or_value(y),
+                crate::format::significant(y),
                 (x - 0.1, y),
                 value_style.clone(),
             );

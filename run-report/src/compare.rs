@@ -213,8 +213,8 @@ impl Delta {
         };
         match self.budget {
             None => "-".into(),
-            Some(Budget::Percent(p)) => format!("{sign}{} %", format::count_or_value(p)),
-            Some(Budget::Points(p)) => format!("{sign}{} pp", format::count_or_value(p)),
+            Some(Budget::Percent(p)) => format!("{sign}{} %", format::significant(p)),
+            Some(Budget::Points(p)) => format!("{sign}{} pp", format::significant(p)),
         }
     }
 

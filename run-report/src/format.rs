@@ -13,25 +13,17 @@ pub fn ms(value: Option<f64>) -> String {
     )
 }
 
-/// A plain number with about three significant digits (`0.412`, `12.3`, `1234`).
+/// A plain number with about three significant digits (`0.412`, `12.3`, `1234`); whole numbers without
+/// decimals (`50`, `8`).
 pub fn significant(v: f64) -> String {
     if !v.is_finite() {
         return NOT_AVAILABLE.to_owned();
     }
     match v.abs() {
-        a if a >= 100.0 || a == 0.0 => format!("{v:.0}"),
+        a if a >= 100.0 || v.fract() == 0.0 => format!("{v:.0}"),
         a if a >= 10.0 => format!("{v:.1}"),
         a if a >= 1.0 => format!("{v:.2}"),
         _ => format!("{v:.3}"),
-    }
-}
-
-/// Whole numbers without decimals (`8`), anything else as [`significant`].
-pub fn count_or_value(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        significant(v)
     }
 }
 
@@ -127,10 +119,10 @@ mod tests {
             (duration_secs(6.24), "6.24 s"),
             (duration_secs(245.0), "4m 05s"),
             (duration_secs(3723.0), "1h 02m 03s"),
-            (with_unit(Some(2048.0), "bytes/h"), "2.00 KiB/h"),
-            (with_unit(Some(3.0), "requests"), "3.00 requests"),
-            (count_or_value(8.0), "8"),
-            (count_or_value(8.5), "8.50"),
+            (with_unit(Some(2048.0), "bytes/h"), "2 KiB/h"),
+            (with_unit(Some(3.0), "requests"), "3 requests"),
+            (significant(8.0), "8"),
+            (significant(8.5), "8.50"),
             (
                 timestamp("2026-11-27T13:11:34.3254683Z"),
                 "2026-11-27 13:11:34 UTC",

@@ -169,6 +169,22 @@ fn xml_safe(text: &str) -> String {
         .collect()
 }
 
+/// Escapes the five XML special characters.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[derive(Serialize)]
 struct Document {
     name: String,
@@ -223,7 +239,13 @@ pub fn render(summary: &Summary) -> String {
         suites,
     };
     let mut env = Environment::new();
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    // Every value printed by the template is XML-escaped here (minijinja's HTML escaping would also turn `/`
+    // into `&#x2f;`, valid but unreadable in CI logs).
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.set_formatter(|out, _state, value| {
+        out.write_str(&xml_escape(&value.to_string()))
+            .map_err(minijinja::Error::from)
+    });
     env.render_str(TEMPLATE, minijinja::Value::from(minijinja::value::Serde(&document)))
         .unwrap_or_else(|e| format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- template error: {} -->\n<testsuites/>\n", xml_safe(&e.to_string()).replace("--", "- -")))
 }

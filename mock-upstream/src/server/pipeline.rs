@@ -3,12 +3,12 @@
 //! provider-shaped response (or a dropped connection); every ending is recorded in the key's ledger.
 
 use super::body::{self, BodyFault, SseScript};
+use super::request_headers::{override_rule, secret};
 use super::serve::{ConnControl, Kill};
 use super::state::MockState;
 use crate::config::KeyState;
 use crate::faults::{FaultKind, FaultRule, LimitKind, RequestFacts};
 use crate::keys::{KeyLookup, KeyRuntime};
-use crate::latency::Distribution;
 use crate::ledger::NO_RESPONSE;
 use crate::limiter::LimitStatus;
 use crate::providers::{self, anthropic, openai, ApiError, Completion, ParsedRequest};
@@ -452,120 +452,5 @@ impl<'a> Exchange<'a> {
 async fn sleep(delay: Duration) {
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
-    }
-}
-
-/// The secret a request carries: OpenAI `Authorization: Bearer`, Anthropic `x-api-key` (each falls back to
-/// the other, as both SDKs can be configured either way).
-fn secret(headers: &HeaderMap, provider: Provider) -> Option<&str> {
-    let bearer = || {
-        headers
-            .get(http::header::AUTHORIZATION)?
-            .to_str()
-            .ok()?
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-    };
-    let api_key = || headers.get("x-api-key")?.to_str().ok().map(str::trim);
-    match provider {
-        Provider::OpenAi => bearer().or_else(api_key),
-        Provider::Anthropic => api_key().or_else(bearer),
-    }
-}
-
-/// Build a one-off rule from `x-mock-status`, `x-mock-latency` and `x-mock-fault` (checked like any rule).
-fn override_rule(headers: &HeaderMap) -> Result<Option<FaultRule>, ApiError> {
-    let header = |name: &'static str| {
-        headers
-            .get(name)
-            .map(|v| (name, v.to_str().unwrap_or_default().trim()))
-    };
-    let invalid = |field: &'static str, message: String| ApiError::InvalidField { field, message };
-    let mut rule = match (header("x-mock-fault"), header("x-mock-status")) {
-        (Some((name, kind)), _) => FaultRule::new(
-            serde_json::from_value(serde_json::Value::String(kind.into()))
-                .map_err(|_| invalid(name, format!("unknown fault kind `{kind}`")))?,
-        ),
-        (None, Some((name, status))) => FaultRule {
-            status: Some(
-                status
-                    .parse()
-                    .map_err(|_| invalid(name, format!("`{status}` is not an HTTP status")))?,
-            ),
-            ..FaultRule::new(FaultKind::Error)
-        },
-        (None, None) => FaultRule::new(FaultKind::Latency),
-    };
-    if let Some((name, latency)) = header("x-mock-latency") {
-        let delay = crate::durations::parse(latency).map_err(|message| invalid(name, message))?;
-        if rule.action == FaultKind::Latency {
-            rule.latency = Some(Distribution::Fixed(delay));
-        } else {
-            return Err(invalid(
-                name,
-                "combine x-mock-latency with neither x-mock-status nor x-mock-fault".into(),
-            ));
-        }
-    } else if rule.action == FaultKind::Latency {
-        return Ok(None);
-    }
-    rule.validate("x-mock-* headers")
-        .map_err(|err| invalid("x-mock-fault", err.to_string()))?;
-    Ok(Some(rule))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(name, value)| {
-                (
-                    HeaderName::from_static(name),
-                    HeaderValue::from_str(value).unwrap(),
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn secrets_by_provider() {
-        let both = headers(&[("authorization", "Bearer sk-a"), ("x-api-key", "sk-b")]);
-        assert_eq!(secret(&both, Provider::OpenAi), Some("sk-a"));
-        assert_eq!(secret(&both, Provider::Anthropic), Some("sk-b"));
-        assert_eq!(
-            secret(&headers(&[("x-api-key", "sk-b")]), Provider::OpenAi),
-            Some("sk-b")
-        );
-        assert_eq!(
-            secret(&headers(&[("authorization", "Basic x")]), Provider::OpenAi),
-            None
-        );
-    }
-
-    #[test]
-    fn override_headers_table() {
-        let kind = |pairs: &[(&'static str, &str)]| {
-            override_rule(&headers(pairs)).map(|r| r.map(|r| (r.action, r.status)))
-        };
-        assert_eq!(kind(&[]), Ok(None));
-        assert_eq!(
-            kind(&[("x-mock-status", "503")]),
-            Ok(Some((FaultKind::Error, Some(503))))
-        );
-        assert_eq!(
-            kind(&[("x-mock-fault", "tcp_reset")]),
-            Ok(Some((FaultKind::TcpReset, None)))
-        );
-        assert_eq!(
-            kind(&[("x-mock-latency", "5ms")]),
-            Ok(Some((FaultKind::Latency, None)))
-        );
-        assert!(kind(&[("x-mock-status", "abc")]).is_err());
-        assert!(kind(&[("x-mock-fault", "explode")]).is_err());
-        assert!(kind(&[("x-mock-fault", "disconnect")]).is_err());
-        assert!(kind(&[("x-mock-latency", "soon")]).is_err());
     }
 }

@@ -23,7 +23,8 @@ pub enum Command {
     Check(CheckArgs),
     /// List scenarios with description and tags.
     List(ListArgs),
-    // PENDING sut_monitor::watch: Watch(sut_monitor::watch::WatchArgs),
+    /// Monitor a process started elsewhere (e.g. beside Locust) and judge it for leaks.
+    Watch(sut_monitor::watch::WatchArgs),
     /// Internal: run the workspace's reference proxy (the harness re-executes itself with this).
     #[command(name = "__reference-proxy", hide = true)]
     ReferenceProxy(reference_proxy::Args),

@@ -12,7 +12,7 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Run(args) => crate::run::run(args).await.map(Exit::code),
         Command::Check(args) => check(&args).map(Exit::code),
         Command::List(args) => list(&args).map(Exit::code),
-        // PENDING Command::Watch(args) => watch(args).await,
+        Command::Watch(args) => watch(args).await,
         Command::ReferenceProxy(args) => reference_proxy(args).await,
     };
     result.unwrap_or_else(|e| {
@@ -65,7 +65,6 @@ fn check(args: &CheckArgs) -> Result<Exit, HarnessError> {
 }
 
 /// `harness watch`: monitor-only mode (sut-monitor's logic).
-#[cfg(any())]
 async fn watch(args: sut_monitor::watch::WatchArgs) -> Result<i32, HarnessError> {
     sut_monitor::watch::run(args)
         .await

@@ -171,7 +171,7 @@ fn config_json(scenario: &Scenario, plan: &Plan, args: &RunArgs) -> serde_json::
     serde_json::json!({
         "scenario": scenario.name,
         "scenario_file": scenario.origin,
-        "load": format!("{:?}", plan.load),
+        "load": plan.load,
         "seed": plan.seed,
         "tags": plan.tags.include,
         "exclude_tags": plan.tags.exclude,

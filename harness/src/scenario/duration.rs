@@ -41,6 +41,11 @@ pub(crate) fn de_opt_duration<'de, D: Deserializer<'de>>(
     de_duration(d).map(Some)
 }
 
+/// `serialize_with` helper: a duration as a human string (`"1m 30s"`).
+pub(crate) fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! The scenario file's shape (serde types). See `scenarios/*.toml` for commented examples.
 
-use super::duration::{de_duration, de_opt_duration};
-use serde::Deserialize;
+use super::duration::{de_duration, de_opt_duration, ser_duration};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use toml::Spanned;
@@ -91,7 +91,8 @@ pub(crate) struct StageFile {
 }
 
 /// `[load]`: closed (users with think time) or open (arrival rate) model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "model", rename_all = "lowercase")]
 pub enum LoadSpec {
     /// N users, each looping request → think → request.
     Closed(ClosedLoad),
@@ -114,7 +115,7 @@ impl Default for LoadSpec {
 }
 
 /// Closed model parameters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ClosedLoad {
     /// Number of users when there are no stages.
     pub users: u32,
@@ -123,19 +124,22 @@ pub struct ClosedLoad {
     /// Pause between a user's requests.
     pub think_time: ThinkTime,
     /// Total run time (default: the sum of the stages).
+    #[serde(serialize_with = "ser_duration")]
     pub run_time: Duration,
     /// Stages: each moves the user count to `users` (at `spawn_rate`) and holds it for `duration`.
     pub stages: Vec<ClosedStage>,
     /// Per-request timeout.
+    #[serde(serialize_with = "ser_duration")]
     pub timeout: Duration,
     /// Reuse connections (keep-alive); `false` opens a connection per request.
     pub keep_alive: bool,
 }
 
 /// One closed-model stage.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ClosedStage {
     /// How long the stage lasts (including the time to reach `users`).
+    #[serde(serialize_with = "ser_duration")]
     pub duration: Duration,
     /// User count this stage moves to.
     pub users: u32,
@@ -144,26 +148,29 @@ pub struct ClosedStage {
 }
 
 /// Open model parameters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OpenLoad {
     /// Arrival rate (requests/s) when there are no stages.
     pub rate: f64,
     /// Total run time (default: the sum of the stages).
+    #[serde(serialize_with = "ser_duration")]
     pub run_time: Duration,
     /// Stages: each ramps linearly (`ramp = true`) or jumps to `rate` and lasts `duration`.
     pub stages: Vec<OpenStage>,
     /// Upper bound of requests in flight; arrivals beyond it wait (and count as late).
     pub max_in_flight: u32,
     /// Per-request timeout.
+    #[serde(serialize_with = "ser_duration")]
     pub timeout: Duration,
     /// Reuse connections (keep-alive); `false` opens a connection per request.
     pub keep_alive: bool,
 }
 
 /// One open-model stage.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OpenStage {
     /// How long the stage lasts.
+    #[serde(serialize_with = "ser_duration")]
     pub duration: Duration,
     /// Arrival rate (requests/s) at the end of the stage.
     pub rate: f64,
@@ -179,18 +186,21 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_IN_FLIGHT: u32 = 1000;
 
 /// Think time: a constant (`"1s"`) or uniform between `min` and `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ThinkTime {
     /// No pause.
     #[default]
     None,
     /// Always this long.
-    Constant(Duration),
+    Constant(#[serde(serialize_with = "ser_duration")] Duration),
     /// Uniformly distributed in `[min, max]`.
     Uniform {
         /// Lower bound.
+        #[serde(serialize_with = "ser_duration")]
         min: Duration,
         /// Upper bound.
+        #[serde(serialize_with = "ser_duration")]
         max: Duration,
     },
 }

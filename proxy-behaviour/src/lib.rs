@@ -43,6 +43,6 @@ pub use streaming::{
     StreamVerdict,
 };
 pub use thresholds::{
-    evaluate, BehaviourCheck, BehaviourMeasurements, BehaviourThresholds, BehaviourVerdict,
-    ThresholdError, VerdictOutcome,
+    evaluate, BehaviourCheck, BehaviourMeasurements, BehaviourReport, BehaviourThresholds,
+    BehaviourVerdict, ThresholdError, VerdictOutcome,
 };

@@ -159,6 +159,31 @@ impl BehaviourVerdict {
     }
 }
 
+/// Measurements and the verdicts on them, as the harness writes them to `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BehaviourReport {
+    /// What was measured.
+    pub measurements: BehaviourMeasurements,
+    /// One verdict per limit set (per window for per-window checks).
+    pub verdicts: Vec<BehaviourVerdict>,
+}
+
+impl BehaviourReport {
+    /// Evaluate `thresholds` on `measurements` and keep both.
+    pub fn new(measurements: BehaviourMeasurements, thresholds: &BehaviourThresholds) -> Self {
+        let verdicts = evaluate(&measurements, thresholds);
+        BehaviourReport {
+            measurements,
+            verdicts,
+        }
+    }
+
+    /// True when any verdict fails the run.
+    pub fn failed(&self) -> bool {
+        self.verdicts.iter().any(BehaviourVerdict::failed)
+    }
+}
+
 /// Whether a measured value is within a limit from below (`AtLeast`) or above (`AtMost`).
 #[derive(Clone, Copy)]
 enum Bound {
@@ -650,6 +675,9 @@ mod tests {
             (Some(2000.0), 5000.0, "ms")
         );
         assert_eq!(verdicts[2].subject.as_deref(), Some("no failover"));
+        let report = BehaviourReport::new(measurements.clone(), &thresholds);
+        assert!(report.failed());
+        assert!(!BehaviourReport::new(BehaviourMeasurements::default(), &thresholds).failed());
         let allowed = BehaviourThresholds {
             allow_buffered_streams: true,
             ..Default::default()

@@ -13,7 +13,7 @@
 //!   reported (`X-Key-Used`) against the keys the mock saw.
 //! - [`retry_after`]: Retry-After violations (total and per key).
 //! - [`masking`]: failover masking per fault window — client-visible vs upstream error rate.
-//! - [`recovery`]: time until success rate and p95 return to the pre-fault baseline.
+//! - [`mod@recovery`]: time until success rate and p95 return to the pre-fault baseline.
 //! - [`streaming`]: stream pass-through — client TTFT vs the upstream's, buffering detection.
 //! - [`thresholds`]: [`BehaviourThresholds`] (scenario `[behaviour]` table) and [`evaluate`] →
 //!   [`BehaviourVerdict`]s that can fail a run.

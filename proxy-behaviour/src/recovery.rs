@@ -128,7 +128,7 @@ fn is_healthy(point: &IntervalPoint, baseline: &Baseline, tolerance: &RecoveryTo
 }
 
 /// Recovery from `from` (a fault window's end, or [`load_drop_after_peak`]) against the baseline of the intervals
-/// before `fault_start`.
+/// that ended by `fault_start` (the window's start, or when the ramp to the load peak began).
 pub fn recovery(
     label: &str,
     series: &[IntervalPoint],

@@ -73,6 +73,8 @@ pub(crate) fn json_body(
             let cut = bytes.slice(..bytes.len() / 2);
             return (Body::from(cut.clone()), cut.len() as u64);
         }
+        // The common case: one in-memory body, no stream machinery.
+        BodyFault::None if bytes_per_sec.is_none() => return (Body::from(bytes), length),
         _ => stream::iter([Ok(bytes)]).boxed(),
     };
     let body = match (fault, bytes_per_sec) {

@@ -8,7 +8,8 @@
 //! judged: CRASHED, INVALID, INCONCLUSIVE, INTERRUPTED) or `<skipped message>` (no verdict yet).
 //!
 //! Suites: `thresholds` (one case per threshold result), `verdicts` (the overall verdict and one case per
-//! resource metric of the leak report).
+//! resource metric of the leak report), and `behaviour` (one case per proxy-behaviour verdict, when the summary
+//! carries them under `engine.behaviour`; see [`crate::input::behaviour`]).
 
 use minijinja::Environment;
 use serde::Serialize;
@@ -156,6 +157,49 @@ pub fn verdict_cases(summary: &Summary) -> Vec<Case> {
     cases
 }
 
+/// The proxy-behaviour cases (`skipped` verdicts become `<skipped>`: a limit with nothing to judge).
+pub fn behaviour_cases(summary: &Summary) -> Vec<Case> {
+    let document = serde_json::to_value(summary).unwrap_or_default();
+    let verdicts = match crate::input::behaviour::verdicts(&document) {
+        Ok(verdicts) => verdicts,
+        Err(e) => {
+            let message = format!("behaviour verdicts in summary.json could not be read: {e}");
+            return vec![Case {
+                classname: "harness.behaviour".into(),
+                name: "behaviour report".into(),
+                outcome: CaseOutcome::Error,
+                message,
+                details: String::new(),
+            }];
+        }
+    };
+    verdicts
+        .into_iter()
+        .map(|v| Case {
+            classname: "harness.behaviour".into(),
+            name: match &v.subject {
+                Some(subject) => format!("{} ({subject})", v.check),
+                None => v.check.clone(),
+            },
+            outcome: match v.outcome.as_str() {
+                "pass" => CaseOutcome::Passed,
+                "fail" => CaseOutcome::Failed,
+                _ => CaseOutcome::Skipped,
+            },
+            details: format!(
+                "measured {}, limit {} {}",
+                v.measured.map_or(
+                    crate::format::NOT_AVAILABLE.into(),
+                    crate::format::significant
+                ),
+                crate::format::significant(v.limit),
+                v.unit
+            ),
+            message: v.detail,
+        })
+        .collect()
+}
+
 /// Characters XML 1.0 forbids (control characters other than tab, LF, CR) are replaced by U+FFFD.
 fn xml_safe(text: &str) -> String {
     text.chars()
@@ -211,10 +255,14 @@ pub fn render(summary: &Summary) -> String {
         }
         cases
     };
-    let suites = vec![
+    let mut suites = vec![
         Suite::new("thresholds", clean(threshold_cases(summary))),
         Suite::new("verdicts", clean(verdict_cases(summary))),
     ];
+    let behaviour = behaviour_cases(summary);
+    if !behaviour.is_empty() {
+        suites.push(Suite::new("behaviour", clean(behaviour)));
+    }
     let total = |f: fn(&Suite) -> usize| suites.iter().map(f).sum();
     let mut properties = vec![
         ("scenario", xml_safe(&scenario)),

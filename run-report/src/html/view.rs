@@ -134,6 +134,49 @@ pub fn thresholds(summary: &Summary) -> Vec<ThresholdRow> {
         .collect()
 }
 
+/// One row of the proxy-behaviour table.
+#[derive(Debug, Serialize)]
+pub struct BehaviourRow {
+    check: String,
+    subject: String,
+    measured: String,
+    limit: String,
+    outcome: String,
+    class: &'static str,
+    detail: String,
+}
+
+/// The behaviour verdicts with units (`ratio` and `count` shown as plain numbers).
+pub fn behaviour(verdicts: &[crate::input::BehaviourVerdict]) -> Vec<BehaviourRow> {
+    let unit = |u: &str| {
+        if matches!(u, "ratio" | "count") {
+            ""
+        } else {
+            u
+        }
+        .to_owned()
+    };
+    verdicts
+        .iter()
+        .map(|v| {
+            let outcome = v.outcome.to_uppercase();
+            BehaviourRow {
+                check: v.check.replace('_', " "),
+                subject: v.subject.clone().unwrap_or_default(),
+                measured: format::with_unit(v.measured, &unit(&v.unit)),
+                limit: format::with_unit(Some(v.limit), &unit(&v.unit)),
+                class: match outcome.as_str() {
+                    "PASS" => "pass",
+                    "FAIL" => "fail",
+                    _ => "neutral",
+                },
+                outcome,
+                detail: v.detail.clone(),
+            }
+        })
+        .collect()
+}
+
 /// The leak report section.
 pub fn resource_verdict(leak: &LeakReport) -> ResourceVerdict {
     let s = &leak.sampling;

@@ -1,18 +1,22 @@
 //! Per-key distribution and fairness, from the mock upstream's ledger.
 //!
-//! Source, first found: `summary.engine.ledger` (the engine may embed it), else `ledger.json` in the results
-//! directory (the body of `GET /__admin/ledger`). Only the fields read here are required of each key; the rest
-//! of the ledger is ignored so its format can grow.
+//! Sources:
+//! - the ledger: `engine.ledger` in `summary.json` (the engine may embed it), else `ledger.json` in the results
+//!   directory (the body of `GET /__admin/ledger`): requests, 429s, Retry-After violations and faults per key;
+//! - the behaviour report's key distribution (`behaviour.measurements.distribution`, see [`super::behaviour`]):
+//!   which keys are eligible for fairness and the fairness the run was judged on. When present it decides the
+//!   key list, eligibility and the index; the ledger then only adds its per-key counters.
 //!
-//! Fairness is Jain's index over the configured keys' request counts: 1.0 when every key carried the same
-//! share, 1/n when one key carried everything. Pooled buckets (`_any`, `_unknown`) are shown but not judged.
+//! Only the fields read here are required, so both formats can grow. Fairness is Jain's index over the eligible
+//! keys' request counts: 1.0 when every key carried the same share, 1/n when one key carried everything. Pooled
+//! ledger buckets (`_any`, `_unknown`) and keys the behaviour report marks ineligible are shown, not judged.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
-use load_stats::summary::Summary;
+use serde_json::Value;
 
 use crate::error::ReportError;
 
@@ -31,7 +35,7 @@ pub struct KeyShare {
     pub retry_after_violations: u64,
     /// Faults injected on this key.
     pub faults: u64,
-    /// Pooled bucket (not a configured key).
+    /// Not judged for fairness (pooled ledger bucket, or ineligible in the behaviour report).
     pub pooled: bool,
 }
 
@@ -52,6 +56,25 @@ struct Ledger {
 }
 
 #[derive(Deserialize)]
+struct Distribution {
+    keys: Vec<DistributionKey>,
+    #[serde(default)]
+    fairness: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct DistributionKey {
+    key: String,
+    requests: u64,
+    #[serde(default = "yes")]
+    eligible: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, Default)]
 struct LedgerKey {
     total_requests: u64,
     #[serde(default)]
@@ -62,20 +85,93 @@ struct LedgerKey {
     faults: BTreeMap<String, u64>,
 }
 
-/// The key distribution of a run, if a ledger is available.
-pub fn find(summary: &Summary, ledger_file: &Path) -> Result<Option<KeyFairness>, ReportError> {
-    if let Some(embedded) = summary.engine.get("ledger").filter(|v| !v.is_null()) {
-        let ledger: Ledger = serde_json::from_value(embedded.clone())
-            .map_err(|e| ReportError::invalid("summary.json", format!("engine.ledger: {e}")))?;
-        return Ok(Some(fairness(ledger)));
+/// The key distribution of a run, if a ledger or a behaviour report has one. `summary` is the raw
+/// `summary.json` (read from `summary_path`, named in errors).
+pub fn find(
+    summary: &Value,
+    summary_path: &Path,
+    ledger_file: &Path,
+) -> Result<Option<KeyFairness>, ReportError> {
+    let ledger = read_ledger(summary, summary_path, ledger_file)?;
+    let distribution = super::behaviour::report_of(summary)
+        .and_then(|b| b.pointer("/measurements/distribution"))
+        .filter(|d| !d.is_null())
+        .map(|d| serde_json::from_value::<Distribution>(d.clone()))
+        .transpose()
+        .map_err(|e| {
+            ReportError::invalid(
+                summary_path,
+                format!("behaviour.measurements.distribution: {e}"),
+            )
+        })?;
+    Ok(match (distribution, ledger) {
+        (Some(d), ledger) => Some(from_distribution(
+            d,
+            ledger.map(|l| l.keys).unwrap_or_default(),
+        )),
+        (None, Some(ledger)) => Some(fairness(ledger)),
+        (None, None) => None,
+    })
+}
+
+fn read_ledger(
+    summary: &Value,
+    summary_path: &Path,
+    ledger_file: &Path,
+) -> Result<Option<Ledger>, ReportError> {
+    if let Some(embedded) = summary.pointer("/engine/ledger").filter(|v| !v.is_null()) {
+        let ledger = serde_json::from_value(embedded.clone())
+            .map_err(|e| ReportError::invalid(summary_path, format!("engine.ledger: {e}")))?;
+        return Ok(Some(ledger));
     }
     if !ledger_file.exists() {
         return Ok(None);
     }
     let text = ReportError::read_to_string(ledger_file)?;
-    let ledger: Ledger = serde_json::from_str(&text)
-        .map_err(|e| ReportError::invalid(ledger_file, e.to_string()))?;
-    Ok(Some(fairness(ledger)))
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ReportError::invalid(ledger_file, e.to_string()))
+}
+
+fn from_distribution(
+    distribution: Distribution,
+    mut ledger: BTreeMap<String, LedgerKey>,
+) -> KeyFairness {
+    let total: u64 = distribution.keys.iter().map(|k| k.requests).sum();
+    let keys: Vec<KeyShare> = distribution
+        .keys
+        .into_iter()
+        .map(|k| {
+            let counters = ledger.remove(&k.key).unwrap_or_default();
+            KeyShare {
+                share_percent: percent_of(k.requests, total),
+                requests: k.requests,
+                rate_limited: counters.rate_limited,
+                retry_after_violations: counters.retry_after_violations,
+                faults: counters.faults.values().sum(),
+                pooled: !k.eligible,
+                key: k.key,
+            }
+        })
+        .collect();
+    let eligible: Vec<f64> = keys
+        .iter()
+        .filter(|k| !k.pooled)
+        .map(|k| k.requests as f64)
+        .collect();
+    KeyFairness {
+        jain_index: distribution.fairness.or_else(|| jain_index(&eligible)),
+        max_min_ratio: max_min_ratio(&eligible),
+        keys,
+    }
+}
+
+fn percent_of(part: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / total as f64
+    }
 }
 
 fn fairness(ledger: Ledger) -> KeyFairness {
@@ -157,5 +253,39 @@ mod tests {
         assert_eq!(f.keys[1].faults, 3);
         assert_eq!(f.max_min_ratio, Some(2.0));
         assert!((f.jain_index.unwrap() - 0.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn behaviour_distribution_decides_eligibility_and_ledger_adds_counters() {
+        let summary = serde_json::json!({"behaviour": {"measurements": {"distribution": {"total_requests": 100, "fairness": 0.8,
+            "keys": [{"key": "k1", "requests": 70, "share": 0.7, "eligible": true},
+                     {"key": "k2", "requests": 30, "share": 0.3, "eligible": true},
+                     {"key": "k3", "requests": 0, "share": 0.0, "eligible": false}]}}},
+            "engine": {"ledger": {"keys": {"k2": {"total_requests": 30, "rate_limited": 4}}}}});
+        let f = find(
+            &summary,
+            Path::new("summary.json"),
+            Path::new("/nonexistent/ledger.json"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            f.jain_index,
+            Some(0.8),
+            "the judged index is shown, not recomputed"
+        );
+        assert_eq!(
+            f.keys
+                .iter()
+                .map(|k| (k.key.as_str(), k.pooled, k.rate_limited))
+                .collect::<Vec<_>>(),
+            [("k1", false, 0), ("k2", false, 4), ("k3", true, 0)]
+        );
+        assert!((f.max_min_ratio.unwrap() - 70.0 / 30.0).abs() < 1e-9);
+        let broken = serde_json::json!({"engine": {"ledger": {"keys": 3}}});
+        let err = find(&broken, Path::new("summary.json"), Path::new("x"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("summary.json: engine.ledger"), "{err}");
     }
 }

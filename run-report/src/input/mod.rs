@@ -5,6 +5,7 @@
 //! becomes a note shown in the report; a present but broken one is an error naming the file and the problem,
 //! because silently dropping data a person relies on at 3 a.m. is worse than refusing.
 
+pub mod behaviour;
 pub mod history;
 pub mod keys;
 pub mod timeline;
@@ -15,6 +16,7 @@ use load_stats::summary::Summary;
 use sut_monitor::monitor::Sample;
 
 use crate::error::ReportError;
+pub use behaviour::BehaviourVerdict;
 pub use history::HistoryPoint;
 pub use keys::{KeyFairness, KeyShare};
 pub use timeline::FaultWindow;
@@ -45,8 +47,12 @@ pub struct ReportInput {
     pub resources: Vec<Sample>,
     /// Fault windows (empty when `timeline.csv` is absent).
     pub timeline: Vec<FaultWindow>,
-    /// Requests per upstream key with the fairness figures, when a ledger was found.
+    /// Requests per upstream key with the fairness figures, when a ledger or a behaviour report has them.
     pub keys: Option<KeyFairness>,
+    /// Proxy-behaviour verdicts (empty when the run has none).
+    pub behaviour: Vec<BehaviourVerdict>,
+    /// The summary as JSON, with fields the typed [`Summary`] does not know (yet).
+    pub raw_summary: serde_json::Value,
     /// What was missing or approximated, one sentence each (shown in the report).
     pub notes: Vec<String>,
     /// The results directory read.
@@ -62,7 +68,7 @@ impl ReportInput {
             let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
             (dir, path.to_path_buf())
         };
-        let summary = load_summary(&summary_path)?;
+        let (summary, raw_summary) = load_summary_with_raw(&summary_path)?;
         let mut notes = Vec::new();
         let history = match find_history(&dir) {
             Some(file) => history::read(&file)?,
@@ -86,7 +92,9 @@ impl ReportInput {
             "no fault windows shaded",
             timeline::read,
         )?;
-        let keys = keys::find(&summary, &dir.join(LEDGER_FILE))?;
+        let keys = keys::find(&raw_summary, &summary_path, &dir.join(LEDGER_FILE))?;
+        let behaviour = behaviour::verdicts(&raw_summary)
+            .map_err(|e| ReportError::invalid(&summary_path, e))?;
         let started_unix = start_of(&summary, &history);
         Ok(Self {
             summary,
@@ -95,6 +103,8 @@ impl ReportInput {
             resources,
             timeline,
             keys,
+            behaviour,
+            raw_summary,
             notes,
             dir,
         })
@@ -108,9 +118,16 @@ impl ReportInput {
 
 /// Reads and parses a `summary.json`; the error names the file and the JSON line/column.
 pub fn load_summary(path: &Path) -> Result<Summary, ReportError> {
+    load_summary_with_raw(path).map(|(summary, _)| summary)
+}
+
+fn load_summary_with_raw(path: &Path) -> Result<(Summary, serde_json::Value), ReportError> {
     let text = ReportError::read_to_string(path)?;
-    Summary::from_json(&text)
-        .map_err(|e| ReportError::invalid(path, format!("not a valid summary.json: {e}")))
+    let invalid =
+        |e: serde_json::Error| ReportError::invalid(path, format!("not a valid summary.json: {e}"));
+    let summary = Summary::from_json(&text).map_err(invalid)?;
+    let raw = serde_json::from_str(&text).map_err(invalid)?;
+    Ok((summary, raw))
 }
 
 fn optional<T: Default>(

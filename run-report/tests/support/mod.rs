@@ -56,6 +56,7 @@ pub fn write_results_dir(dir: &Path) -> Summary {
         .filter(|t| !t.passed)
         .map(|t| t.detail.clone())
         .collect();
+    summary.engine = engine_figures();
     summary
         .write_json(File::create(dir.join("summary.json")).unwrap())
         .unwrap();
@@ -67,6 +68,27 @@ pub fn write_results_dir(dir: &Path) -> Summary {
     timeline::write(File::create(dir.join("timeline.csv")).unwrap(), &windows).unwrap();
     std::fs::write(dir.join("ledger.json"), LEDGER).unwrap();
     summary
+}
+
+/// Number of behaviour verdicts in the fixture, and how many failed.
+pub const BEHAVIOUR_VERDICTS: (usize, usize) = (3, 1);
+
+/// What the engine adds: proxy-behaviour verdicts (shape of `proxy_behaviour::BehaviourReport`) and its own figures.
+fn engine_figures() -> serde_json::Value {
+    serde_json::json!({
+        "behaviour": {
+            "measurements": {"distribution": {"total_requests": 5650, "fairness": 0.981, "keys": [
+                {"key": "k1", "requests": 2100, "share": 0.372, "eligible": true},
+                {"key": "k2", "requests": 1500, "share": 0.265, "eligible": true},
+                {"key": "k3", "requests": 2050, "share": 0.363, "eligible": true}]}},
+            "verdicts": [
+                {"check": "fairness", "measured": 0.981, "limit": 0.9, "unit": "ratio", "outcome": "pass", "detail": "Jain's index 0.981 >= 0.9"},
+                {"check": "retry_after", "measured": 3.0, "limit": 0.0, "unit": "count", "outcome": "fail", "detail": "3 requests ignored Retry-After (limit 0)"},
+                {"check": "recovery", "subject": "k2 rate_limit", "measured": null, "limit": 10000.0, "unit": "ms", "outcome": "skipped", "detail": "no traffic after the window"}
+            ]
+        },
+        "late_sends": 0
+    })
 }
 
 const LEDGER: &str = r#"{"uptime_ms": 61000, "totals": {"requests": 0, "rate_limited": 0, "retry_after_violations": 0, "faults": 0},

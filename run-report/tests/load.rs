@@ -26,7 +26,14 @@ fn summary_alone_renders_with_notes_instead_of_failing() {
         ),
         (0, 0, 0)
     );
-    assert!(input.keys.is_none());
+    let keys = input
+        .keys
+        .as_ref()
+        .expect("key distribution from the summary's behaviour report");
+    assert!(
+        keys.keys.iter().all(|k| k.rate_limited == 0),
+        "no ledger.json: no per-key 429 counters"
+    );
     let notes = input.notes.join("\n");
     for absent in [
         "_stats_history.csv",

@@ -867,6 +867,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_budget_file_is_the_default() {
+        let text = include_str!("../regression-budget.example.toml");
+        let budget =
+            RegressionBudget::from_toml_str(text, Path::new("regression-budget.example.toml"))
+                .unwrap();
+        assert_eq!(budget, RegressionBudget::default());
+    }
+
+    #[test]
     fn budget_toml_defaults_overrides_off_and_errors() {
         let path = Path::new("budget.toml");
         let b = RegressionBudget::from_toml_str(

@@ -222,7 +222,7 @@ fn metric_row(m: &MetricReport) -> MetricRow {
             )
         }),
         limit: n.map_or(NOT_AVAILABLE.into(), |n| per_hour(n.limit_per_hour)),
-        p_value: n.map_or(NOT_AVAILABLE.into(), |n| format!("{:.2e}", n.p_value)),
+        p_value: n.map_or(NOT_AVAILABLE.into(), |n| p_value(n.p_value)),
         peak: amount(m.peak.peak),
         peak_limit: m.peak.limit.map_or("none".into(), amount),
         drain: m.drain.as_ref().map_or(NOT_AVAILABLE.into(), |d| {
@@ -234,6 +234,15 @@ fn metric_row(m: &MetricReport) -> MetricRow {
             )
         }),
         reason: m.trend.reason.clone(),
+    }
+}
+
+/// A p-value for people: `<0.001` or three decimals.
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
     }
 }
 

@@ -287,48 +287,21 @@ impl<'a> Exchange<'a> {
         seed: &RequestSeed,
         shaping: Shaping,
     ) -> Response {
-        let config = &self.state.config;
-        let output_tokens = match self.call.route {
-            Route::ChatCompletions | Route::Messages => parsed
-                .max_tokens
-                .unwrap_or(config.default_output_tokens)
-                .min(config.max_output_tokens),
-            Route::Embeddings | Route::Models => 0,
-        };
-        let admitted = key
-            .limiter()
-            .admit(self.now, parsed.input_tokens + u64::from(output_tokens));
-        self.limits = Some(match admitted {
-            Ok(status) => status,
-            Err((refusal, status)) => {
-                self.limits = Some(status);
-                let model = parsed.model.clone().unwrap_or_default();
-                let error = ApiError::RateLimited {
-                    kind: refusal.kind,
-                    model,
-                    limit: refusal.limit,
-                    used: refusal.used,
-                    requested: refusal.requested,
-                    retry_after: refusal.retry_after,
-                };
-                return self.error(key, error, Some(refusal.retry_after), None);
-            }
-        });
+        let output_tokens = self.output_tokens(&parsed);
+        if let Some(refusal) = self.over_limit(key, &parsed, output_tokens) {
+            return refusal;
+        }
         let profile = self
             .state
             .latency_profile(&key.config, self.call.route)
             .clone();
         let mut latency_rng = seed.rng(Purpose::Latency);
         let completion = self.completion(&parsed, output_tokens, seed);
-        key.ledger().record(
-            self.call.route,
-            200,
-            parsed.input_tokens,
-            u64::from(output_tokens),
-        );
+        let output = u64::from(output_tokens);
+        key.ledger()
+            .record(self.call.route, 200, parsed.input_tokens, output);
         if parsed.stream {
-            let delay = profile.header_delay(&mut latency_rng) + shaping.extra_latency;
-            sleep(delay).await;
+            sleep(profile.header_delay(&mut latency_rng) + shaping.extra_latency).await;
             let script = SseScript {
                 provider: self.provider,
                 completion,
@@ -339,11 +312,52 @@ impl<'a> Exchange<'a> {
             let body = body::sse_body(script, shaping.body_fault, shaping.bytes_per_sec);
             return self.finish(StatusCode::OK, "text/event-stream", body, None);
         }
-        sleep(profile.response_delay(&mut latency_rng, output_tokens) + shaping.extra_latency)
-            .await;
+        let delay = profile.response_delay(&mut latency_rng, output_tokens);
+        sleep(delay + shaping.extra_latency).await;
         let bytes = self.render_success(&parsed, &completion, seed);
         let (body, length) = body::json_body(bytes, &shaping.body_fault, shaping.bytes_per_sec);
         self.finish(StatusCode::OK, "application/json", body, Some(length))
+    }
+
+    /// Tokens to generate: `max_tokens` (or the default), capped; none for embeddings and models.
+    fn output_tokens(&self, parsed: &ParsedRequest) -> u32 {
+        let config = &self.state.config;
+        match self.call.route {
+            Route::ChatCompletions | Route::Messages => parsed
+                .max_tokens
+                .unwrap_or(config.default_output_tokens)
+                .min(config.max_output_tokens),
+            Route::Embeddings | Route::Models => 0,
+        }
+    }
+
+    /// Take one request and its tokens from the key's limiter (`None`), or answer with the provider's 429.
+    fn over_limit(
+        &mut self,
+        key: &KeyRuntime,
+        parsed: &ParsedRequest,
+        output_tokens: u32,
+    ) -> Option<Response> {
+        let tokens = parsed.input_tokens + u64::from(output_tokens);
+        let admitted = key.limiter().admit(self.now, tokens);
+        match admitted {
+            Ok(status) => {
+                self.limits = Some(status);
+                None
+            }
+            Err((refusal, status)) => {
+                self.limits = Some(status);
+                let error = ApiError::RateLimited {
+                    kind: refusal.kind,
+                    model: parsed.model.clone().unwrap_or_default(),
+                    limit: refusal.limit,
+                    used: refusal.used,
+                    requested: refusal.requested,
+                    retry_after: refusal.retry_after,
+                };
+                Some(self.error(key, error, Some(refusal.retry_after), None))
+            }
+        }
     }
 
     fn completion(

@@ -108,7 +108,7 @@ printf '%-34s %14s %14s %10s\n' "throughput req/s (wrk)" "$DIRECT_RPS" "$PROXY_R
   "$(awk -v a="$PROXY_RPS" -v b="$DIRECT_RPS" 'BEGIN {printf "%.2fx", a/b}')"
 for q in p50 p90 p99; do
   d=$(field "${q}_ms" "$DIRECT_LAT"); p=$(field "${q}_ms" "$PROXY_LAT")
-  printf '%-34s %14s %14s %10s\n' "$q ms at $RATE req/s" "$d" "$p" "+$(awk -v a="$p" -v b="$d" 'BEGIN {printf "%.3f", a-b}') ms"
+  printf '%-34s %14s %14s %10s\n' "$q ms at $RATE req/s" "$d" "$p" "$(awk -v a="$p" -v b="$d" 'BEGIN {printf "%+.3f", a-b}') ms"
 done
 printf '%-34s %14s %14s\n' "errors / dropped at $RATE req/s" \
   "$(field errors "$DIRECT_LAT")/$(field dropped "$DIRECT_LAT")" "$(field errors "$PROXY_LAT")/$(field dropped "$PROXY_LAT")"

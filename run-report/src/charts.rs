@@ -202,9 +202,49 @@ impl TimeChart {
         Ok(svg)
     }
 
+    /// The chart in display units: x in seconds, minutes or hours (by the span), long series decimated.
+    fn prepared(&self) -> (TimeChart, &'static str) {
+        let (divisor, x_desc) = time_unit(self.x_range.1 - self.x_range.0);
+        let scale = |series: &Series| Series {
+            points: decimate(&series.points, MAX_POINTS)
+                .into_iter()
+                .map(|(x, y)| (x / divisor, y))
+                .collect(),
+            ..series.clone()
+        };
+        let chart = TimeChart {
+            series: self.series.iter().map(scale).collect(),
+            secondary: self.secondary.as_ref().map(|a| SecondaryAxis {
+                label: a.label.clone(),
+                series: a.series.iter().map(scale).collect(),
+            }),
+            bands: self
+                .bands
+                .iter()
+                .map(|b| Band {
+                    start: b.start / divisor,
+                    end: b.end / divisor,
+                    ..b.clone()
+                })
+                .collect(),
+            x_range: (self.x_range.0 / divisor, self.x_range.1 / divisor),
+            ..self.clone()
+        };
+        (chart, x_desc)
+    }
+
     fn draw(
         &self,
         root: &DrawingArea<Svg<'_>, plotters::coord::Shift>,
+    ) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
+        let (chart, x_desc) = self.prepared();
+        chart.draw_prepared(root, x_desc)
+    }
+
+    fn draw_prepared(
+        &self,
+        root: &DrawingArea<Svg<'_>, plotters::coord::Shift>,
+        x_desc: &str,
     ) -> Result<(), DrawingAreaErrorKind<std::io::Error>> {
         root.fill(&WHITE)?;
         let (x0, x1) = if self.x_range.1 > self.x_range.0 {
@@ -225,7 +265,7 @@ impl TimeChart {
             .set_secondary_coord(x0..x1, s0..s1);
         chart
             .configure_mesh()
-            .x_desc("seconds since start")
+            .x_desc(x_desc)
             .y_desc(&self.y_label)
             .light_line_style(RGBColor(235, 235, 235))
             .bold_line_style(RGBColor(215, 215, 215))
@@ -262,6 +302,45 @@ impl TimeChart {
             .label_font(("sans-serif", 13))
             .draw()
     }
+}
+
+/// Most points drawn per line: enough for a 1100 px wide chart, small enough that an 8-hour soak sampled every
+/// second stays a light SVG.
+pub const MAX_POINTS: usize = 1600;
+
+/// The x unit for a time span in seconds: (divisor, axis description).
+pub fn time_unit(span_secs: f64) -> (f64, &'static str) {
+    match span_secs {
+        s if s > 3.0 * 3600.0 => (3600.0, "hours since start"),
+        s if s > 20.0 * 60.0 => (60.0, "minutes since start"),
+        _ => (1.0, "seconds since start"),
+    }
+}
+
+/// Min/max decimation to at most `max_points` points: each bucket keeps its lowest and highest point, in x
+/// order, so spikes and dips survive (averaging would hide exactly what a person looks for).
+pub fn decimate(points: &[(f64, f64)], max_points: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max_points || max_points < 2 {
+        return points.to_vec();
+    }
+    let bucket = points.len().div_ceil(max_points / 2);
+    let mut out = Vec::with_capacity(max_points);
+    for chunk in points.chunks(bucket) {
+        let min = chunk.iter().min_by(|a, b| a.1.total_cmp(&b.1)).copied();
+        let max = chunk.iter().max_by(|a, b| a.1.total_cmp(&b.1)).copied();
+        if let (Some(min), Some(max)) = (min, max) {
+            let (first, second) = if min.0 <= max.0 {
+                (min, max)
+            } else {
+                (max, min)
+            };
+            out.push(first);
+            if second != first {
+                out.push(second);
+            }
+        }
+    }
+    out
 }
 
 fn legend_swatch(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
@@ -496,6 +575,48 @@ mod tests {
         assert!(svg.matches("<polyline").count() >= 2, "both lines drawn");
         assert!(svg.contains("k2 429") && svg.contains("users (right axis)"));
         assert!(svg.contains("opacity=\"0.13\""), "fault band shaded");
+    }
+
+    #[test]
+    fn decimation_is_bounded_ordered_and_keeps_spikes() {
+        let mut points: Vec<(f64, f64)> = (0..28_800).map(|i| (i as f64, (i % 7) as f64)).collect();
+        points[12_345].1 = 1000.0;
+        let out = decimate(&points, MAX_POINTS);
+        assert!(out.len() <= MAX_POINTS, "{}", out.len());
+        assert!(out.windows(2).all(|w| w[0].0 < w[1].0), "x order kept");
+        assert!(out.contains(&(12_345.0, 1000.0)), "spike kept");
+        assert_eq!(decimate(&points[..10], MAX_POINTS), points[..10].to_vec());
+    }
+
+    #[test]
+    fn time_unit_table() {
+        for (span, desc) in [
+            (60.0, "seconds since start"),
+            (1200.0, "seconds since start"),
+            (3600.0, "minutes since start"),
+            (8.0 * 3600.0, "hours since start"),
+        ] {
+            assert_eq!(time_unit(span).1, desc, "{span}");
+        }
+    }
+
+    #[test]
+    fn long_runs_are_drawn_in_hours_and_light() {
+        let points: Vec<(f64, f64)> = (0..28_800)
+            .map(|i| (i as f64, 40.0 + (i as f64).sin()))
+            .collect();
+        let mut long = chart(vec![Band {
+            start: 3600.0,
+            end: 7200.0,
+            label: "fault".into(),
+            kind: BandKind::Fault,
+        }]);
+        long.series = vec![Series::line("rss", palette::BLUE, points)];
+        long.secondary = None;
+        long.x_range = (0.0, 28_800.0);
+        let svg = long.render_svg().unwrap();
+        assert!(svg.contains("hours since start"));
+        assert!(svg.len() < 200_000, "{} bytes", svg.len());
     }
 
     #[test]

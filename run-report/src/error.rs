@@ -13,6 +13,14 @@ pub enum ReportError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// An output file could not be written.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The file was read but its content is not what it should be.
     #[error("{path}: {problem}")]
     Invalid {

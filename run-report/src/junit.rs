@@ -242,6 +242,14 @@ struct Document {
     skipped: usize,
 }
 
+/// Writes [`render`]'s output to `path` (`harness run --junit FILE`).
+pub fn write(summary: &Summary, path: &std::path::Path) -> Result<(), crate::ReportError> {
+    std::fs::write(path, render(summary)).map_err(|source| crate::ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Renders the JUnit XML document of a run.
 pub fn render(summary: &Summary) -> String {
     let scenario = view::scenario_name(&summary.config).unwrap_or_else(|| "load test".into());

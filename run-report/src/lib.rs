@@ -27,5 +27,5 @@ pub mod junit;
 
 pub use compare::{compare, compare_files, Comparison, RegressionBudget};
 pub use error::ReportError;
-pub use html::render_html;
+pub use html::{render_html, write_report};
 pub use input::ReportInput;

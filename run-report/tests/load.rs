@@ -61,6 +61,22 @@ fn summary_alone_renders_with_notes_instead_of_failing() {
 }
 
 #[test]
+fn write_report_writes_next_to_the_summary_or_where_told() {
+    let dir = tempfile::tempdir().unwrap();
+    support::write_results_dir(dir.path());
+    let written = run_report::write_report(&dir.path().join("summary.json"), None).unwrap();
+    assert_eq!(written, dir.path().join("report.html"));
+    assert!(fs::read_to_string(&written)
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
+    let elsewhere = dir.path().join("nested/missing/report.html");
+    let err = run_report::write_report(dir.path(), Some(&elsewhere))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot write"), "{err}");
+}
+
+#[test]
 fn the_full_fixture_loads_every_file() {
     let dir = tempfile::tempdir().unwrap();
     support::write_results_dir(dir.path());

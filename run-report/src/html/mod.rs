@@ -65,6 +65,24 @@ struct GroupView {
     empty_note: Option<String>,
 }
 
+/// File name of the report inside a results directory.
+pub const REPORT_FILE: &str = "report.html";
+
+/// `harness report` in one call: loads `source` (a results directory or a `summary.json`), renders, and writes
+/// to `out` (default `<results dir>/report.html`). Returns the path written.
+pub fn write_report(
+    source: &std::path::Path,
+    out: Option<&std::path::Path>,
+) -> Result<std::path::PathBuf, crate::ReportError> {
+    let input = ReportInput::load(source)?;
+    let path = out.map_or_else(|| input.dir.join(REPORT_FILE), std::path::Path::to_path_buf);
+    std::fs::write(&path, render_html(&input)).map_err(|source| crate::ReportError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
 /// Renders the whole report as one HTML document.
 pub fn render_html(input: &ReportInput) -> String {
     let summary = &input.summary;

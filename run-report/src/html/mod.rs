@@ -187,3 +187,63 @@ fn fallback_page(error: &minijinja::Error) -> String {
     let text = error.to_string().replace('&', "&amp;").replace('<', "&lt;");
     format!("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>report error</title></head><body><h1>Report template error</h1><pre>{text}</pre></body></html>\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use load_stats::summary::Summary;
+    use load_stats::RunStats;
+
+    fn input(summary: Summary) -> ReportInput {
+        ReportInput {
+            raw_summary: serde_json::to_value(&summary).unwrap(),
+            summary,
+            started_unix: 0.0,
+            history: Vec::new(),
+            resources: Vec::new(),
+            timeline: Vec::new(),
+            keys: None,
+            behaviour: Vec::new(),
+            notes: Vec::new(),
+            dir: std::path::PathBuf::from("results"),
+        }
+    }
+
+    #[test]
+    fn an_empty_run_renders_every_section_without_charts_or_errors() {
+        let summary = Summary::from_run(
+            &RunStats::new(std::time::UNIX_EPOCH),
+            serde_json::Value::Null,
+            Vec::new(),
+        );
+        let html = render_html(&input(summary));
+        assert!(
+            html.contains("<header class=\"banner neutral\""),
+            "PENDING is neutral"
+        );
+        for text in [
+            "No thresholds were configured.",
+            "No failures.",
+            "not recorded",
+            "No interval history",
+        ] {
+            assert!(html.contains(text), "missing `{text}`");
+        }
+        assert!(!html.contains("<svg") && !html.contains("Chart could not be drawn"));
+    }
+
+    #[test]
+    fn banner_class_follows_the_verdict_and_text_is_escaped() {
+        let mut summary = Summary::from_run(
+            &RunStats::new(std::time::UNIX_EPOCH),
+            serde_json::json!({"name": "<script>x</script>"}),
+            Vec::new(),
+        );
+        summary.verdict = "CRASHED".into();
+        summary.verdict_reasons = vec!["proxy exited with <signal 9> & core".into()];
+        let html = render_html(&input(summary));
+        assert!(html.contains("<header class=\"banner crashed\""));
+        assert!(html.contains("proxy exited with &lt;signal 9&gt; &amp; core"));
+        assert!(!html.contains("<script>x"), "scenario name escaped");
+    }
+}

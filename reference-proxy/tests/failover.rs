@@ -16,21 +16,26 @@ async fn no_retry_after_violations_while_one_key_is_rate_limited() {
     );
     let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
     let client = client();
+    let started = Instant::now();
     for _ in 0..40 {
         let (status, key, body) = chat(&client, &proxy).await;
         assert_eq!(status, 200, "{body}");
         assert_ne!(key.as_deref(), Some("k1"));
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+    let cooldowns_elapsed = started.elapsed().as_millis() as u64 / 300;
     let ledger = mock.ledger();
     assert_eq!(ledger.totals.retry_after_violations, 0, "{ledger:?}");
     let k1 = &ledger.keys["k1"];
-    // k1 was tried again once each cooldown ended (~1 s of traffic / 300 ms), never sooner.
+    // k1 was tried again once each 300 ms cooldown ended (>= 1 s of traffic), and never sooner.
     assert!(
         k1.rate_limited >= 2,
         "k1 never came back after its cooldown: {k1:?}"
     );
-    assert!(k1.rate_limited <= 5, "k1 was hammered: {k1:?}");
+    assert!(
+        k1.rate_limited <= cooldowns_elapsed + 1,
+        "k1 was hammered: {k1:?}"
+    );
     proxy.stop().await;
     mock.shutdown().await;
 }

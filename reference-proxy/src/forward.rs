@@ -55,6 +55,15 @@ enum Failure {
     },
 }
 
+impl Failure {
+    fn outcome(&self) -> AttemptOutcome {
+        match self {
+            Failure::Answered(reply) => AttemptOutcome::Status(reply.status),
+            Failure::NoAnswer { outcome, .. } => *outcome,
+        }
+    }
+}
+
 /// Response headers from upstream plus the (unread) body, the key that got it and its lease.
 struct UpstreamReply {
     status: StatusCode,
@@ -106,16 +115,10 @@ async fn forward(
                 key: key.id,
             },
         };
-        let outcome = match &failure {
-            Failure::Answered(reply) => AttemptOutcome::Status(reply.status),
-            Failure::NoAnswer { outcome, .. } => *outcome,
-        };
+        let outcome = failure.outcome();
         let attempts = u32::try_from(tried.len()).unwrap_or(u32::MAX);
-        if !state
-            .config
-            .retry
-            .allows_retry(outcome, attempts, started.elapsed())
-        {
+        let budget = &state.config.retry;
+        if !budget.allows_retry(outcome, attempts, started.elapsed()) {
             return deliver_failure(failure);
         }
         tracing::debug!(?outcome, attempts, "retrying on another key");

@@ -109,8 +109,9 @@ async fn closed_model_keeps_n_users_with_think_time() {
         5,
         "exactly 5 users in flight at the peak"
     );
-    // 1.5 s / 150 ms = 10 cycles per user → 50 (minus the in-flight ones cut at the end).
-    assert!((40..=55).contains(&n), "requests {n}");
+    // 1.5 s / 150 ms = 10 cycles per user → at most 50; timers overshoot on a busy machine, hence the low bound.
+    // Without the think time it would be ~150.
+    assert!((25..=55).contains(&n), "requests {n}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,10 +120,19 @@ async fn open_model_holds_its_rate() {
     let s = scenario(
         "name = \"t\"\n[load]\nmodel = \"open\"\nrate = 200.0\nrun_time = \"1500ms\"\n[[request]]\nname = \"f\"\npath = \"/ok/f\"\n",
     );
-    let (_, counters) = run(&s, &url, TagFilter::default()).await;
-    let n = seen.hits("/ok/f");
-    assert!((285..=305).contains(&n), "200/s for 1.5 s sent {n}");
-    assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+    let (stats, counters) = run(&s, &url, TagFilter::default()).await;
+    // The schedule has exactly 300 arrivals (every 5 ms in [0, 1.5 s)); each is sent or counted as dropped.
+    let (sent, dropped) = (
+        counters.sent.load(Ordering::Relaxed),
+        counters.dropped.load(Ordering::Relaxed),
+    );
+    assert_eq!(sent + dropped, 300, "sent {sent} + dropped {dropped}");
+    let served = seen.hits("/ok/f");
+    assert!(served >= 270, "served {served} of 300");
+    assert!(
+        stats.aggregate_report().requests + 5 >= served,
+        "recorded what was served"
+    );
 }
 
 /// A target that stalls for 600 ms while the generator may only have one request in flight: the arrivals

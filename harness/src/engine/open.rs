@@ -82,12 +82,41 @@ async fn sleep_until(at: Instant, shared: &Shared) -> bool {
     }
 }
 
-/// Arrivals from offset `t` (inclusive when `arrival`) that were due by `now` but not sent.
+/// Arrivals from offset `t` (inclusive when `arrival`) that were due before `now` but not sent.
 fn count_due(stages: &[OpenStage], mut t: Duration, mut arrival: bool, now: Duration) -> u64 {
     let mut n = 0;
-    while t <= now {
+    while t < now {
         n += u64::from(arrival);
         (t, arrival) = next_arrival(stages, t);
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_arrivals_are_counted_up_to_but_not_at_the_end() {
+        let stages = [OpenStage {
+            duration: Duration::from_secs(1),
+            rate: 100.0,
+            ramp: false,
+        }];
+        let ms = Duration::from_millis;
+        // (next arrival, now) -> due
+        let cases = [
+            (ms(1000), ms(1000), 0),
+            (ms(990), ms(1000), 1),
+            (ms(900), ms(1000), 10),
+            (ms(0), ms(0), 0),
+        ];
+        for (t, now, want) in cases {
+            assert_eq!(
+                count_due(&stages, t, true, now),
+                want,
+                "t={t:?} now={now:?}"
+            );
+        }
+    }
 }

@@ -26,14 +26,41 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs a scenario end to end and returns the exit code to use.
 pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
+    let prepared = prepare(&args).await?;
+    let finished = drive_load(&args, prepared).await;
+    judge_and_write(&args, finished)
+}
+
+/// Everything set up before the load starts.
+struct Prepared {
+    scenario: Scenario,
+    plan: Plan,
+    outputs: Outputs,
+    sut: Sut,
+    mix: Mix,
+}
+
+/// Everything known once the load has stopped and the proxy is down.
+struct Finished {
+    scenario: Scenario,
+    plan: Plan,
+    outputs: Outputs,
+    stats: Result<load_stats::RunStats, HarnessError>,
+    cause: StopCause,
+    resources: crate::monitoring::ResourcesOutcome,
+    counters: Arc<engine::Counters>,
+}
+
+/// Scenario, overrides, results directory, system under test and request mix — bad input is found before
+/// anything is started.
+async fn prepare(args: &RunArgs) -> Result<Prepared, HarnessError> {
     let scenario = Scenario::from_file(&args.scenario)?;
-    let plan = Plan::new(&scenario, &args).map_err(|e| HarnessError::BadInput(e.to_string()))?;
+    let plan = Plan::new(&scenario, args).map_err(|e| HarnessError::BadInput(e.to_string()))?;
     let specs: Vec<_> = scenario
         .requests
         .iter()
         .map(|r| r.get_ref().clone())
         .collect();
-    // Tag selection problems are bad input: find them before starting anything.
     Mix::new(&specs, "http://127.0.0.1", &plan.tags)
         .map_err(|e| HarnessError::BadInput(e.to_string()))?;
     let outputs = Outputs::create(
@@ -42,38 +69,47 @@ pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
         args.csv.as_deref(),
         args.json.as_deref(),
     )?;
-    let sut = Sut::start(&scenario, &args, outputs.dir()).await?;
-    let mix = match Mix::new(&specs, &sut.target, &plan.tags) {
-        Ok(m) => m,
+    let sut = Sut::start(&scenario, args, outputs.dir()).await?;
+    match Mix::new(&specs, &sut.target, &plan.tags) {
+        Ok(mix) => Ok(Prepared {
+            scenario,
+            plan,
+            outputs,
+            sut,
+            mix,
+        }),
         Err(e) => {
             sut.shutdown().await;
-            return Err(HarnessError::BadInput(e.to_string()));
+            Err(HarnessError::BadInput(e.to_string()))
         }
-    };
+    }
+}
+
+/// Monitor, stop watchers, engine and the 1 s loop; then drain and stop the proxy.
+async fn drive_load(args: &RunArgs, p: Prepared) -> Finished {
     if !args.quiet {
         eprintln!(
             "harness: {} against {} — results in {}",
-            scenario.name,
-            sut.target,
-            outputs.dir().display()
+            p.scenario.name,
+            p.sut.target,
+            p.outputs.dir().display()
         );
     }
-    let monitor = crate::monitoring::start(&sut, &scenario, &outputs, plan.run_time());
+    let monitor = crate::monitoring::start(&p.sut, &p.scenario, &p.outputs, p.plan.run_time());
     let stop = CancellationToken::new();
     let cause = Arc::new(Mutex::new(StopCause::Completed));
-    let mut watchers = spawn_stop_watchers(&sut, &stop, &cause);
-    let open_model = matches!(plan.load, LoadSpec::Open(_));
-    let mut progress = progress::Progress::new(plan.run_time(), args.quiet);
-    let engine = engine::start(
-        EngineConfig {
-            mix,
-            load: plan.load.clone(),
-            seed: plan.seed,
-        },
-        &stop,
-    );
+    let mut watchers = spawn_stop_watchers(&p.sut, &stop, &cause);
+    let open_model = matches!(p.plan.load, LoadSpec::Open(_));
+    let mut progress = progress::Progress::new(p.plan.run_time(), args.quiet);
+    let config = EngineConfig {
+        mix: p.mix,
+        load: p.plan.load.clone(),
+        seed: p.plan.seed,
+    };
+    let engine = engine::start(config, &stop);
     let counters = engine.counters_handle();
-    let stats = ticker::drive(engine, &outputs, &mut progress, open_model).await;
+    let stats = ticker::drive(engine, &p.outputs, &mut progress, open_model).await;
+    stop.cancel(); // ends the load even when the loop failed early (results directory unwritable)
     progress.finish();
     watchers.abort_all();
     let cause = *cause.lock().unwrap_or_else(|p| p.into_inner());
@@ -81,31 +117,43 @@ pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
         monitor.drain().await;
     }
     let resources = monitor.finish();
-    let proxy_exit = sut.shutdown().await;
-    if let Some(info) = proxy_exit.filter(|_| cause == StopCause::Completed) {
+    if let Some(info) = p.sut.shutdown().await {
         tracing::debug!("proxy stopped: {info}");
     }
-    let stats = stats?;
-    outputs.write_final_csvs(&stats)?;
-    let mut thresholds = scenario.thresholds.clone().unwrap_or_default();
+    Finished {
+        scenario: p.scenario,
+        plan: p.plan,
+        outputs: p.outputs,
+        stats,
+        cause,
+        resources,
+        counters,
+    }
+}
+
+/// Final CSVs, thresholds, verdict and `summary.json`.
+fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
+    let stats = f.stats?;
+    f.outputs.write_final_csvs(&stats)?;
+    let mut thresholds = f.scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
     let results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
-    let verdict = decide(cause, &results, &resources.verdict);
-    let mut summary = Summary::from_run(&stats, config_json(&scenario, &plan, &args), results);
+    let verdict = decide(f.cause, &results, &f.resources.verdict);
+    let mut summary = Summary::from_run(&stats, config_json(&f.scenario, &f.plan, args), results);
     summary.verdict = verdict.name.to_string();
     summary.exit_code = verdict.exit.code();
     summary.verdict_reasons = verdict.reasons.clone();
-    summary.leak_report = resources.report;
+    summary.leak_report = f.resources.report;
     summary.engine = serde_json::json!({
-        "late_sends": counters.late.load(Ordering::Relaxed),
-        "dropped_sends": counters.dropped.load(Ordering::Relaxed),
-        "sent": counters.sent.load(Ordering::Relaxed),
+        "late_sends": f.counters.late.load(Ordering::Relaxed),
+        "dropped_sends": f.counters.dropped.load(Ordering::Relaxed),
+        "sent": f.counters.sent.load(Ordering::Relaxed),
         "hot_path_client": "hyper-util",
-        "resources": resources.harness,
+        "resources": f.resources.harness,
     });
-    outputs.write_summary(&summary)?;
+    f.outputs.write_summary(&summary)?;
     if !args.quiet {
-        print_report(&summary, &outputs);
+        print_report(&summary, &f.outputs);
     }
     Ok(verdict.exit)
 }

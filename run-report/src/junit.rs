@@ -5,7 +5,8 @@
 //! `<testsuites name tests failures errors skipped time>` → `<testsuite name tests failures errors skipped time
 //! timestamp>` with `<properties>` (scenario, seed, verdict) → `<testcase classname name time>` with a
 //! `<failure message type>` (a limit or verdict that failed), an `<error message type>` (the run could not be
-//! judged: CRASHED, INVALID, INCONCLUSIVE, INTERRUPTED) or `<skipped message>` (no verdict yet).
+//! judged: CRASHED, INVALID, INCONCLUSIVE, INTERRUPTED) or `<skipped message>` (no verdict yet; a resource
+//! metric too short to judge; a behaviour check with nothing to judge).
 //!
 //! Suites: `thresholds` (one case per threshold result), `verdicts` (the overall verdict and one case per
 //! resource metric of the leak report), and `behaviour` (one case per proxy-behaviour verdict, when the summary
@@ -84,6 +85,16 @@ pub fn verdict_outcome(verdict: &str) -> CaseOutcome {
     }
 }
 
+/// The outcome of one resource metric's verdict. Unlike the overall verdict, a metric that is INCONCLUSIVE
+/// (too short a steady window to judge) is `<skipped>`: the engine decides whether that fails the run, and a
+/// smoke run that passes must not show as errors in CI.
+pub fn metric_outcome(verdict: &str) -> CaseOutcome {
+    match verdict {
+        "INCONCLUSIVE" => CaseOutcome::Skipped,
+        other => verdict_outcome(other),
+    }
+}
+
 /// The threshold cases.
 pub fn threshold_cases(summary: &Summary) -> Vec<Case> {
     summary
@@ -142,7 +153,7 @@ pub fn verdict_cases(summary: &Summary) -> Vec<Case> {
         Ok(leak) => cases.extend(leak.metrics.iter().map(|m| Case {
             classname: "harness.resources".into(),
             name: format!("{} leak/growth", m.metric.name()),
-            outcome: verdict_outcome(m.verdict.as_str()),
+            outcome: metric_outcome(m.verdict.as_str()),
             message: format!("{}: {}", m.verdict, m.trend.reason),
             details: serde_json::to_string(&m.trend.numbers).unwrap_or_default(),
         })),
@@ -304,4 +315,42 @@ pub fn render(summary: &Summary) -> String {
     });
     env.render_str(TEMPLATE, minijinja::Value::from(minijinja::value::Serde(&document)))
         .unwrap_or_else(|e| format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- template error: {} -->\n<testsuites/>\n", xml_safe(&e.to_string()).replace("--", "- -")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_tables() {
+        for (verdict, overall, metric) in [
+            ("PASS", CaseOutcome::Passed, CaseOutcome::Passed),
+            ("FAIL", CaseOutcome::Failed, CaseOutcome::Failed),
+            ("LEAK", CaseOutcome::Failed, CaseOutcome::Failed),
+            ("GROWTH", CaseOutcome::Failed, CaseOutcome::Failed),
+            ("INCONCLUSIVE", CaseOutcome::Error, CaseOutcome::Skipped),
+            ("INVALID", CaseOutcome::Error, CaseOutcome::Error),
+            ("CRASHED", CaseOutcome::Error, CaseOutcome::Error),
+            ("INTERRUPTED", CaseOutcome::Error, CaseOutcome::Error),
+            ("PENDING", CaseOutcome::Skipped, CaseOutcome::Skipped),
+        ] {
+            assert_eq!(
+                (verdict_outcome(verdict), metric_outcome(verdict)),
+                (overall, metric),
+                "{verdict}"
+            );
+        }
+    }
+
+    #[test]
+    fn xml_escape_and_control_characters() {
+        assert_eq!(
+            xml_escape(r#"a<b>&"c"'d'"#),
+            "a&lt;b&gt;&amp;&quot;c&quot;&apos;d&apos;"
+        );
+        assert_eq!(
+            xml_safe("ok\tline\n\u{1}\u{7f}"),
+            "ok\tline\n\u{fffd}\u{fffd}"
+        );
+    }
 }

@@ -239,6 +239,20 @@ pub struct VerdictChange {
     pub regressed: bool,
 }
 
+impl VerdictChange {
+    /// Better/worse by severity (PASS < INCONCLUSIVE < FAIL/LEAK/GROWTH/INVALID < CRASHED); `n/a` when absent.
+    pub fn direction(&self) -> Direction {
+        if self.baseline == NOT_AVAILABLE || self.current == NOT_AVAILABLE {
+            return Direction::NotAvailable;
+        }
+        match severity(&self.current).cmp(&severity(&self.baseline)) {
+            std::cmp::Ordering::Less => Direction::Better,
+            std::cmp::Ordering::Equal => Direction::Same,
+            std::cmp::Ordering::Greater => Direction::Worse,
+        }
+    }
+}
+
 /// The result of [`compare`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
@@ -260,12 +274,7 @@ impl Comparison {
             self.verdict.baseline.clone(),
             self.verdict.current.clone(),
             "-".into(),
-            if self.verdict.baseline == self.verdict.current {
-                "same"
-            } else {
-                "changed"
-            }
-            .into(),
+            self.verdict.direction().as_str().into(),
             "no worse".into(),
             if self.verdict.regressed {
                 "REGRESSED"
@@ -802,6 +811,7 @@ mod tests {
             ["throughput", "p95 latency", "RSS slope (steady)"]
         );
         assert!(c.verdict.regressed);
+        assert_eq!(c.verdict.direction(), Direction::Worse);
         let table = c.to_table();
         assert!(
             table.contains(

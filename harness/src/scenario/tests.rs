@@ -12,10 +12,16 @@ fn parse(text: &str) -> Result<Scenario, ScenarioError> {
 #[test]
 fn shipped_scenarios_parse() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    for name in ["normal_load.toml", "quick_smoke.toml"] {
-        let s = Scenario::from_file(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!s.requests.is_empty(), "{name}");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).expect("scenarios dir").flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let s = Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!s.requests.is_empty() && !s.description.is_empty(), "{}", path.display());
+            count += 1;
+        }
     }
+    assert!(count >= 5, "normal_load, quick_smoke and the other Locust-suite scenarios");
 }
 
 #[test]

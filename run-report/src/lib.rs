@@ -4,7 +4,7 @@
 //! finished run's results directory into:
 //! - one self-contained HTML file with charts and tables ([`render_html`] over a [`ReportInput`]): no network
 //!   needed to open it, charts drawn with plotters to inline SVG, laid out by a minijinja template;
-//! - a baseline comparison of two `summary.json` files with a regression budget ([`compare`]), printable as a
+//! - a baseline comparison of two `summary.json` files with a regression budget ([`compare()`]), printable as a
 //!   terminal table or as markdown for a PR comment;
 //! - JUnit XML ([`junit::render`]) so CI systems show each threshold and verdict as a test case.
 //!
@@ -13,9 +13,9 @@
 //!   `timeline.csv`, `ledger.json`), tolerant of absent optional files.
 //! - [`charts`]: plotters → SVG time charts (fault windows and phases shaded) and category charts.
 //! - [`html`]: the view model and the embedded template.
-//! - [`compare`]: deltas, directions and the [`compare::RegressionBudget`].
+//! - [`mod@compare`]: deltas, directions and the [`compare::RegressionBudget`].
 //! - [`junit`]: the JUnit XML renderer.
-//! - [`format`]: number formatting with units, shared by all renderers.
+//! - [`mod@format`]: number formatting with units, shared by all renderers.
 
 pub mod charts;
 pub mod compare;

@@ -7,7 +7,7 @@
 //! 90,,upstream down (until the end)
 //! ```
 //! `start_s` / `end_s` are seconds since the run start (`summary.started_at`), decimals allowed; an empty
-//! `end_s` means "until the end of the run". The engine writes it with [`write`] as the timeline fires.
+//! `end_s` means "until the end of the run". The engine writes it with [`write()`] as the timeline fires.
 
 use std::io::Write;
 use std::path::Path;

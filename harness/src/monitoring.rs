@@ -73,6 +73,16 @@ impl Monitoring {
         }
     }
 
+    /// The proxy's latest sample for the progress line (`proxy 34.1 MiB, 21 fds, 12 % cpu`).
+    pub fn live_line(&self) -> Option<String> {
+        let s = self.handle.as_ref()?.latest()?;
+        let mib = s.rss_bytes as f64 / (1024.0 * 1024.0);
+        Some(format!(
+            "proxy {mib:.1} MiB, {} fds, {:.0} % cpu",
+            s.fds, s.cpu_percent
+        ))
+    }
+
     /// Stops sampling and judges the series.
     pub fn finish(self) -> ResourcesOutcome {
         let Some(handle) = self.handle else {

@@ -108,7 +108,8 @@ async fn drive_load(args: &RunArgs, p: Prepared) -> Finished {
     };
     let engine = engine::start(config, &stop);
     let counters = engine.counters_handle();
-    let stats = ticker::drive(engine, &p.outputs, &mut progress, open_model).await;
+    let probe = || monitor.live_line();
+    let stats = ticker::drive(engine, &p.outputs, &mut progress, open_model, &probe).await;
     stop.cancel(); // ends the load even when the loop failed early (results directory unwritable)
     progress.finish();
     watchers.abort_all();

@@ -18,6 +18,7 @@ pub struct Progress {
     total: Duration,
     errors: BTreeMap<StatusClass, u64>,
     ticks: u64,
+    resources: Option<String>,
 }
 
 /// Engine counters shown beside the interval figures.
@@ -46,7 +47,13 @@ impl Progress {
             total,
             errors: BTreeMap::new(),
             ticks: 0,
+            resources: None,
         }
+    }
+
+    /// The proxy's latest resource figures (shown at the end of the line).
+    pub fn set_resources(&mut self, text: Option<String>) {
+        self.resources = text;
     }
 
     /// Shows one closed interval.
@@ -55,7 +62,11 @@ impl Progress {
             *self.errors.entry(*class).or_default() += n;
         }
         self.ticks += 1;
-        let line = line(elapsed, self.total, row, live, &self.errors);
+        let mut line = line(elapsed, self.total, row, live, &self.errors);
+        if let Some(r) = &self.resources {
+            line.push_str(" | ");
+            line.push_str(r);
+        }
         if let Some(bar) = &self.bar {
             bar.set_position(elapsed.as_secs());
             bar.set_message(line);

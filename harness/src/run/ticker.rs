@@ -17,6 +17,7 @@ pub async fn drive(
     outputs: &Outputs,
     progress: &mut Progress,
     open_model: bool,
+    resources: &dyn Fn() -> Option<String>,
 ) -> Result<RunStats, HarnessError> {
     let started = Instant::now();
     let mut run = RunStats::new(SystemTime::now());
@@ -36,10 +37,10 @@ pub async fn drive(
         history
             .write_row(&row)
             .map_err(|e| HarnessError::io(&history_path, e))?;
+        progress.set_resources(resources());
         progress.update(started.elapsed(), &row, live(&engine, open_model));
     }
     let last_users = live(&engine, open_model).users;
-    let late = engine.counters().late.load(Ordering::Relaxed);
     let deltas_left = engine.take_deltas();
     let remaining = engine.join().await;
     for delta in deltas_left.iter().chain(&remaining) {
@@ -49,14 +50,6 @@ pub async fn drive(
     history
         .write_row(&row)
         .map_err(|e| HarnessError::io(&history_path, e))?;
-    progress.update(
-        started.elapsed(),
-        &row,
-        LiveCounters {
-            users: last_users,
-            late,
-        },
-    );
     Ok(run)
 }
 

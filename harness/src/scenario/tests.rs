@@ -17,11 +17,18 @@ fn shipped_scenarios_parse() {
         let path = entry.path();
         if path.extension().is_some_and(|x| x == "toml") {
             let s = Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
-            assert!(!s.requests.is_empty() && !s.description.is_empty(), "{}", path.display());
+            assert!(
+                !s.requests.is_empty() && !s.description.is_empty(),
+                "{}",
+                path.display()
+            );
             count += 1;
         }
     }
-    assert!(count >= 5, "normal_load, quick_smoke and the other Locust-suite scenarios");
+    assert!(
+        count >= 5,
+        "normal_load, quick_smoke and the other Locust-suite scenarios"
+    );
 }
 
 #[test]

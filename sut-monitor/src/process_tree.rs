@@ -81,6 +81,8 @@ pub(crate) struct ProcessTree {
     root: u32,
     root_start_ticks: u64,
     proc_dir: PathBuf,
+    /// Descendants found by the last discovery (reused between rescans).
+    descendants: Vec<u32>,
 }
 
 impl ProcessTree {
@@ -92,6 +94,7 @@ impl ProcessTree {
             root,
             root_start_ticks: stat.start_ticks,
             proc_dir,
+            descendants: Vec::new(),
         })
     }
 
@@ -100,16 +103,21 @@ impl ProcessTree {
         self.root
     }
 
-    /// Reads the root and all its live descendants.
-    pub fn read(&self) -> TreeState {
+    /// Reads the root and its live descendants. With `rediscover`, the descendants are looked up afresh;
+    /// otherwise the last list is reused (children that exited since are skipped, new ones wait for the next
+    /// rediscovery) — discovery may mean reading every process's `stat`, too costly for every sample.
+    pub fn read(&mut self, rediscover: bool) -> TreeState {
         let Some(root) = self.read_process(self.root) else {
             return TreeState::Gone;
         };
         if root.stat.is_gone() || root.stat.start_ticks != self.root_start_ticks {
             return TreeState::Gone;
         }
+        if rediscover {
+            self.descendants = self.discover();
+        }
         let mut readings = vec![root];
-        for pid in self.descendants() {
+        for &pid in &self.descendants {
             if let Some(reading) = self.read_process(pid).filter(|r| !r.stat.is_gone()) {
                 readings.push(reading);
             }
@@ -153,8 +161,8 @@ impl ProcessTree {
         })
     }
 
-    /// All descendants of the root (not including it), breadth first.
-    fn descendants(&self) -> Vec<u32> {
+    /// All descendants of the root (not including it).
+    fn discover(&self) -> Vec<u32> {
         match self.children_via_task_files(self.root) {
             Some(_) => self.walk(|pid| self.children_via_task_files(pid).unwrap_or_default()),
             None => {
@@ -285,10 +293,10 @@ mod tests {
             .process_group(0)
             .spawn()
             .expect("spawn sh");
-        let tree = ProcessTree::attach(child.id()).expect("attach");
+        let mut tree = ProcessTree::attach(child.id()).expect("attach");
         let mut processes = 0;
         for _ in 0..50 {
-            if let TreeState::Alive(readings) = tree.read() {
+            if let TreeState::Alive(readings) = tree.read(true) {
                 processes = readings.len();
                 if processes >= 4 {
                     assert!(readings.iter().all(|r| r.fds >= 1 && r.stat.rss_pages > 0));
@@ -302,7 +310,7 @@ mod tests {
             processes >= 4,
             "found only {processes} processes in the tree"
         );
-        assert!(matches!(tree.read(), TreeState::Gone));
+        assert!(matches!(tree.read(false), TreeState::Gone));
     }
 
     #[test]
@@ -311,8 +319,8 @@ mod tests {
         let tree = ProcessTree::attach(child.id());
         // Not reaped yet: either already a zombie at attach time (None) or it becomes one shortly.
         std::thread::sleep(std::time::Duration::from_millis(100));
-        if let Some(tree) = tree {
-            assert!(matches!(tree.read(), TreeState::Gone));
+        if let Some(mut tree) = tree {
+            assert!(matches!(tree.read(true), TreeState::Gone));
         }
         child.wait().expect("reap");
     }

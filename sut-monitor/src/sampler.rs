@@ -7,8 +7,8 @@ use std::fs;
 use std::time::Instant;
 
 use crate::cpu::{lifetime_percent, CpuMeter, ProcessKey};
-use crate::monitor::{Phase, Sample};
-use crate::process_tree::{tally_owned, ProcessReading, ProcessTree, TreeState};
+use crate::monitor::{Phase, Sample, SLOW_REFRESH_SAMPLES};
+use crate::process_tree::{tally_owned, ProcessReading, ProcessTree, TcpTally, TreeState};
 use crate::procfs_text::{parse_stat, parse_uptime_secs};
 
 /// Samples one process tree; keeps the CPU meters between samples.
@@ -20,6 +20,8 @@ pub(crate) struct Sampler {
     tree_cpu: CpuMeter,
     harness_cpu: CpuMeter,
     thread_cpu: CpuMeter,
+    samples_taken: u64,
+    tcp: TcpTally,
 }
 
 /// Where the harness and the sampling thread read their own usage.
@@ -37,6 +39,8 @@ impl Sampler {
             tree_cpu: CpuMeter::new(ticks_per_sec),
             harness_cpu: CpuMeter::new(ticks_per_sec),
             thread_cpu: CpuMeter::new(ticks_per_sec),
+            samples_taken: 0,
+            tcp: TcpTally::default(),
         }
     }
 
@@ -53,7 +57,9 @@ impl Sampler {
         unix_ms: u64,
         phase: Phase,
     ) -> Option<Sample> {
-        let TreeState::Alive(processes) = self.tree.read() else {
+        let slow_due = self.samples_taken.is_multiple_of(SLOW_REFRESH_SAMPLES);
+        self.samples_taken += 1;
+        let TreeState::Alive(processes) = self.tree.read(slow_due) else {
             return None;
         };
         let keys: Vec<(ProcessKey, u64)> = processes
@@ -68,11 +74,14 @@ impl Sampler {
             .iter()
             .flat_map(|p| p.socket_inodes.iter().copied())
             .collect();
-        let tcp = if owned.is_empty() {
-            Default::default()
-        } else {
-            tally_owned(&self.tree.tcp_tables(), &owned)
-        };
+        if slow_due {
+            self.tcp = if owned.is_empty() {
+                TcpTally::default()
+            } else {
+                tally_owned(&self.tree.tcp_tables(), &owned)
+            };
+        }
+        let tcp = self.tcp;
         let (harness_rss_bytes, harness_cpu_percent) = self.own_usage(SELF_STAT, at, true);
         let (_, monitor_cpu_percent) = self.own_usage(THREAD_SELF_STAT, at, false);
         Some(Sample {
@@ -86,6 +95,7 @@ impl Sampler {
             cpu_percent,
             threads: processes.iter().map(|p| p.stat.threads).sum(),
             fds: processes.iter().map(|p| p.fds).sum(),
+            socket_fds: owned.len() as u64,
             tcp_sockets: tcp.total(),
             tcp_established: tcp.established,
             tcp_close_wait: tcp.close_wait,

@@ -152,7 +152,7 @@ fn apply_overrides(config: &mut LeakConfig, args: &WatchArgs) {
     }
     if let Some(limit) = args.fds_slope_limit {
         config.fds.abs_per_hour = limit;
-        config.tcp_sockets.abs_per_hour = limit;
+        config.sockets.abs_per_hour = limit;
     }
     if let Some(limit) = args.threads_slope_limit {
         config.threads.abs_per_hour = limit;
@@ -197,7 +197,7 @@ async fn wait_for_end(
     }
 }
 
-/// `t=120s steady rss=45.2 MiB (+1.2 MiB/h) fds=34 tcp=12 threads=8 cpu=12.0%`.
+/// `t=120s rss=45.2 MiB (1.2 MiB/h) fds=34 sockets=12 threads=8 cpu=12.0% monitor=0.10%`.
 fn progress_line(handle: &MonitorHandle) -> String {
     handle.inspect(|series| {
         let Some(s) = series.samples.last() else {
@@ -209,11 +209,11 @@ fn progress_line(handle: &MonitorHandle) -> String {
                 .map_or("-".into(), |v| format!("{}/h", format_bytes(v))),
         };
         format!(
-            "t={:.0}s rss={} ({slope}) fds={} tcp={} threads={} cpu={:.1}% monitor={:.2}%",
+            "t={:.0}s rss={} ({slope}) fds={} sockets={} threads={} cpu={:.1}% monitor={:.2}%",
             s.t_secs,
             format_bytes(s.rss_bytes as f64),
             s.fds,
-            s.tcp_sockets,
+            s.socket_fds,
             s.threads,
             s.cpu_percent,
             s.monitor_cpu_percent
@@ -308,7 +308,7 @@ mod tests {
         let config = leak_config(&cli.watch).expect("valid");
         assert_eq!(config.memory.abs_per_hour, 8.0 * 1024.0 * 1024.0);
         assert_eq!(
-            (config.fds.abs_per_hour, config.tcp_sockets.abs_per_hour),
+            (config.fds.abs_per_hour, config.sockets.abs_per_hour),
             (10.0, 10.0)
         );
         assert_eq!((config.peak.rss_bytes, config.alpha), (Some(1 << 30), 0.05));

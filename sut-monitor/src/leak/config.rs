@@ -97,8 +97,8 @@ pub struct LeakConfig {
     pub memory: SlopeLimit,
     /// Limits for open fds.
     pub fds: SlopeLimit,
-    /// Limits for owned TCP sockets.
-    pub tcp_sockets: SlopeLimit,
+    /// Limits for open socket fds.
+    pub sockets: SlopeLimit,
     /// Limits for threads.
     pub threads: SlopeLimit,
     /// Hard peak ceilings.
@@ -135,7 +135,7 @@ impl Default for LeakConfig {
                 min_growth: MIB,
             },
             fds: counts,
-            tcp_sockets: counts,
+            sockets: counts,
             threads: SlopeLimit {
                 abs_per_hour: 12.0,
                 rel_per_hour: 0.10,
@@ -161,7 +161,7 @@ impl LeakConfig {
         match metric {
             Metric::Rss | Metric::RssAnon => &self.memory,
             Metric::Fds => &self.fds,
-            Metric::TcpSockets => &self.tcp_sockets,
+            Metric::Sockets => &self.sockets,
             Metric::Threads => &self.threads,
         }
     }
@@ -171,7 +171,7 @@ impl LeakConfig {
         let limits = [
             ("memory", &self.memory),
             ("fds", &self.fds),
-            ("tcp_sockets", &self.tcp_sockets),
+            ("sockets", &self.sockets),
             ("threads", &self.threads),
         ];
         let checks: Vec<(bool, String)> = vec![
@@ -223,7 +223,7 @@ impl LeakConfig {
     pub fn drain_tolerance(&self, metric: Metric) -> Option<&DrainTolerance> {
         match metric {
             Metric::Rss | Metric::RssAnon => None,
-            Metric::Fds | Metric::TcpSockets => Some(&self.drain_fds),
+            Metric::Fds | Metric::Sockets => Some(&self.drain_fds),
             Metric::Threads => Some(&self.drain_threads),
         }
     }

@@ -110,7 +110,7 @@ pub(crate) fn check_peak(
         Metric::Rss => config.peak.rss_bytes,
         Metric::Fds => config.peak.fds,
         Metric::Threads => config.peak.threads,
-        Metric::RssAnon | Metric::TcpSockets => None,
+        Metric::RssAnon | Metric::Sockets => None,
     }
     .map(|l| l as f64);
     PeakCheck {

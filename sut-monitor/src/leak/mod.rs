@@ -18,6 +18,8 @@ pub(crate) mod stats;
 pub mod trend;
 
 #[cfg(test)]
+mod sensitivity;
+#[cfg(test)]
 mod synthetic;
 #[cfg(test)]
 mod tests;

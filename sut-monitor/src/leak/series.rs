@@ -22,8 +22,8 @@ pub enum Metric {
     RssAnon,
     /// Open file descriptors.
     Fds,
-    /// Owned TCP sockets.
-    TcpSockets,
+    /// Open socket fds (any family; a leaked socket is a leaked fd whatever its TCP state).
+    Sockets,
     /// Threads.
     Threads,
 }
@@ -34,7 +34,7 @@ impl Metric {
         Metric::Rss,
         Metric::RssAnon,
         Metric::Fds,
-        Metric::TcpSockets,
+        Metric::Sockets,
         Metric::Threads,
     ];
 
@@ -44,7 +44,7 @@ impl Metric {
             Metric::Rss => sample.rss_bytes,
             Metric::RssAnon => sample.rss_anon_bytes,
             Metric::Fds => sample.fds,
-            Metric::TcpSockets => sample.tcp_sockets,
+            Metric::Sockets => sample.socket_fds,
             Metric::Threads => sample.threads,
         }) as f64
     }
@@ -60,7 +60,7 @@ impl Metric {
             Metric::Rss => "rss",
             Metric::RssAnon => "rss_anon",
             Metric::Fds => "fds",
-            Metric::TcpSockets => "tcp_sockets",
+            Metric::Sockets => "sockets",
             Metric::Threads => "threads",
         }
     }
@@ -284,7 +284,7 @@ mod tests {
                 ("rss", true),
                 ("rss_anon", true),
                 ("fds", false),
-                ("tcp_sockets", false),
+                ("sockets", false),
                 ("threads", false)
             ]
         );

@@ -131,6 +131,7 @@ pub(crate) fn sample(t: f64, phase: Phase, rss: f64, fds: u64, tcp: u64, threads
         cpu_percent: 35.0,
         threads,
         fds,
+        socket_fds: tcp,
         tcp_sockets: tcp,
         tcp_established: tcp.saturating_sub(1),
         tcp_close_wait: 0,

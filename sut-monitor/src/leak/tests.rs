@@ -229,7 +229,7 @@ fn count_growth_and_drain() {
         (
             "a socket per 5 s",
             Box::new(|t| (40, 20 + (t / 5.0) as u64, 8)),
-            Metric::TcpSockets,
+            Metric::Sockets,
             Verdict::Growth,
         ),
         (
@@ -261,7 +261,7 @@ fn count_growth_and_drain() {
         let mut series = counts_run(run, counts);
         // pre-load baseline: 12 fds, 1 listening socket, 8 threads
         series.samples[0].fds = 12;
-        series.samples[0].tcp_sockets = 1;
+        series.samples[0].socket_fds = 1;
         series.samples[0].threads = 8;
         let report = analyze(&series, &LeakConfig::default());
         let m = report.metric(metric).expect("metric");

@@ -46,6 +46,7 @@ pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, run_time: Durati
         interval: spec.interval,
         initial_phase: Phase::WarmUp,
         steady_after: Some(warmup),
+        ..MonitorConfig::default()
     };
     match Monitor::start(pid, config, &outputs.resources_csv()) {
         Ok(handle) => Monitoring {

@@ -11,8 +11,6 @@ use tokio::task::JoinSet;
 
 /// How often the controller re-evaluates the user count.
 const TICK: Duration = Duration::from_millis(20);
-/// How long stopped users get to end their current request.
-const GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the closed model until its run time is over or the engine is stopped.
 pub(super) async fn drive(shared: Arc<Shared>, load: ClosedLoad, seed: u64) {
@@ -45,9 +43,7 @@ pub(super) async fn drive(shared: Arc<Shared>, load: ClosedLoad, seed: u64) {
         }
     }
     shared.stop.cancel();
-    if tokio::time::timeout(GRACE, users.join_all()).await.is_err() {
-        tracing::warn!("some users did not stop within {GRACE:?}");
-    }
+    users.shutdown().await;
     shared.counters.users.store(0, Ordering::Relaxed);
 }
 
@@ -63,12 +59,12 @@ async fn user(shared: Arc<Shared>, index: u32, think: ThinkTime, seed: u64) {
             continue;
         }
         let pick = shared.mix.pick(&mut rng);
+        shared.counters.sent.fetch_add(1, Ordering::Relaxed);
         shared.send(shard, pick, Instant::now()).await;
         let pause_for = think_time(think, &mut rng);
         if !pause_for.is_zero() && !pause(pause_for, &shared.stop).await {
             break;
         }
-        tokio::task::yield_now().await;
     }
 }
 

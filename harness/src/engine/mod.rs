@@ -2,7 +2,8 @@
 //!
 //! Outcomes go into sharded [`load_stats::Recorder`]s (one mutex per shard, so workers rarely contend); the run
 //! loop takes their deltas once per second. The engine owns its timing: it stops by itself at the run time, or
-//! earlier when the stop token fires (Ctrl-C, proxy crash).
+//! earlier when the stop token fires (Ctrl-C, proxy crash). At the stop, worker tasks are aborted: requests
+//! still in flight are dropped unrecorded (as Locust does), and the hot path needs no per-request stop check.
 
 mod closed;
 mod mix;
@@ -30,7 +31,7 @@ pub struct Counters {
     pub late: AtomicU64,
     /// Open model: arrivals that were due but never sent (backlog when the run stopped).
     pub dropped: AtomicU64,
-    /// Requests sent.
+    /// Requests dispatched (a request dispatched just before the stop may be aborted before it leaves).
     pub sent: AtomicU64,
 }
 
@@ -58,16 +59,12 @@ impl Shared {
         let req = &self.mix.requests()[pick.0];
         let shard = shard % self.shards.len();
         let mut gaps = Vec::new();
-        self.counters.sent.fetch_add(1, Ordering::Relaxed);
-        self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
-        let exchange = tokio::select! {
-            ex = self.clients[shard].exchange(req, pick.1, origin, &mut gaps) => Some(ex),
-            () = self.stop.cancelled() => None,
-        };
-        self.counters.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if let Some(ex) = exchange {
-            self.record(shard, req, &ex, &gaps);
-        }
+        let in_flight = InFlight::enter(&self.counters);
+        let ex = self.clients[shard]
+            .exchange(req, pick.1, origin, &mut gaps)
+            .await;
+        drop(in_flight);
+        self.record(shard, req, &ex, &gaps);
     }
 
     fn record(
@@ -82,6 +79,22 @@ impl Shared {
         for gap in gaps {
             rec.record_chunk_gap(&req.name, *gap);
         }
+    }
+}
+
+/// Counts a request in flight for as long as it lives (also when its task is aborted at the stop).
+struct InFlight<'a>(&'a Counters);
+
+impl<'a> InFlight<'a> {
+    fn enter(counters: &'a Counters) -> Self {
+        counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(counters)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -13,9 +13,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// How long in-flight requests get to finish after the stop.
-const GRACE: Duration = Duration::from_secs(2);
-
 /// Runs the open model until its run time is over or the engine is stopped.
 pub(super) async fn drive(shared: Arc<Shared>, load: OpenLoad, seed: u64) {
     let stages = if load.stages.is_empty() {
@@ -35,6 +32,7 @@ pub(super) async fn drive(shared: Arc<Shared>, load: OpenLoad, seed: u64) {
         super::schedule::rate_at(&stages, Duration::ZERO) > 0.0,
     );
     let mut seq = 0usize;
+    let mut in_flight = tokio::task::JoinSet::new();
     while t < load.run_time {
         let intended = start + t;
         if !sleep_until(intended, &shared).await {
@@ -52,12 +50,14 @@ pub(super) async fn drive(shared: Arc<Shared>, load: OpenLoad, seed: u64) {
                 shared.counters.late.fetch_add(1, Ordering::Relaxed);
             }
             let pick = shared.mix.pick(&mut rng);
+            shared.counters.sent.fetch_add(1, Ordering::Relaxed);
             let worker = shared.clone();
-            tokio::spawn(async move {
+            in_flight.spawn(async move {
                 worker.send(seq, pick, intended).await;
                 drop(permit);
             });
             seq = seq.wrapping_add(1);
+            while in_flight.try_join_next().is_some() {}
         }
         (t, arrival) = next_arrival(&stages, t);
     }
@@ -67,8 +67,7 @@ pub(super) async fn drive(shared: Arc<Shared>, load: OpenLoad, seed: u64) {
         .dropped
         .fetch_add(dropped, Ordering::Relaxed);
     shared.stop.cancel();
-    let all = load.max_in_flight;
-    let _ = tokio::time::timeout(GRACE, slots.acquire_many(all)).await;
+    in_flight.shutdown().await;
 }
 
 /// Waits until `at` unless the engine is stopped first.

@@ -42,6 +42,8 @@ pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, run_time: Durati
     let warmup = spec
         .warmup
         .unwrap_or((run_time / 4).min(MAX_DEFAULT_WARMUP));
+    // `..default()` keeps this compiling when sut-monitor adds settings.
+    #[allow(clippy::needless_update)]
     let config = MonitorConfig {
         interval: spec.interval,
         initial_phase: Phase::WarmUp,

@@ -70,11 +70,12 @@ impl Default for MonitorConfig {
     }
 }
 
-/// Every this many samples (5 s at the default 1 Hz) the monitor redoes its two expensive walks: the TCP state
-/// breakdown (reading `/proc/PID/net/tcp{,6}` makes the kernel walk its whole socket hash table: ~2 ms of CPU per
-/// file on a large machine, however few sockets the process owns) and, on kernels without
-/// `/proc/PID/task/*/children`, the discovery of new child processes (one `stat` read per process on the
-/// machine). Everything else, `socket_fds` included, is read at every sample.
+/// Every this many samples (5 s at the default 1 Hz) the monitor redoes its three expensive walks: the TCP
+/// state breakdown (reading `/proc/PID/net/tcp{,6}` makes the kernel walk its whole socket hash table: ~2 ms of
+/// CPU per file on a large machine, however few sockets the process owns), resolving every fd to find the
+/// sockets (a syscall per fd: thousands for a busy proxy), and, on kernels without `/proc/PID/task/*/children`,
+/// the discovery of new child processes (one `stat` read per process on the machine). The socket and TCP columns
+/// carry the last values in between; memory, CPU, threads and the fd count are read at every sample.
 pub const SLOW_REFRESH_SAMPLES: u64 = 5;
 
 /// Resource usage of the watched tree at one instant (also one row of `resources.csv`, same field order).
@@ -100,7 +101,8 @@ pub struct Sample {
     pub threads: u64,
     /// Open file descriptors summed over the tree.
     pub fds: u64,
-    /// Of those, sockets of any kind (read every sample; the metric judged for socket growth).
+    /// Of those, sockets of any kind (the metric judged for socket growth); refreshed every
+    /// [`SLOW_REFRESH_SAMPLES`] samples and carried forward in between.
     pub socket_fds: u64,
     /// TCP sockets owned by the tree (all states except TIME_WAIT, which no process owns); refreshed every
     /// [`SLOW_REFRESH_SAMPLES`] samples and carried forward in between, like the four columns below.

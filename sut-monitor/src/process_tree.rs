@@ -24,7 +24,7 @@ pub(crate) struct ProcessReading {
     pub rss_anon_bytes: u64,
     /// Number of open file descriptors.
     pub fds: u64,
-    /// Inodes of the sockets among those fds.
+    /// Inodes of the sockets among those fds (only read by a detailed reading, else empty).
     pub socket_inodes: Vec<u64>,
 }
 
@@ -103,22 +103,26 @@ impl ProcessTree {
         self.root
     }
 
-    /// Reads the root and its live descendants. With `rediscover`, the descendants are looked up afresh;
-    /// otherwise the last list is reused (children that exited since are skipped, new ones wait for the next
-    /// rediscovery) — discovery may mean reading every process's `stat`, too costly for every sample.
-    pub fn read(&mut self, rediscover: bool) -> TreeState {
-        let Some(root) = self.read_process(self.root) else {
+    /// Reads the root and its live descendants. A `detailed` reading also looks the descendants up afresh and
+    /// resolves every fd to find the sockets; otherwise the last descendant list is reused (children that exited
+    /// since are skipped, new ones wait for the next detailed reading) and fds are only counted. Discovery may
+    /// mean reading every process's `stat`, and resolving costs a syscall per fd: too much for every sample.
+    pub fn read(&mut self, detailed: bool) -> TreeState {
+        let Some(root) = self.read_process(self.root, detailed) else {
             return TreeState::Gone;
         };
         if root.stat.is_gone() || root.stat.start_ticks != self.root_start_ticks {
             return TreeState::Gone;
         }
-        if rediscover {
+        if detailed {
             self.descendants = self.discover();
         }
         let mut readings = vec![root];
         for &pid in &self.descendants {
-            if let Some(reading) = self.read_process(pid).filter(|r| !r.stat.is_gone()) {
+            if let Some(reading) = self
+                .read_process(pid, detailed)
+                .filter(|r| !r.stat.is_gone())
+            {
                 readings.push(reading);
             }
         }
@@ -144,14 +148,18 @@ impl ProcessTree {
         self.proc_dir.join(pid.to_string())
     }
 
-    fn read_process(&self, pid: u32) -> Option<ProcessReading> {
+    fn read_process(&self, pid: u32, detailed: bool) -> Option<ProcessReading> {
         let stat = read_stat(&self.proc_dir, pid)?;
         let dir = self.pid_dir(pid);
         let rss_anon_bytes = fs::read_to_string(dir.join("status"))
             .ok()
             .and_then(|s| parse_rss_anon(&s))
             .unwrap_or(0);
-        let (fds, socket_inodes) = read_fds(&dir.join("fd"));
+        let (fds, socket_inodes) = if detailed {
+            read_fds(&dir.join("fd"))
+        } else {
+            (count_fds(&dir.join("fd")), Vec::new())
+        };
         Some(ProcessReading {
             pid,
             stat,
@@ -208,6 +216,15 @@ impl ProcessTree {
 fn read_stat(proc_dir: &Path, pid: u32) -> Option<ProcStat> {
     let text = fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")).ok()?;
     parse_stat(&text)
+}
+
+/// Counts the fds of one process: one `stat` on Linux ≥ 6.2 (the fd directory's size is the count), else a
+/// directory listing.
+fn count_fds(fd_dir: &Path) -> u64 {
+    match fs::metadata(fd_dir) {
+        Ok(meta) if meta.len() > 0 => meta.len(),
+        _ => fs::read_dir(fd_dir).map_or(0, |entries| entries.count() as u64),
+    }
 }
 
 /// Counts the fds of one process and collects its socket inodes (one `readlink` per fd).
@@ -300,6 +317,16 @@ mod tests {
                 processes = readings.len();
                 if processes >= 4 {
                     assert!(readings.iter().all(|r| r.fds >= 1 && r.stat.rss_pages > 0));
+                    let quick = |tree: &mut ProcessTree| match tree.read(false) {
+                        TreeState::Alive(r) => r.iter().map(|p| p.fds).collect::<Vec<_>>(),
+                        TreeState::Gone => Vec::new(),
+                    };
+                    let detailed: Vec<u64> = readings.iter().map(|p| p.fds).collect();
+                    assert_eq!(
+                        quick(&mut tree),
+                        detailed,
+                        "counting fds agrees with listing them"
+                    );
                     break;
                 }
             }

@@ -21,6 +21,7 @@ pub(crate) struct Sampler {
     harness_cpu: CpuMeter,
     thread_cpu: CpuMeter,
     samples_taken: u64,
+    socket_fds: u64,
     tcp: TcpTally,
 }
 
@@ -40,6 +41,7 @@ impl Sampler {
             harness_cpu: CpuMeter::new(ticks_per_sec),
             thread_cpu: CpuMeter::new(ticks_per_sec),
             samples_taken: 0,
+            socket_fds: 0,
             tcp: TcpTally::default(),
         }
     }
@@ -70,11 +72,12 @@ impl Sampler {
             .tree_cpu
             .observe(&keys, at)
             .unwrap_or_else(|| self.lifetime_cpu(&processes));
-        let owned: HashSet<u64> = processes
-            .iter()
-            .flat_map(|p| p.socket_inodes.iter().copied())
-            .collect();
         if slow_due {
+            let owned: HashSet<u64> = processes
+                .iter()
+                .flat_map(|p| p.socket_inodes.iter().copied())
+                .collect();
+            self.socket_fds = owned.len() as u64;
             self.tcp = if owned.is_empty() {
                 TcpTally::default()
             } else {
@@ -95,7 +98,7 @@ impl Sampler {
             cpu_percent,
             threads: processes.iter().map(|p| p.stat.threads).sum(),
             fds: processes.iter().map(|p| p.fds).sum(),
-            socket_fds: owned.len() as u64,
+            socket_fds: self.socket_fds,
             tcp_sockets: tcp.total(),
             tcp_established: tcp.established,
             tcp_close_wait: tcp.close_wait,

@@ -177,7 +177,7 @@ async fn wait_for_end(
     };
     let exited = async {
         while !handle.exited() {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     };
     let progress = async {

@@ -6,6 +6,7 @@
 mod output;
 mod plan;
 mod progress;
+mod stop;
 mod ticker;
 mod verdict;
 
@@ -21,13 +22,21 @@ use crate::scenario::{LoadSpec, Scenario};
 use crate::sut::Sut;
 use load_stats::summary::Summary;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
+use stop::Stop;
 
 /// Runs a scenario end to end and returns the exit code to use.
 pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
-    let prepared = prepare(&args).await?;
-    let finished = drive_load(&args, prepared).await;
+    let stop = Stop::new();
+    let prepared = tokio::select! {
+        p = prepare(&args) => p?,
+        () = stop.token().cancelled() => {
+            // Dropping the half-started system under test kills a spawned proxy (kill_on_drop).
+            eprintln!("harness: interrupted before the load started; no results");
+            return Ok(Exit::Interrupted);
+        }
+    };
+    let finished = drive_load(&args, prepared, stop).await;
     judge_and_write(&args, finished)
 }
 
@@ -86,7 +95,7 @@ async fn prepare(args: &RunArgs) -> Result<Prepared, HarnessError> {
 }
 
 /// Monitor, stop watchers, engine and the 1 s loop; then drain and stop the proxy.
-async fn drive_load(args: &RunArgs, p: Prepared) -> Finished {
+async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     if !args.quiet {
         eprintln!(
             "harness: {} against {} — results in {}",
@@ -96,9 +105,7 @@ async fn drive_load(args: &RunArgs, p: Prepared) -> Finished {
         );
     }
     let monitor = crate::monitoring::start(&p.sut, &p.scenario, &p.outputs, p.plan.run_time());
-    let stop = CancellationToken::new();
-    let cause = Arc::new(Mutex::new(StopCause::Completed));
-    let mut watchers = spawn_stop_watchers(&p.sut, &stop, &cause);
+    stop.watch_proxy(&p.sut);
     let open_model = matches!(p.plan.load, LoadSpec::Open(_));
     let mut progress = progress::Progress::new(p.plan.run_time(), args.quiet);
     let config = EngineConfig {
@@ -106,14 +113,13 @@ async fn drive_load(args: &RunArgs, p: Prepared) -> Finished {
         load: p.plan.load.clone(),
         seed: p.plan.seed,
     };
-    let engine = engine::start(config, &stop);
+    let engine = engine::start(config, stop.token());
     let counters = engine.counters_handle();
     let probe = || monitor.live_line();
     let stats = ticker::drive(engine, &p.outputs, &mut progress, open_model, &probe).await;
-    stop.cancel(); // ends the load even when the loop failed early (results directory unwritable)
+    stop.token().cancel(); // ends the load even when the loop failed early (results directory unwritable)
     progress.finish();
-    watchers.abort_all();
-    let cause = *cause.lock().unwrap_or_else(|p| p.into_inner());
+    let cause = stop.finish();
     if cause == StopCause::Completed {
         monitor.drain().await;
     }
@@ -157,62 +163,6 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         print_report(&summary, &f.outputs);
     }
     Ok(verdict.exit)
-}
-
-/// Ctrl-C / SIGTERM and proxy-exit watchers: each records its cause and stops the load.
-fn spawn_stop_watchers(
-    sut: &Sut,
-    stop: &CancellationToken,
-    cause: &Arc<Mutex<StopCause>>,
-) -> tokio::task::JoinSet<()> {
-    let mut set = tokio::task::JoinSet::new();
-    let set_cause = |cause: &Arc<Mutex<StopCause>>, c: StopCause| {
-        let mut slot = cause.lock().unwrap_or_else(|p| p.into_inner());
-        if *slot == StopCause::Completed {
-            *slot = c;
-        }
-    };
-    let (stop1, cause1) = (stop.clone(), cause.clone());
-    set.spawn(async move {
-        if wait_for_signal().await {
-            set_cause(&cause1, StopCause::Interrupted);
-            stop1.cancel();
-        }
-    });
-    if let Some(mut exited) = sut.exit_watch() {
-        let (stop2, cause2) = (stop.clone(), cause.clone());
-        set.spawn(async move {
-            if let Ok(info) = exited.wait_for(Option::is_some).await {
-                if let Some(info) = *info {
-                    set_cause(&cause2, StopCause::Crashed(info));
-                    stop2.cancel();
-                }
-            }
-        });
-    }
-    set
-}
-
-/// Resolves on SIGINT or SIGTERM (true), or never if the handlers cannot be installed (false after logging).
-async fn wait_for_signal() -> bool {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => true,
-                _ = term.recv() => true,
-            }
-        }
-        _ => {
-            tracing::warn!(
-                "cannot install signal handlers; Ctrl-C will kill the harness without results"
-            );
-            std::future::pending().await
-        }
-    }
 }
 
 /// The effective configuration echoed into `summary.json`.

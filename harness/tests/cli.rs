@@ -296,3 +296,71 @@ async fn list_shows_every_scenario() {
         assert!(text.contains(name), "{text}");
     }
 }
+
+/// Attach mode with a PID: the proxy (started elsewhere) is monitored, and its death ends the run as CRASHED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_proxy_is_monitored_and_its_death_is_a_crash() {
+    use tokio::io::AsyncBufReadExt;
+    let mut proxy = Command::new(BIN)
+        .args([
+            "__reference-proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--key",
+            "k1=sk-1",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(proxy.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .expect("contract: first stdout line")
+        .to_string();
+    let pid = proxy.id().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = common::scenario_file(
+        tmp.path(),
+        "attach.toml",
+        &small_scenario("/health", "", "30s"),
+    );
+    let out = tmp.path().join("out");
+    let run = Command::new(BIN)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            &url,
+            "--proxy-pid",
+            &pid,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    proxy.kill().await.unwrap();
+    let o = tokio::time::timeout(Duration::from_secs(20), run.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "CRASHED");
+    assert!(s["aggregate"]["requests"].as_u64().unwrap() > 10);
+    let resources = std::fs::read_to_string(out.join("resources.csv")).unwrap();
+    assert!(
+        resources.lines().count() >= 2,
+        "the attached proxy was sampled: {resources}"
+    );
+}

@@ -132,9 +132,8 @@ const ATTACH_POLL: Duration = Duration::from_millis(200);
 fn poll_exit(pid: u32) -> watch::Receiver<Option<ExitInfo>> {
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
-        let proc_dir = format!("/proc/{pid}");
         while !tx.is_closed() {
-            if !Path::new(&proc_dir).exists() {
+            if !process_alive(pid) {
                 let _ = tx.send(Some(ExitInfo {
                     code: None,
                     signal: None,
@@ -145,6 +144,20 @@ fn poll_exit(pid: u32) -> watch::Receiver<Option<ExitInfo>> {
         }
     });
     rx
+}
+
+/// Whether `pid` exists and is not a zombie (a dead child its parent has not reaped yet).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the parenthesised command name.
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                != Some("Z")
+        }
+        Err(_) => false,
+    }
 }
 
 /// Attach mode: use `target` as is; the PID (if any) comes from `--proxy-pid` or `--proxy-pid-file`.
@@ -167,7 +180,7 @@ fn attach(target: &str, args: &RunArgs) -> Result<Sut, HarnessError> {
         (None, None) => None,
     };
     if let Some(pid) = pid {
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if !process_alive(pid) {
             return Err(HarnessError::BadInput(format!(
                 "--proxy-pid {pid}: no such process"
             )));

@@ -132,6 +132,59 @@ async fn ctrl_c_mid_run_still_writes_results() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_prefix_and_json_copy_like_locust() {
+    let (url, _) = common::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = common::scenario_file(tmp.path(), "s.toml", &small_scenario("/ok/x", "", "1s"));
+    let (out, prefix, json) = (
+        tmp.path().join("out"),
+        tmp.path().join("ci/results"),
+        tmp.path().join("s.json"),
+    );
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "--target",
+        &url,
+        "-q",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = harness(
+        &[
+            &args[..],
+            &[
+                "--csv",
+                prefix.to_str().unwrap(),
+                "--json",
+                json.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for suffix in ["stats", "stats_history", "failures", "exceptions"] {
+        assert!(
+            tmp.path()
+                .join(format!("ci/results_{suffix}.csv"))
+                .is_file(),
+            "{suffix}"
+        );
+    }
+    assert_eq!(summary(&out)["verdict"], "PASS");
+    assert!(json.is_file(), "--json copy");
+    // `harness check PREFIX` reads the Locust files like the users' CI step.
+    let c = harness(&["check", prefix.to_str().unwrap(), "--min-rps", "1"]).await;
+    assert_eq!(
+        c.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&c.stdout)
+    );
+}
+
 #[tokio::test]
 async fn bad_scenarios_fail_with_file_and_line() {
     let tmp = tempfile::tempdir().unwrap();

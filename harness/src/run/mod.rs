@@ -78,7 +78,7 @@ async fn prepare(args: &RunArgs) -> Result<Prepared, HarnessError> {
         args.csv.as_deref(),
         args.json.as_deref(),
     )?;
-    let sut = Sut::start(&scenario, args, outputs.dir()).await?;
+    let sut = Sut::start(&scenario, args, plan.seed, outputs.dir()).await?;
     match Mix::new(&specs, &sut.target, &plan.tags) {
         Ok(mix) => Ok(Prepared {
             scenario,

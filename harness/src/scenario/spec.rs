@@ -33,9 +33,9 @@ pub struct Scenario {
     /// `[thresholds]` (whole-run and per-request limits).
     #[serde(default)]
     pub thresholds: Option<load_stats::thresholds::Thresholds>,
-    /// `[upstream]`: configuration of the in-process mock (`mock_upstream::MockConfig` schema).
+    /// `[upstream]`: configuration of the in-process mock provider.
     #[serde(default)]
-    pub upstream: Option<Spanned<toml::Table>>,
+    pub upstream: Option<Spanned<mock_upstream::MockConfig>>,
     /// `[proxy]`: how to start the system under test; absent = the workspace's reference proxy.
     #[serde(default)]
     pub proxy: Option<Spanned<ProxySpec>>,

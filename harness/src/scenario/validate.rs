@@ -83,6 +83,18 @@ pub(super) fn validate(
         let span = req.span();
         validate_request(&loc, &span, i, req.get_mut(), base_dir)?;
     }
+    if let Some(upstream) = &scenario.upstream {
+        if let Err((field, message)) = upstream.get_ref().validate() {
+            let span = upstream.span();
+            return Err(ScenarioError::invalid(
+                &origin,
+                text,
+                span,
+                format!("upstream.{field}"),
+                message,
+            ));
+        }
+    }
     if scenario.requests.iter().all(|r| r.get_ref().weight == 0) {
         return Err(loc.err(
             &whole,

@@ -45,15 +45,17 @@ pub struct Sut {
 
 impl Sut {
     /// Starts or attaches to the system under test for `scenario`, writing `proxy.log` into `results_dir`.
+    /// The mock's seed defaults to `seed` (the run's).
     pub async fn start(
         scenario: &Scenario,
         args: &RunArgs,
+        seed: u64,
         results_dir: &Path,
     ) -> Result<Sut, HarnessError> {
         if let Some(target) = &args.target {
             return attach(target, args);
         }
-        let mock_config = mock_config(scenario)?;
+        let mock_config = mock_config(scenario, seed);
         let keys = mock_config.keys.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -197,26 +199,15 @@ fn attach(target: &str, args: &RunArgs) -> Result<Sut, HarnessError> {
     })
 }
 
-/// The scenario's `[upstream]` (mock config) or the default: three keys, no faults.
-fn mock_config(scenario: &Scenario) -> Result<MockConfig, HarnessError> {
-    let mut config = match &scenario.upstream {
-        Some(table) => {
-            let text = toml::to_string(table.get_ref())
-                .map_err(|e| HarnessError::BadInput(e.to_string()))?;
-            let line = crate::scenario::line_col(
-                &std::fs::read_to_string(&scenario.origin).unwrap_or_default(),
-                table.span().start,
-            )
-            .0;
-            MockConfig::from_toml_str(
-                &text,
-                &format!("{} [upstream] (line {line})", scenario.origin),
-            )
-            .map_err(|e| HarnessError::BadInput(e.to_string()))?
-        }
-        None => MockConfig::default(),
-    };
-    if config.keys.is_empty() {
+/// The scenario's `[upstream]` (mock config) or the default: three keys, no faults. A mock seed of 0 (unset)
+/// takes the scenario's seed, so `--seed` fixes the mock's decisions too.
+fn mock_config(scenario: &Scenario, seed: u64) -> MockConfig {
+    let mut config = scenario
+        .upstream
+        .as_ref()
+        .map(|u| u.get_ref().clone())
+        .unwrap_or_default();
+    if config.keys.is_empty() && config.accept_any_key != Some(true) {
         config.keys = (1..=3)
             .map(|i| KeyConfig {
                 id: format!("key{i}"),
@@ -225,14 +216,10 @@ fn mock_config(scenario: &Scenario) -> Result<MockConfig, HarnessError> {
             })
             .collect();
     }
-    if scenario
-        .upstream
-        .as_ref()
-        .is_none_or(|t| !t.get_ref().contains_key("seed"))
-    {
-        config.seed = scenario.seed;
+    if config.seed == 0 {
+        config.seed = seed;
     }
-    Ok(config)
+    config
 }
 
 /// The default proxy command: this binary's hidden `__reference-proxy` subcommand.

@@ -10,7 +10,8 @@
 #   2. latency: fixed-rate open-loop client (examples/fixed_rate.rs, wrk2-style: latency measured from the
 #      scheduled send time) at RATE req/s for LAT_SECS s → p50/p99 direct vs proxy, added p50 (goal < 1 ms)
 #   3. memory: fixed-rate client at RATE req/s through the proxy for DURATION s; proxy RSS sampled every 5 s;
-#      growth after the first WARMUP s (goal: within ±5 MB)
+#      growth after the first WARMUP s (goal: within ±5 MB); open fds sampled alongside, because a latency
+#      stall on a busy box briefly multiplies connections, which shows as a one-time step, not as growth
 # Loopback only; every phase is bounded in time. Not run by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +79,7 @@ wrk_rps() { wrk -t"$THREADS" -c"$CONNS" -d"${TPUT_SECS}s" -s "$WORK/post.lua" "h
 fixed_rate() { "$BIN/examples/fixed_rate" --url "http://$1$PATH_" --rate "$RATE" --duration "$2s" --body "$BODY"; }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$PROXY_PID/status"; }
+open_fds() { ls "/proc/$PROXY_PID/fd" | wc -l; }
 
 echo "== warm-up"
 fixed_rate "$MOCK" 2 >/dev/null; fixed_rate "$PROXY" 2 >/dev/null
@@ -93,10 +95,11 @@ PROXY_LAT=$(fixed_rate "$PROXY" "$LAT_SECS")
 echo "== 3. RSS through the proxy at $RATE req/s for ${DURATION}s (sampled every 5 s)"
 fixed_rate "$PROXY" "$DURATION" >"$WORK/soak.txt" &
 SOAK=$!
-RSS_START=$(rss_kb); SAMPLES=()
+RSS_START=$(rss_kb); SAMPLES=(); FDS=()
 for ((t = 5; t <= DURATION; t += 5)); do
   sleep 5
   SAMPLES+=("$t:$(rss_kb)")
+  FDS+=("$t:$(open_fds)")
 done
 wait "$SOAK"
 SOAK_LAT=$(cat "$WORK/soak.txt")
@@ -123,4 +126,5 @@ awk -v warm="$WARMUP" -v samples="${SAMPLES[*]}" 'BEGIN {
   if (min < 0) { print "run shorter than WARMUP: no post-warm-up samples"; exit }
   printf "after %ss warm-up: first %.1f MB, last %.1f MB, min %.1f MB, max %.1f MB, spread %.2f MB (goal <= 5 MB)\n",
     warm, first/1024, last/1024, min/1024, max/1024, (max-min)/1024 }'
+echo "open fds of reference-proxy (connections; a step in RSS usually matches a burst here): ${FDS[*]}"
 echo "soak client: $SOAK_LAT"

@@ -9,6 +9,9 @@ use crate::key::{KeySpec, KeyStatus};
 use crate::pool::{KeyPool, PoolError, PoolSummary, RestReason, Selection};
 use crate::provider::Provider;
 
+/// Idle upstream connections kept per host; steady load needs about `rate × latency` of them.
+const UPSTREAM_IDLE_CONNECTIONS: usize = 128;
+
 /// Cheap to clone; one per server.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -31,6 +34,9 @@ impl AppState {
             .no_proxy()
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(30))
+            // After a burst, keep only this many idle upstream connections so their buffers are freed
+            // instead of lingering (memory must not ratchet up with each latency spike).
+            .pool_max_idle_per_host(UPSTREAM_IDLE_CONNECTIONS)
             .build()?;
         Ok(AppState {
             config: Arc::new(config),

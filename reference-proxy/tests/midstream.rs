@@ -1,6 +1,6 @@
-//! A failure in the middle of a stream is passed on to the client, never retried. Uses a tiny axum upstream
-//! because it needs a stream that breaks after its first bytes went out (the mock's `cut_stream` is used in
-//! `failover.rs` as well).
+//! A failure in the middle of a stream is passed on to the client, never retried. Uses a tiny axum upstream so
+//! the break (an I/O error after two flushed frames) is controlled exactly; the mock's `cut_stream` fault is
+//! exercised in `failover.rs` as well.
 
 mod common;
 

@@ -83,6 +83,7 @@ pub fn load_config(args: &Args) -> Result<MockConfig, CliError> {
 /// Run the binary: bind, announce, serve until SIGINT/SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = load_config(&args)?;
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     let mut stdout = std::io::stdout().lock();
@@ -90,27 +91,34 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     tracing::info!(%addr, keys = config.keys.len(), rules = config.rules.len(), "mock upstream serving");
-    crate::running::serve_until(config, listener, shutdown_signal()).await?;
+    crate::running::serve_until(config, listener, shutdown).await?;
     Ok(())
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => return std::future::pending().await,
-            };
+/// The Tokio runtime for the binary: single-threaded when the process may only use one CPU (e.g. pinned with
+/// `taskset`), where cross-thread wake-ups would only cost; multi-threaded otherwise.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    Ok(builder.enable_all().build()?)
+}
+
+/// A future completing on SIGINT or SIGTERM. The handlers are installed *now* (before the listening line is
+/// printed), so a signal sent right after startup is never lost to the default action.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {},
+            _ = interrupt.recv() => {},
             _ = terminate.recv() => {},
         }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    })
 }
 
 /// Exit code for an error returned by [`run`].

@@ -2,8 +2,7 @@
 
 use clap::Parser;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let args = mock_upstream::cli::Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -11,7 +10,9 @@ async fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(error) = mock_upstream::cli::run(args).await {
+    let result = mock_upstream::cli::runtime()
+        .and_then(|runtime| runtime.block_on(mock_upstream::cli::run(args)));
+    if let Err(error) = result {
         eprintln!("mock-upstream: error: {error:#}");
         std::process::exit(mock_upstream::cli::exit_code(&error));
     }

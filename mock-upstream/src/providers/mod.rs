@@ -178,7 +178,9 @@ pub(crate) fn retry_headers(wait: Duration, headers: &mut HeaderMap) {
 
 /// Serialize a response body (these structs cannot fail to serialize).
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Bytes {
-    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+    let mut out = Vec::with_capacity(512);
+    let _ = serde_json::to_writer(&mut out, value);
+    Bytes::from(out)
 }
 
 /// Parse a JSON body into `T`, mapping serde errors to a 400 naming the problem.
@@ -187,6 +189,10 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
         return Err(ApiError::InvalidBody(
             "request body is empty; expected a JSON object".into(),
         ));
+    }
+    // Fast path without path tracking; re-parse with it only to explain an error.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {

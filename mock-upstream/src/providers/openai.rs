@@ -3,7 +3,7 @@
 
 use super::{parse_body, to_json, ApiError, Completion, EmbeddingSpec, ParsedRequest};
 use crate::faults::LimitKind;
-use crate::limiter::LimitStatus;
+use crate::limiter::{LimitStatus, UNLIMITED_RPM, UNLIMITED_TPM};
 use crate::text;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -487,24 +487,18 @@ fn injected_error(status: u16) -> (&'static str, &'static str) {
 /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` and `x-request-id`.
 pub(crate) fn limit_headers(status: &LimitStatus, request_id: &str, headers: &mut HeaderMap) {
     let pairs: [(&'static str, HeaderValue); 6] = [
-        ("x-ratelimit-limit-requests", status.limit_requests.into()),
-        ("x-ratelimit-limit-tokens", status.limit_tokens.into()),
+        ("x-ratelimit-limit-requests", count(status.limit_requests)),
+        ("x-ratelimit-limit-tokens", count(status.limit_tokens)),
         (
             "x-ratelimit-remaining-requests",
-            status.remaining_requests.into(),
+            count(status.remaining_requests),
         ),
         (
             "x-ratelimit-remaining-tokens",
-            status.remaining_tokens.into(),
+            count(status.remaining_tokens),
         ),
-        (
-            "x-ratelimit-reset-requests",
-            header_text(&go_duration(status.reset_requests)),
-        ),
-        (
-            "x-ratelimit-reset-tokens",
-            header_text(&go_duration(status.reset_tokens)),
-        ),
+        ("x-ratelimit-reset-requests", reset(status.reset_requests)),
+        ("x-ratelimit-reset-tokens", reset(status.reset_tokens)),
     ];
     for (name, value) in pairs {
         headers.insert(HeaderName::from_static(name), value);
@@ -517,6 +511,23 @@ pub(crate) fn limit_headers(status: &LimitStatus, request_id: &str, headers: &mu
         HeaderName::from_static("openai-organization"),
         HeaderValue::from_static("org-mock"),
     );
+}
+
+/// A count header; the unlimited defaults are static (no allocation on the hot path).
+fn count(value: u64) -> HeaderValue {
+    match value {
+        UNLIMITED_RPM => HeaderValue::from_static("1000000"),
+        UNLIMITED_TPM => HeaderValue::from_static("1000000000"),
+        other => other.into(),
+    }
+}
+
+fn reset(wait: Duration) -> HeaderValue {
+    if wait.is_zero() {
+        HeaderValue::from_static("0s")
+    } else {
+        header_text(&go_duration(wait))
+    }
 }
 
 fn header_text(text: &str) -> HeaderValue {

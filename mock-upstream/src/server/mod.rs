@@ -15,8 +15,7 @@ use axum::extract::{OriginalUri, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use pipeline::ProviderCall;
 use serve::ConnControl;
 use state::MockState;
@@ -36,102 +35,68 @@ pub(crate) fn app(state: MockState) -> Router {
         .with_state(state)
 }
 
-fn call(
+/// Request bodies larger than this get a provider-shaped 413.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Take the request apart without copying its headers and run the provider pipeline.
+async fn provider(
+    state: MockState,
     route: Route,
-    request_headers: HeaderMap,
-    body: Bytes,
+    request: Request,
     model_in_path: Option<String>,
-    conn: Option<ConnControl>,
-) -> ProviderCall {
-    ProviderCall {
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => return body_too_large(route),
+    };
+    let conn = parts.extensions.get::<ConnControl>().cloned();
+    let call = ProviderCall {
         route,
-        headers: request_headers,
+        headers: parts.headers,
         body,
         model_in_path,
         conn,
-    }
+    };
+    pipeline::handle(state, call).await
 }
 
-async fn chat_completions(
-    State(state): State<MockState>,
-    conn: Option<axum::Extension<ConnControl>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    pipeline::handle(
-        state,
-        call(
-            Route::ChatCompletions,
-            headers,
-            body,
-            None,
-            conn.map(|c| c.0),
-        ),
-    )
-    .await
+fn body_too_large(route: Route) -> Response {
+    let error = ApiError::Injected {
+        status: 413,
+        message: Some(format!("request body exceeds {MAX_BODY_BYTES} bytes")),
+    };
+    let provider = route.provider();
+    let mut response = (error.status(provider), error.body(provider, "req_0")).into_response();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
-async fn embeddings(
-    State(state): State<MockState>,
-    conn: Option<axum::Extension<ConnControl>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    pipeline::handle(
-        state,
-        call(Route::Embeddings, headers, body, None, conn.map(|c| c.0)),
-    )
-    .await
+async fn chat_completions(State(state): State<MockState>, request: Request) -> Response {
+    provider(state, Route::ChatCompletions, request, None).await
 }
 
-async fn messages(
-    State(state): State<MockState>,
-    conn: Option<axum::Extension<ConnControl>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    pipeline::handle(
-        state,
-        call(Route::Messages, headers, body, None, conn.map(|c| c.0)),
-    )
-    .await
+async fn embeddings(State(state): State<MockState>, request: Request) -> Response {
+    provider(state, Route::Embeddings, request, None).await
 }
 
-async fn list_models(
-    State(state): State<MockState>,
-    conn: Option<axum::Extension<ConnControl>>,
-    headers: HeaderMap,
-) -> Response {
-    pipeline::handle(
-        state,
-        call(
-            Route::Models,
-            headers,
-            Bytes::new(),
-            None,
-            conn.map(|c| c.0),
-        ),
-    )
-    .await
+async fn messages(State(state): State<MockState>, request: Request) -> Response {
+    provider(state, Route::Messages, request, None).await
+}
+
+async fn list_models(State(state): State<MockState>, request: Request) -> Response {
+    provider(state, Route::Models, request, None).await
 }
 
 async fn get_model(
     State(state): State<MockState>,
-    conn: Option<axum::Extension<ConnControl>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
-    pipeline::handle(
-        state,
-        call(
-            Route::Models,
-            headers,
-            Bytes::new(),
-            Some(id),
-            conn.map(|c| c.0),
-        ),
-    )
-    .await
+    provider(state, Route::Models, request, Some(id)).await
 }
 
 async fn health(State(state): State<MockState>) -> Json<serde_json::Value> {

@@ -63,7 +63,7 @@ impl<'a> Exchange<'a> {
         Exchange {
             state,
             provider,
-            request_id: format!("req_{}", state.next_request_id()),
+            request_id: state.next_request_id(),
             now: state.now(),
             limits: None,
             call,
@@ -312,7 +312,10 @@ impl<'a> Exchange<'a> {
             let body = body::sse_body(script, shaping.body_fault, shaping.bytes_per_sec);
             return self.finish(StatusCode::OK, "text/event-stream", body, None);
         }
-        let delay = profile.response_delay(&mut latency_rng, output_tokens);
+        let delay = match profile.is_instant() {
+            true => Duration::ZERO,
+            false => profile.response_delay(&mut latency_rng, output_tokens),
+        };
         sleep(delay + shaping.extra_latency).await;
         let bytes = self.render_success(&parsed, &completion, seed);
         let (body, length) = body::json_body(bytes, &shaping.body_fault, shaping.bytes_per_sec);
@@ -450,6 +453,7 @@ impl<'a> Exchange<'a> {
         let mut response = Response::new(body);
         *response.status_mut() = status;
         let headers = response.headers_mut();
+        headers.reserve(16);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Some(length) = length {
             headers.insert(CONTENT_LENGTH, length.into());

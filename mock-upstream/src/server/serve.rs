@@ -142,8 +142,10 @@ async fn serve_connection(
             Box::pin(async move { router.oneshot(request).await }) as BoxedResponse
         })
     };
+    // No header-read timeout: it would arm a timer per request, and a mock has no slowloris to fear.
     let mut connection = http1::Builder::new()
         .timer(TokioTimer::new())
+        .header_read_timeout(None)
         .serve_connection(TokioIo::new(stream), service);
     let ended = tokio::select! {
         _ = poll_fn(|cx| connection.poll_without_shutdown(cx)) => Ended::Done,

@@ -63,6 +63,14 @@ impl MockState {
     }
 }
 
+/// Append the low `digits` hex digits of `value` (no `format!` machinery: this runs on every request).
+fn push_hex(out: &mut String, value: u64, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..digits).rev() {
+        out.push(HEX[((value >> (shift * 4)) & 0xf) as usize] as char);
+    }
+}
+
 impl Inner {
     /// Time since the mock started: the clock of limiters, TTLs and the ledger.
     pub(crate) fn now(&self) -> Duration {
@@ -101,10 +109,14 @@ impl Inner {
             .unwrap_or(&self.config.latency)
     }
 
-    /// A unique request id (`req_...`), also the suffix of response ids.
+    /// A unique request id `req_<24 hex>`; the hex part is also the suffix of response ids.
     pub(crate) fn next_request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
-        format!("{:012x}{:012x}", self.id_nonce & 0xffff_ffff_ffff, n)
+        let mut id = String::with_capacity(28);
+        id.push_str("req_");
+        push_hex(&mut id, self.id_nonce, 12);
+        push_hex(&mut id, n, 12);
+        id
     }
 
     /// Forget counters, limiters, rule match counts and the ledger (rules themselves stay).
@@ -127,5 +139,20 @@ impl Inner {
 
     pub(crate) fn list_rules(&self) -> Vec<FaultRule> {
         self.rules.list(self.now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_and_shaped() {
+        let state = MockState::new(MockConfig::default()).unwrap();
+        let (a, b) = (state.next_request_id(), state.next_request_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 28);
+        assert!(a.starts_with("req_") && a[4..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(b.ends_with("000000000001"));
     }
 }

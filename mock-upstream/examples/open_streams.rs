@@ -58,9 +58,12 @@ fn main() -> anyhow::Result<()> {
         })
     };
     std::thread::sleep(Duration::from_secs(3).min(args.hold / 4));
+    let (cpu_before, probe_started) = (cpu_seconds(args.pid), Instant::now());
     let (latencies, peak_rss_kb) = probe_models(addr, args.pid, deadline)?;
+    let cpu_cores = (cpu_seconds(args.pid) - cpu_before) / probe_started.elapsed().as_secs_f64();
     let _ = holder.join();
     report(&args, &counters, latencies, peak_rss_kb);
+    println!("mock_cpu_while_probing={cpu_cores:.2} cores (if far below the machine's idle capacity, the mock was starved)");
     Ok(())
 }
 
@@ -163,6 +166,20 @@ fn read_one_response(stream: &mut std::net::TcpStream, buffer: &mut [u8]) -> any
             }
         }
     }
+}
+
+/// utime + stime of a process, in seconds (assumes the usual 100 clock ticks per second).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn rss_kb(pid: u32) -> u64 {

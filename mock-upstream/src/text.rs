@@ -103,6 +103,14 @@ mod tests {
     }
 
     #[test]
+    fn words_need_no_json_escaping() {
+        // Stream token frames splice words into a pre-rendered template without escaping.
+        for word in WORDS.iter().chain(spaced().iter()) {
+            assert_eq!(serde_json::to_string(word).unwrap(), format!("\"{word}\""));
+        }
+    }
+
+    #[test]
     fn generated_text_has_one_word_per_token_and_is_deterministic() {
         let text = generate(5, 10);
         assert_eq!(text.split(' ').count(), 10);

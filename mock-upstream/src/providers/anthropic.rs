@@ -2,7 +2,9 @@
 //! content_block_start, ping, content_block_delta…, content_block_stop, message_delta, message_stop),
 //! `{"type":"error",...}` bodies and `anthropic-ratelimit-*` headers with RFC 3339 resets.
 
-use super::{parse_body, to_json, ApiError, Completion, ParsedRequest};
+use super::{
+    parse_body, to_json, ApiError, Completion, ParsedRequest, TokenTemplate, TOKEN_MARKER,
+};
 use crate::limiter::LimitStatus;
 use crate::text;
 use bytes::Bytes;
@@ -105,11 +107,13 @@ pub(crate) fn stream_frame(completion: &Completion, frame: usize) -> Option<Byte
         ),
         2 => ("ping", json!({"type": "ping"})),
         f if f < PREAMBLE_FRAMES + tokens => {
-            let token = text::token(completion.text_start, (f - PREAMBLE_FRAMES) as u32);
-            (
-                "content_block_delta",
-                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}}),
-            )
+            let template = completion
+                .token_template
+                .get_or_init(|| TokenTemplate::from_marked(&token_frame(TOKEN_MARKER)));
+            return Some(template.render(text::token(
+                completion.text_start,
+                (f - PREAMBLE_FRAMES) as u32,
+            )));
         }
         f if f == PREAMBLE_FRAMES + tokens => (
             "content_block_stop",
@@ -127,6 +131,12 @@ pub(crate) fn stream_frame(completion: &Completion, frame: usize) -> Option<Byte
         _ => return None,
     };
     Some(event_frame(event, &data))
+}
+
+/// A `content_block_delta` carrying `token` (rendered for real only once per stream, as a template).
+fn token_frame(token: &str) -> Bytes {
+    let data = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": token}});
+    event_frame("content_block_delta", &data)
 }
 
 fn message_start(completion: &Completion) -> Value {
@@ -296,6 +306,7 @@ mod tests {
             text_start: 3,
             hit_max_tokens: false,
             include_usage: false,
+            token_template: Default::default(),
         }
     }
 
@@ -331,6 +342,16 @@ mod tests {
             delta.contains("\"end_turn\"") && delta.contains("\"output_tokens\":2"),
             "{delta}"
         );
+    }
+
+    #[test]
+    fn templated_token_frames_equal_serialized_ones() {
+        let completion = completion(40);
+        for index in 0..40 {
+            let token = text::token(completion.text_start, index);
+            let frame = stream_frame(&completion, PREAMBLE_FRAMES + index as usize).unwrap();
+            assert_eq!(frame, token_frame(token));
+        }
     }
 
     #[test]

@@ -88,6 +88,44 @@ pub(crate) struct Completion {
     pub(crate) hit_max_tokens: bool,
     /// OpenAI `stream_options.include_usage`.
     pub(crate) include_usage: bool,
+    /// Token-frame template, rendered on the stream's first token frame.
+    pub(crate) token_template: std::sync::OnceLock<TokenTemplate>,
+}
+
+/// Stands in for the token while a stream's token-frame template is rendered.
+pub(crate) const TOKEN_MARKER: &str = "@@mock-token@@";
+
+/// The bytes before and after the token in every token frame of one stream. Token frames differ only by
+/// the word (and generated words need no JSON escaping), so each stream serializes one frame, not one per token.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenTemplate {
+    prefix: Bytes,
+    suffix: Bytes,
+}
+
+impl TokenTemplate {
+    /// Split a frame rendered with [`TOKEN_MARKER`] as its token (the last occurrence is the token's place).
+    pub(crate) fn from_marked(frame: &[u8]) -> Self {
+        let marker = TOKEN_MARKER.as_bytes();
+        let at = frame
+            .windows(marker.len())
+            .rposition(|w| w == marker)
+            .unwrap_or(frame.len());
+        let end = (at + marker.len()).min(frame.len());
+        TokenTemplate {
+            prefix: Bytes::copy_from_slice(&frame[..at]),
+            suffix: Bytes::copy_from_slice(&frame[end..]),
+        }
+    }
+
+    /// The frame for `token`.
+    pub(crate) fn render(&self, token: &str) -> Bytes {
+        let mut frame = Vec::with_capacity(self.prefix.len() + token.len() + self.suffix.len());
+        frame.extend_from_slice(&self.prefix);
+        frame.extend_from_slice(token.as_bytes());
+        frame.extend_from_slice(&self.suffix);
+        Bytes::from(frame)
+    }
 }
 
 /// A parsed provider request: the facts the mock needs, whatever the endpoint.

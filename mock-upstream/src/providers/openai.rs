@@ -1,7 +1,10 @@
 //! OpenAI wire format: chat completions (plain and `chat.completion.chunk` SSE ending in `data: [DONE]`),
 //! embeddings, models, `{"error":{...}}` bodies and `x-ratelimit-*` headers with Go-style durations.
 
-use super::{parse_body, to_json, ApiError, Completion, EmbeddingSpec, ParsedRequest};
+use super::{
+    parse_body, to_json, ApiError, Completion, EmbeddingSpec, ParsedRequest, TokenTemplate,
+    TOKEN_MARKER,
+};
 use crate::faults::LimitKind;
 use crate::limiter::{LimitStatus, UNLIMITED_RPM, UNLIMITED_TPM};
 use crate::text;
@@ -277,17 +280,10 @@ pub(crate) fn stream_frame(completion: &Completion, frame: usize) -> Option<Byte
             None,
         ),
         f if f <= tokens => {
-            let token = text::token(completion.text_start, (f - 1) as u32);
-            chunk(
-                choice(
-                    Delta {
-                        content: Some(token),
-                        ..Default::default()
-                    },
-                    None,
-                ),
-                None,
-            )
+            let template = completion
+                .token_template
+                .get_or_init(|| TokenTemplate::from_marked(&token_frame(completion, TOKEN_MARKER)));
+            return Some(template.render(text::token(completion.text_start, (f - 1) as u32)));
         }
         f if f == tokens + 1 => chunk(
             choice(Delta::default(), Some(finish_reason(completion))),
@@ -300,6 +296,21 @@ pub(crate) fn stream_frame(completion: &Completion, frame: usize) -> Option<Byte
         _ => return None,
     };
     Some(sse_data(&to_json(&value)))
+}
+
+/// A content chunk carrying `token` (rendered for real only once per stream, as a template).
+fn token_frame(completion: &Completion, token: &str) -> Bytes {
+    let delta = Delta {
+        content: Some(token),
+        ..Default::default()
+    };
+    let choices = vec![ChunkChoice {
+        index: 0,
+        delta,
+        logprobs: None,
+        finish_reason: None,
+    }];
+    sse_data(&to_json(&chunk(completion, choices, None)))
 }
 
 fn chunk<'a>(
@@ -574,6 +585,7 @@ mod tests {
             text_start: 0,
             hit_max_tokens: true,
             include_usage,
+            token_template: Default::default(),
         }
     }
 
@@ -610,6 +622,20 @@ mod tests {
         );
         assert_eq!(body["choices"][0]["finish_reason"], "length");
         assert_eq!(body["usage"]["total_tokens"], 10);
+    }
+
+    #[test]
+    fn templated_token_frames_equal_serialized_ones() {
+        for include_usage in [false, true] {
+            let completion = completion(40, include_usage);
+            for frame in 1..=40 {
+                let token = text::token(completion.text_start, frame as u32 - 1);
+                assert_eq!(
+                    stream_frame(&completion, frame).unwrap(),
+                    token_frame(&completion, token)
+                );
+            }
+        }
     }
 
     #[test]

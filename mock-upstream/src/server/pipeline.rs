@@ -386,6 +386,7 @@ impl<'a> Exchange<'a> {
             text_start: seed.value() % 1024,
             hit_max_tokens: parsed.max_tokens.is_some(),
             include_usage: parsed.include_usage,
+            token_template: Default::default(),
         }
     }
 

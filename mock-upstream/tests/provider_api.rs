@@ -248,3 +248,26 @@ async fn client_errors_are_provider_shaped_never_500() {
     );
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn oversized_body_gets_provider_shaped_413() {
+    let mock = start(MockConfig::default()).await;
+    let huge = format!(
+        r#"{{"model":"gpt-4","messages":[{{"role":"user","content":"{}"}}]}}"#,
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let response = client()
+        .post(format!("{}/v1/chat/completions", mock.base_url()))
+        .bearer_auth("k")
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert!(response.json::<Value>().await.unwrap()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("exceeds"));
+    mock.shutdown().await;
+}

@@ -8,6 +8,7 @@
 
 mod duration;
 mod error;
+mod load;
 mod spec;
 mod validate;
 

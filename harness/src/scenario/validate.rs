@@ -1,26 +1,22 @@
 //! Semantic checks that serde types cannot express, each reported with the field path and its line.
 
-use super::spec::{
-    BodySpec, ClosedLoad, ClosedStage, LoadFile, LoadModel, LoadSpec, OpenLoad, OpenStage,
-    RequestSpec, Scenario, ThinkTime, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPAWN_RATE, DEFAULT_TIMEOUT,
-};
+use super::spec::{BodySpec, RequestSpec, Scenario};
 use super::ScenarioError;
 use std::ops::Range;
 use std::path::Path;
-use std::time::Duration;
 
 /// Most body variants one `choose` may expand to (the cartesian product of its value lists).
 const MAX_BODY_VARIANTS: usize = 1024;
 
 /// Locates fields in the source text so errors can cite a line.
-struct Locator<'a> {
-    file: &'a str,
-    text: &'a str,
+pub(super) struct Locator<'a> {
+    pub(super) file: &'a str,
+    pub(super) text: &'a str,
 }
 
 impl Locator<'_> {
     /// Error for `field` (path) whose key `key` lives inside the table at `span`.
-    fn err(
+    pub(super) fn err(
         &self,
         span: &Range<usize>,
         key: &str,
@@ -66,7 +62,7 @@ pub(super) fn validate(
     if scenario.name.trim().is_empty() {
         return Err(loc.err(&whole, "name", "name".into(), "must not be empty"));
     }
-    scenario.load = build_load(
+    scenario.load = super::load::build_load(
         &loc,
         scenario.load_file.span(),
         scenario.load_file.get_ref(),
@@ -104,144 +100,6 @@ pub(super) fn validate(
         ));
     }
     Ok(())
-}
-
-/// Turns the flat `[load]` table into the validated model, rejecting fields of the other model.
-fn build_load(
-    loc: &Locator,
-    span: Range<usize>,
-    raw: &LoadFile,
-) -> Result<LoadSpec, ScenarioError> {
-    let e = |key: &str, msg: &str| loc.err(&span, key, format!("load.{key}"), msg);
-    let positive = |x: f64| x.is_finite() && x > 0.0;
-    let foreign = match raw.model {
-        LoadModel::Closed => vec![
-            ("rate", raw.rate.is_some()),
-            ("max_in_flight", raw.max_in_flight.is_some()),
-        ],
-        LoadModel::Open => vec![
-            ("users", raw.users.is_some()),
-            ("spawn_rate", raw.spawn_rate.is_some()),
-            ("think_time", raw.think_time.is_some()),
-        ],
-    };
-    if let Some((key, _)) = foreign.iter().find(|(_, present)| *present) {
-        return Err(e(
-            key,
-            &format!("not a field of the {:?} model", raw.model).to_lowercase(),
-        ));
-    }
-    let stages_time: Duration = raw.stages.iter().map(|s| s.get_ref().duration).sum();
-    let run_time = match (raw.run_time, raw.stages.is_empty()) {
-        (Some(t), _) => t,
-        (None, false) => stages_time,
-        (None, true) => return Err(e("run_time", "required when there are no stages")),
-    };
-    if run_time.is_zero() {
-        return Err(e("run_time", "must be > 0"));
-    }
-    let timeout = raw.timeout.unwrap_or(DEFAULT_TIMEOUT);
-    let keep_alive = raw.keep_alive.unwrap_or(true);
-    let stage_err = |i: usize, s: &Range<usize>, key: &str, msg: &str| {
-        loc.err(s, key, format!("load.stages[{i}].{key}"), msg)
-    };
-    match raw.model {
-        LoadModel::Closed => {
-            let spawn_rate = raw.spawn_rate.unwrap_or(DEFAULT_SPAWN_RATE);
-            if !positive(spawn_rate) {
-                return Err(e(
-                    "spawn_rate",
-                    "must be a positive number of users per second",
-                ));
-            }
-            let think_time = raw.think_time.unwrap_or_default();
-            if let ThinkTime::Uniform { min, max } = think_time {
-                if min > max {
-                    return Err(e("think_time", "min must not exceed max"));
-                }
-            }
-            let users = raw.users.unwrap_or(0);
-            if raw.stages.is_empty() && users == 0 {
-                return Err(e("users", "must be > 0 (or give stages)"));
-            }
-            let mut stages = Vec::new();
-            for (i, s) in raw.stages.iter().enumerate() {
-                let (sp, st) = (s.span(), s.get_ref());
-                if st.rate.is_some() || st.ramp.is_some() {
-                    return Err(stage_err(
-                        i,
-                        &sp,
-                        "rate",
-                        "closed-model stages take users (and spawn_rate)",
-                    ));
-                }
-                let users = st
-                    .users
-                    .ok_or_else(|| stage_err(i, &sp, "users", "required"))?;
-                if st.spawn_rate.is_some_and(|r| !positive(r)) {
-                    return Err(stage_err(i, &sp, "spawn_rate", "must be > 0"));
-                }
-                stages.push(ClosedStage {
-                    duration: st.duration,
-                    users,
-                    spawn_rate: st.spawn_rate,
-                });
-            }
-            Ok(LoadSpec::Closed(ClosedLoad {
-                users,
-                spawn_rate,
-                think_time,
-                run_time,
-                stages,
-                timeout,
-                keep_alive,
-            }))
-        }
-        LoadModel::Open => {
-            let rate = raw.rate.unwrap_or(0.0);
-            if raw.stages.is_empty() && !positive(rate) {
-                return Err(e(
-                    "rate",
-                    "must be a positive number of requests per second (or give stages)",
-                ));
-            }
-            let max_in_flight = raw.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT);
-            if max_in_flight == 0 {
-                return Err(e("max_in_flight", "must be > 0"));
-            }
-            let mut stages = Vec::new();
-            for (i, s) in raw.stages.iter().enumerate() {
-                let (sp, st) = (s.span(), s.get_ref());
-                if st.users.is_some() || st.spawn_rate.is_some() {
-                    return Err(stage_err(
-                        i,
-                        &sp,
-                        "users",
-                        "open-model stages take rate (and ramp)",
-                    ));
-                }
-                let r = st
-                    .rate
-                    .ok_or_else(|| stage_err(i, &sp, "rate", "required"))?;
-                if !(r.is_finite() && r >= 0.0) {
-                    return Err(stage_err(i, &sp, "rate", "must be >= 0"));
-                }
-                stages.push(OpenStage {
-                    duration: st.duration,
-                    rate: r,
-                    ramp: st.ramp.unwrap_or(false),
-                });
-            }
-            Ok(LoadSpec::Open(OpenLoad {
-                rate,
-                run_time,
-                stages,
-                max_in_flight,
-                timeout,
-                keep_alive,
-            }))
-        }
-    }
 }
 
 fn validate_request(

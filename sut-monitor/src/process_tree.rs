@@ -329,31 +329,30 @@ mod tests {
             .spawn()
             .expect("spawn sh");
         let mut tree = ProcessTree::attach(child.id()).expect("attach");
-        let mut processes = 0;
-        for _ in 0..50 {
-            if let TreeState::Alive(readings) = tree.read(true) {
-                processes = readings.len();
-                if processes >= 4 {
-                    assert!(readings.iter().all(|r| r.fds >= 1 && r.stat.rss_pages > 0));
-                    let quick = |tree: &mut ProcessTree| match tree.read(false) {
-                        TreeState::Alive(r) => r.iter().map(|p| p.fds).collect::<Vec<_>>(),
-                        TreeState::Gone => Vec::new(),
-                    };
-                    let detailed: Vec<u64> = readings.iter().map(|p| p.fds).collect();
-                    assert_eq!(
-                        quick(&mut tree),
-                        detailed,
-                        "counting fds agrees with listing them"
-                    );
-                    break;
-                }
+        let fd_counts = |tree: &mut ProcessTree, detailed: bool| match tree.read(detailed) {
+            TreeState::Alive(r) => r
+                .iter()
+                .map(|p| (p.fds, p.stat.rss_pages))
+                .collect::<Vec<_>>(),
+            TreeState::Gone => Vec::new(),
+        };
+        // Processes are forking and exec-ing at first; wait until the tree is complete and settled.
+        let (mut last, mut agreed) = (Vec::new(), false);
+        for _ in 0..100 {
+            last = fd_counts(&mut tree, true);
+            let settled = last.len() >= 4 && last.iter().all(|&(fds, rss)| fds >= 1 && rss > 0);
+            // Counting fds (one stat) must agree with listing them.
+            agreed = settled && fd_counts(&mut tree, false) == last;
+            if agreed {
+                break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         kill_group(&mut child);
         assert!(
-            processes >= 4,
-            "found only {processes} processes in the tree"
+            last.len() >= 4,
+            "found only {} processes in the tree",
+            last.len()
         );
         assert!(matches!(tree.read(false), TreeState::Gone));
     }

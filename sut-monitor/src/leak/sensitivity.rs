@@ -137,6 +137,29 @@ fn sensitivity_study() {
         println!("{}", t.row(&format!("leak {mib_per_min:>4} MiB/min")));
     }
 
+    let quiet = Noise {
+        ar_sigma: 64.0 * KIB,
+        white_sigma: 16.0 * KIB,
+        spike_prob: 0.0,
+        ..Noise::REALISTIC
+    };
+    for mib_per_min in [0.0, 1.0] {
+        let t = tally(500, |seed| {
+            memory_run(
+                ci,
+                quiet,
+                move |t| 80.0 * MIB + mib_per_min * MIB * t / 60.0,
+                seed + 55_000,
+            )
+        });
+        println!(
+            "{}",
+            t.row(&format!(
+                "leak {mib_per_min:>4} MiB/min, quiet noise (64 KiB)"
+            ))
+        );
+    }
+
     let config = LeakConfig::default();
     let true_slope = 256.0 * KIB * 60.0;
     let covered = (0..500)

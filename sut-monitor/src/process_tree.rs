@@ -337,22 +337,26 @@ mod tests {
             TreeState::Gone => Vec::new(),
         };
         // Processes are forking and exec-ing at first; wait until the tree is complete and settled.
-        let (mut last, mut agreed) = (Vec::new(), false);
-        for _ in 0..100 {
+        let mut last = Vec::new();
+        let agreed = (0..100).any(|_| {
             last = fd_counts(&mut tree, true);
             let settled = last.len() >= 4 && last.iter().all(|&(fds, rss)| fds >= 1 && rss > 0);
             // Counting fds (one stat) must agree with listing them.
-            agreed = settled && fd_counts(&mut tree, false) == last;
-            if agreed {
-                break;
+            let agree = settled && fd_counts(&mut tree, false) == last;
+            if !agree {
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+            agree
+        });
         kill_group(&mut child);
         assert!(
             last.len() >= 4,
             "found only {} processes in the tree",
             last.len()
+        );
+        assert!(
+            agreed,
+            "fd counts by stat and by listing never agreed: {last:?}"
         );
         assert!(matches!(tree.read(false), TreeState::Gone));
     }

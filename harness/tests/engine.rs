@@ -171,3 +171,50 @@ async fn open_model_latency_includes_a_stalled_targets_queueing() {
         "every arrival was eventually sent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expected_header_decides_success_and_statuses_are_classified() {
+    let (url, _) = common::start().await;
+    let s = scenario(
+        "name = \"t\"\n[load]\nmodel = \"closed\"\nusers = 2\nthink_time = \"5ms\"\nrun_time = \"1s\"\n\
+         [[request]]\nname = \"no key header\"\npath = \"/ok/h\"\nexpect_header = \"X-Key-Used\"\n\
+         [[request]]\nname = \"has content-type\"\npath = \"/ok/h\"\nexpect_header = \"content-type\"\n\
+         [[request]]\nname = \"429 accepted\"\npath = \"/status/429\"\nexpect = [200, 429]\n\
+         [[request]]\nname = \"503\"\npath = \"/status/503\"\n",
+    );
+    let (stats, _) = run(&s, &url, TagFilter::default()).await;
+    let by_name = |name: &str| {
+        stats
+            .request_reports()
+            .into_iter()
+            .find(|r| r.name == name)
+            .expect(name)
+    };
+    let missing = by_name("no key header");
+    assert!(
+        missing.requests > 0 && missing.failures == missing.requests,
+        "all fail without the header"
+    );
+    let present = by_name("has content-type");
+    assert!(present.requests > 0 && present.failures == 0);
+    let accepted = by_name("429 accepted");
+    assert!(
+        accepted.requests > 0 && accepted.failures == 0,
+        "429 is expected here"
+    );
+    let unavailable = by_name("503");
+    assert!(unavailable.requests > 0 && unavailable.failures == unavailable.requests);
+    let messages: Vec<String> = stats
+        .totals()
+        .errors
+        .rows()
+        .into_iter()
+        .map(|r| r.message)
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("without required header x-key-used")),
+        "{messages:?}"
+    );
+}

@@ -41,30 +41,13 @@ impl HttpClient {
     ) -> Exchange {
         gaps.clear();
         let mut ex = Exchange::default();
-        let deadline = tokio::time::Instant::from_std(Instant::now() + self.timeout);
-        let result =
-            tokio::time::timeout_at(deadline, self.run(req, variant, origin, gaps, &mut ex)).await;
-        if result.is_err() {
-            ex.error = Some((
-                ErrorClass::Timeout,
-                format!("no complete response within {:?}", self.timeout),
-            ));
+        let run = self.run(req, variant, origin, gaps, &mut ex);
+        if tokio::time::timeout(self.timeout, run).await.is_err() {
+            let msg = format!("no complete response within {:?}", self.timeout);
+            ex.error = Some((ErrorClass::Timeout, msg));
         }
         ex.latency = origin.elapsed();
-        ex.success = ex.error.is_none()
-            && ex.status.is_some_and(|s| req.expect.contains(&s))
-            && (ex.header_ok || req.expect_header.is_none());
-        if ex.error.is_none() && ex.success_blocked_by_header(req) {
-            let name = req
-                .expect_header
-                .as_ref()
-                .map(|h| h.as_str())
-                .unwrap_or_default();
-            ex.error = Some((
-                ErrorClass::Other,
-                format!("response without required header {name}"),
-            ));
-        }
+        ex.judge(req);
         ex
     }
 
@@ -166,10 +149,17 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    fn success_blocked_by_header(&self, req: &PreparedRequest) -> bool {
-        req.expect_header.is_some()
-            && !self.header_ok
-            && self.status.is_some_and(|s| req.expect.contains(&s))
+    /// Success = no transport error, an expected status and (if required) the expected header; an expected
+    /// status without the required header becomes a failure that says so.
+    fn judge(&mut self, req: &PreparedRequest) {
+        let expected_status = self.status.is_some_and(|s| req.expect.contains(&s));
+        if let Some(header) = req.expect_header.as_ref().filter(|_| !self.header_ok) {
+            if self.error.is_none() && expected_status {
+                let msg = format!("response without required header {header}");
+                self.error = Some((ErrorClass::Other, msg));
+            }
+        }
+        self.success = self.error.is_none() && expected_status;
     }
 
     /// The stats record for this exchange.

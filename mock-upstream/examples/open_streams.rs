@@ -57,7 +57,13 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(hold_streams(addr, streams, mode, deadline, counters))
         })
     };
-    std::thread::sleep(Duration::from_secs(3).min(args.hold / 4));
+    // Probe once the requests are open (or after a third of the hold), so it measures the steady state.
+    let ramp_deadline = Instant::now() + args.hold / 3;
+    while counters.opened.load(Ordering::Relaxed) < u64::from(args.streams)
+        && Instant::now() < ramp_deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (cpu_before, probe_started) = (cpu_seconds(args.pid), Instant::now());
     let (latencies, peak_rss_kb) = probe_models(addr, args.pid, deadline)?;
     let cpu_cores = (cpu_seconds(args.pid) - cpu_before) / probe_started.elapsed().as_secs_f64();
@@ -87,8 +93,8 @@ async fn hold_streams(
     ));
     let mut tasks = tokio::task::JoinSet::new();
     for index in 0..streams {
-        if index % 500 == 499 {
-            tokio::time::sleep(Duration::from_millis(50)).await; // ramp: stay under the accept backlog
+        if index % 250 == 249 {
+            tokio::time::sleep(Duration::from_millis(25)).await; // ramp: stay under the accept backlog
         }
         let (request, counters) = (Arc::clone(&request), Arc::clone(&counters));
         tasks.spawn(async move {

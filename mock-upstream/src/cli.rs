@@ -84,7 +84,7 @@ pub fn load_config(args: &Args) -> Result<MockConfig, CliError> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     let shutdown = shutdown_signal()?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listener = bind(args.listen)?;
     let addr = listener.local_addr()?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on http://{addr}")?;
@@ -93,6 +93,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(%addr, keys = config.keys.len(), rules = config.rules.len(), "mock upstream serving");
     crate::running::serve_until(config, listener, shutdown).await?;
     Ok(())
+}
+
+/// Bind with a deep accept queue: a proxy under load may open thousands of connections at once, and the
+/// default backlog (1024) would turn that burst into SYN drops and one-second client stalls.
+fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
 }
 
 /// The Tokio runtime for the binary: single-threaded when the process may only use one CPU (e.g. pinned with

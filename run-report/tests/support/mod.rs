@@ -181,6 +181,7 @@ fn write_resources(dir: &Path, t0: SystemTime) -> sut_monitor::leak::LeakReport 
                 threads: 9,
                 fds: 20 + (load * 40.0) as u64,
                 tcp_sockets: 3 + (load * 40.0) as u64,
+                socket_fds: 3 + (load * 40.0) as u64,
                 tcp_established: (load * 40.0) as u64,
                 tcp_close_wait: 0,
                 tcp_listen: 2,

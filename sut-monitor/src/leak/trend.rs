@@ -211,83 +211,104 @@ fn compute(
 }
 
 fn decide(metric: Metric, n: TrendNumbers, config: &LeakConfig) -> TrendJudgement {
-    let limit = n.limit_per_hour;
-    let unit = Unit::of(metric);
-    let significant = n.p_value < config.alpha;
-    let material = n.slope_per_hour >= limit && n.growth >= config.limit(metric).min_growth;
+    let verdict = if n.p_value < config.alpha {
+        Some(significant_trend(metric, &n, config))
+    } else {
+        no_significant_trend(metric, &n, config)
+    };
+    match verdict {
+        Some((verdict, reason)) => TrendJudgement {
+            verdict,
+            reason,
+            numbers: Some(n),
+            steady_secs_needed: None,
+        },
+        None => {
+            let needed = steady_secs_needed(&n);
+            let reason = format!(
+                "no significant trend, but too short or noisy to rule out the {} limit (slope up to {}); \
+                 a steady window of ~{needed:.0} s would do",
+                Unit::of(metric).rate(n.limit_per_hour),
+                Unit::of(metric).rate(n.slope_ci_per_hour[1])
+            );
+            inconclusive(reason, Some(n), needed)
+        }
+    }
+}
+
+/// A significant upward trend: LEAK/GROWTH if material and still growing, else PASS with the reason.
+fn significant_trend(metric: Metric, n: &TrendNumbers, config: &LeakConfig) -> (Verdict, String) {
+    let (unit, limit) = (Unit::of(metric), n.limit_per_hour);
+    let min_growth = config.limit(metric).min_growth;
+    let material = n.slope_per_hour >= limit && n.growth >= min_growth;
     let needed_rate =
         (config.end_rate_of_limit * limit).max(config.end_rate_of_slope * n.slope_per_hour);
     let still_growing = n.q3_to_q4_per_hour >= needed_rate && n.q2_to_q4_per_hour >= needed_rate;
-    let (slope, lim) = (unit.rate(n.slope_per_hour), unit.rate(limit));
-    let (verdict, reason) = if significant && material && still_growing {
-        let verdict = if metric.is_memory() {
-            Verdict::Leak
-        } else {
-            Verdict::Growth
-        };
+    if !material {
         let reason = format!(
-            "rising {slope} (CI {} .. {}, p={:.1e}) above the {lim} limit, still rising at the end ({} from \
-             the third to the last quarter)",
-            unit.rate(n.slope_ci_per_hour[0]),
-            unit.rate(n.slope_ci_per_hour[1]),
-            n.p_value,
-            unit.rate(n.q3_to_q4_per_hour)
+            "slight trend {}, below the {} limit or under {} total",
+            unit.rate(n.slope_per_hour),
+            unit.rate(limit),
+            unit.amount(min_growth)
         );
-        (verdict, reason)
-    } else if significant && material {
+        return (Verdict::Pass, reason);
+    }
+    if !still_growing {
         let reason = format!(
             "rose {} then levelled off (third to last quarter {}, second to last quarter {}; a leak keeps rising)",
             unit.amount(n.growth),
             unit.rate(n.q3_to_q4_per_hour),
             unit.rate(n.q2_to_q4_per_hour)
         );
-        (Verdict::Pass, reason)
-    } else if significant {
-        (
-            Verdict::Pass,
-            format!(
-                "slight trend {slope}, below the {lim} limit or under {} total",
-                unit.amount(config.limit(metric).min_growth)
-            ),
-        )
-    } else if n.slope_ci_per_hour[1] < limit {
-        (
-            Verdict::Pass,
-            format!(
-                "no significant trend (p={:.2}); growth faster than {} ruled out",
-                n.p_value,
-                unit.rate(n.slope_ci_per_hour[1])
-            ),
+        return (Verdict::Pass, reason);
+    }
+    let verdict = if metric.is_memory() {
+        Verdict::Leak
+    } else {
+        Verdict::Growth
+    };
+    let reason = format!(
+        "rising {} (CI {} .. {}, p={:.1e}) above the {} limit, still rising at the end ({} from the third to \
+         the last quarter)",
+        unit.rate(n.slope_per_hour),
+        unit.rate(n.slope_ci_per_hour[0]),
+        unit.rate(n.slope_ci_per_hour[1]),
+        n.p_value,
+        unit.rate(limit),
+        unit.rate(n.q3_to_q4_per_hour)
+    );
+    (verdict, reason)
+}
+
+/// No significant trend: PASS when a leak at the limit is ruled out (whole window, last half, or in absolute
+/// growth over this window); `None` (INCONCLUSIVE) otherwise.
+fn no_significant_trend(
+    metric: Metric,
+    n: &TrendNumbers,
+    config: &LeakConfig,
+) -> Option<(Verdict, String)> {
+    let (unit, limit, p) = (Unit::of(metric), n.limit_per_hour, n.p_value);
+    let [_, upper] = n.slope_ci_per_hour;
+    let reason = if upper < limit {
+        format!(
+            "no significant trend (p={p:.2}); growth faster than {} ruled out",
+            unit.rate(upper)
         )
     } else if n.last_half_slope_ci_per_hour[1] < limit {
-        let reason = format!(
-            "no significant trend (p={:.2}), and flat over the last half: growth faster than {} ruled out there",
-            n.p_value,
+        format!(
+            "no significant trend (p={p:.2}), and flat over the last half: growth faster than {} ruled out there",
             unit.rate(n.last_half_slope_ci_per_hour[1])
-        );
-        (Verdict::Pass, reason)
-    } else if n.slope_ci_per_hour[1] * n.window_secs / HOUR < config.limit(metric).min_growth {
-        let reason = format!(
+        )
+    } else if upper * n.window_secs / HOUR < config.limit(metric).min_growth {
+        format!(
             "no material growth in this {:.0} s window (a leak slower than {} cannot be ruled out this short)",
             n.window_secs,
-            unit.rate(n.slope_ci_per_hour[1])
-        );
-        (Verdict::Pass, reason)
+            unit.rate(upper)
+        )
     } else {
-        let needed = steady_secs_needed(&n);
-        let reason = format!(
-            "no significant trend, but too short or noisy to rule out the {lim} limit (slope up to {}); \
-             a steady window of ~{needed:.0} s would do",
-            unit.rate(n.slope_ci_per_hour[1])
-        );
-        return inconclusive(reason, Some(n), needed);
+        return None;
     };
-    TrendJudgement {
-        verdict,
-        reason,
-        numbers: Some(n),
-        steady_secs_needed: None,
-    }
+    Some((Verdict::Pass, reason))
 }
 
 /// Steady window at which the slope's confidence half-width would drop to 80 % of the limit, assuming it shrinks

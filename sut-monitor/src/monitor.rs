@@ -51,7 +51,7 @@ impl Phase {
 /// How the monitor samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitorConfig {
-    /// Time between samples (default 1 s).
+    /// Time between samples (default 1 s; at least [`MIN_INTERVAL`]).
     pub interval: Duration,
     /// Phase of the first samples (default [`Phase::WarmUp`]).
     pub initial_phase: Phase,
@@ -208,6 +208,9 @@ pub enum MonitorError {
     Thread(#[source] std::io::Error),
 }
 
+/// Shortest sampling interval; shorter ones are raised to it.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Entry point: see [`Monitor::start`].
 #[derive(Debug)]
 pub struct Monitor;
@@ -243,9 +246,10 @@ impl Monitor {
     /// `csv_path` per sample. The first sample is taken before this returns (the pre-load baseline).
     pub fn start(
         root_pid: u32,
-        config: MonitorConfig,
+        mut config: MonitorConfig,
         csv_path: &Path,
     ) -> Result<MonitorHandle, MonitorError> {
+        config.interval = config.interval.max(MIN_INTERVAL);
         let tree =
             ProcessTree::attach(root_pid).ok_or(MonitorError::NoSuchProcess { pid: root_pid })?;
         if !tree.fds_readable() {
@@ -353,7 +357,7 @@ struct SamplingLoop {
 
 impl SamplingLoop {
     fn run(mut self, stop: mpsc::Receiver<()>) {
-        let interval = self.config.interval.max(Duration::from_millis(10));
+        let interval = self.config.interval;
         let origin = self.origin;
         let mut tick: u32 = 1;
         loop {

@@ -70,13 +70,18 @@ impl Default for MonitorConfig {
     }
 }
 
-/// Every this many samples (5 s at the default 1 Hz) the monitor redoes its three expensive walks: the TCP
-/// state breakdown (reading `/proc/PID/net/tcp{,6}` makes the kernel walk its whole socket hash table: ~2 ms of
-/// CPU per file on a large machine, however few sockets the process owns), resolving every fd to find the
-/// sockets (a syscall per fd: thousands for a busy proxy), and, on kernels without `/proc/PID/task/*/children`,
-/// the discovery of new child processes (one `stat` read per process on the machine). The socket and TCP columns
-/// carry the last values in between; memory, CPU, threads and the fd count are read at every sample.
+/// Every this many samples (5 s at the default 1 Hz) the monitor redoes two expensive walks: resolving every fd
+/// to find the sockets (a syscall per fd: thousands for a busy proxy) and, on kernels without
+/// `/proc/PID/task/*/children`, the discovery of new child processes (one `stat` read per process on the
+/// machine). `socket_fds` carries the last value in between; memory, CPU, threads and the fd count are read at
+/// every sample.
 pub const SLOW_REFRESH_SAMPLES: u64 = 5;
+
+/// Every this many samples (15 s at 1 Hz) the TCP state breakdown is redone: reading `/proc/PID/net/tcp{,6}`
+/// makes the kernel walk its whole socket hash table, ~1–2 ms of CPU per file on a large machine however few
+/// sockets the process owns — the largest single cost of the monitor. The `tcp_*` columns carry the last
+/// breakdown in between (they are diagnostic; socket growth is judged on `socket_fds`).
+pub const TCP_REFRESH_SAMPLES: u64 = 3 * SLOW_REFRESH_SAMPLES;
 
 /// Resource usage of the watched tree at one instant (also one row of `resources.csv`, same field order).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,7 +110,7 @@ pub struct Sample {
     /// [`SLOW_REFRESH_SAMPLES`] samples and carried forward in between.
     pub socket_fds: u64,
     /// TCP sockets owned by the tree (all states except TIME_WAIT, which no process owns); refreshed every
-    /// [`SLOW_REFRESH_SAMPLES`] samples and carried forward in between, like the four columns below.
+    /// [`TCP_REFRESH_SAMPLES`] samples and carried forward in between, like the four columns below.
     pub tcp_sockets: u64,
     /// ... of which ESTABLISHED.
     pub tcp_established: u64,

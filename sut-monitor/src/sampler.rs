@@ -7,7 +7,7 @@ use std::fs;
 use std::time::Instant;
 
 use crate::cpu::{lifetime_percent, CpuMeter, ProcessKey};
-use crate::monitor::{Phase, Sample, SLOW_REFRESH_SAMPLES};
+use crate::monitor::{Phase, Sample, SLOW_REFRESH_SAMPLES, TCP_REFRESH_SAMPLES};
 use crate::process_tree::{tally_owned, ProcessReading, ProcessTree, TcpTally, TreeState};
 use crate::procfs_text::{parse_stat, parse_uptime_secs};
 
@@ -60,6 +60,7 @@ impl Sampler {
         phase: Phase,
     ) -> Option<Sample> {
         let slow_due = self.samples_taken.is_multiple_of(SLOW_REFRESH_SAMPLES);
+        let tcp_due = self.samples_taken.is_multiple_of(TCP_REFRESH_SAMPLES);
         self.samples_taken += 1;
         let TreeState::Alive(processes) = self.tree.read(slow_due) else {
             return None;
@@ -78,11 +79,13 @@ impl Sampler {
                 .flat_map(|p| p.socket_inodes.iter().copied())
                 .collect();
             self.socket_fds = owned.len() as u64;
-            self.tcp = if owned.is_empty() {
-                TcpTally::default()
-            } else {
-                tally_owned(&self.tree.tcp_tables(), &owned)
-            };
+            if tcp_due {
+                self.tcp = if owned.is_empty() {
+                    TcpTally::default()
+                } else {
+                    tally_owned(&self.tree.tcp_tables(), &owned)
+                };
+            }
         }
         let tcp = self.tcp;
         let (harness_rss_bytes, harness_cpu_percent) = self.own_usage(SELF_STAT, at, true);

@@ -34,5 +34,5 @@ pub use error::{ProxyError, KEY_USED_HEADER};
 pub use key::{KeySpec, KeyStatus, Secret};
 pub use pool::Strategy;
 pub use provider::Provider;
-pub use server::{app, run, serve, shutdown_signal};
+pub use server::{app, build_runtime, run, serve, shutdown_signal};
 pub use state::AppState;

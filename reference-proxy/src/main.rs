@@ -4,18 +4,20 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use reference_proxy::{Args, ConfigError, EXIT_BAD_CONFIG};
+use reference_proxy::{build_runtime, run, Args, ConfigError, EXIT_BAD_CONFIG};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    match reference_proxy::run(args, |router| router).await {
+    let result = build_runtime()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(args, |router| router)));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("reference-proxy: {error:#}");

@@ -90,6 +90,18 @@ fn announce(addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The Tokio runtime for the binary: single-threaded when the process may use only one CPU (e.g. pinned
+/// with `taskset`), where a work-stealing pool only adds cross-thread wake-ups; multi-threaded otherwise.
+pub fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut builder = if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    builder.enable_all().build()
+}
+
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
     let interrupt = async {

@@ -79,14 +79,18 @@ wrk_rps() { wrk -t"$THREADS" -c"$CONNS" -d"${TPUT_SECS}s" -s "$WORK/post.lua" "h
 fixed_rate() { "$BIN/examples/fixed_rate" --url "http://$1$PATH_" --rate "$RATE" --duration "$2s" --body "$BODY"; }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$PROXY_PID/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, in clock ticks
 open_fds() { ls "/proc/$PROXY_PID/fd" | wc -l; }
 
 echo "== warm-up"
 fixed_rate "$MOCK" 2 >/dev/null; fixed_rate "$PROXY" 2 >/dev/null
 
 echo "== 1. throughput (wrk -t$THREADS -c$CONNS, ${TPUT_SECS}s each)"
+MOCK_PID=$(cat "$WORK/mock.pid")
 DIRECT_RPS=$(wrk_rps "$MOCK")
+P0=$(cpu_ticks "$PROXY_PID"); M0=$(cpu_ticks "$MOCK_PID")
 PROXY_RPS=$(wrk_rps "$PROXY")
+P1=$(cpu_ticks "$PROXY_PID"); M1=$(cpu_ticks "$MOCK_PID")
 
 echo "== 2. latency at $RATE req/s (${LAT_SECS}s each)"
 DIRECT_LAT=$(fixed_rate "$MOCK" "$LAT_SECS")
@@ -115,6 +119,9 @@ for q in p50 p90 p99; do
 done
 printf '%-34s %14s %14s\n' "errors / dropped at $RATE req/s" \
   "$(field errors "$DIRECT_LAT")/$(field dropped "$DIRECT_LAT")" "$(field errors "$PROXY_LAT")/$(field dropped "$PROXY_LAT")"
+# CPU per request does not depend on what else runs on the box, unlike req/s on a shared 2-core machine.
+awk -v r="$PROXY_RPS" -v s="$TPUT_SECS" -v p=$((P1 - P0)) -v m=$((M1 - M0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+  n = r * s; printf "%-34s %14.1f %14.1f %10s\n", "CPU us per proxied request", m * 1e6 / hz / n, p * 1e6 / hz / n, "mock|proxy" }'
 echo
 echo "goals: throughput ratio >= 0.40x; added p50 < 1 ms"
 echo

@@ -16,3 +16,26 @@ pub mod monitoring;
 pub mod run;
 pub mod scenario;
 pub mod sut;
+
+/// The whole `harness` program: parses the command line, sets up tracing and the runtime, runs the command and
+/// returns the documented exit code. Both the `harness` binary and the end-to-end tests' copy of it call this.
+pub fn main_entry() -> i32 {
+    use clap::Parser;
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(commands::execute(cli)),
+        Err(e) => {
+            eprintln!("harness: cannot start the async runtime: {e}");
+            exit::Exit::Invalid.code()
+        }
+    }
+}

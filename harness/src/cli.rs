@@ -1,4 +1,4 @@
-//! Command line (Locust-shaped where it can be): `harness run | check | list | watch`.
+//! Command line (Locust-shaped where it can be): `harness run | check | list | watch | report | compare`.
 
 use crate::scenario::parse_duration;
 use clap::{Args, Parser, Subcommand};
@@ -25,6 +25,10 @@ pub enum Command {
     List(ListArgs),
     /// Monitor a process started elsewhere (e.g. beside Locust) and judge it for leaks.
     Watch(sut_monitor::watch::WatchArgs),
+    /// Render (or re-render) the self-contained HTML report of a results directory or summary.json.
+    Report(ReportArgs),
+    /// Compare a run's summary.json with a baseline's; exit 1 when the regression budget is exceeded.
+    Compare(CompareArgs),
     /// Internal: run the workspace's reference proxy (the harness re-executes itself with this).
     #[command(name = "__reference-proxy", hide = true)]
     ReferenceProxy(reference_proxy::Args),
@@ -77,9 +81,40 @@ pub struct RunArgs {
     /// Threshold overrides (replace the scenario's limits of the same name).
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
+    /// Also write every threshold and verdict as JUnit XML to this file (for CI test reports).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Do not write report.html into the results directory.
+    #[arg(long)]
+    pub no_report: bool,
     /// No live progress line.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+}
+
+/// `harness report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A run's `summary.json` or its results directory.
+    pub summary: PathBuf,
+    /// Where to write the HTML (default: report.html beside summary.json).
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `harness compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline run's summary.json (e.g. last night's).
+    pub baseline: PathBuf,
+    /// The current run's summary.json.
+    pub current: PathBuf,
+    /// Regression budget TOML (default: p95 +10 %, p99 +20 %, throughput -10 %, RSS slope +50 %, ...).
+    #[arg(long)]
+    pub budget: Option<PathBuf>,
+    /// Also write the comparison as markdown (for a PR comment) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
 }
 
 /// `harness check`.

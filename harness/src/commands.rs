@@ -1,6 +1,6 @@
 //! Dispatch of the subcommands; every error becomes a message on stderr and its documented exit code.
 
-use crate::cli::{CheckArgs, Cli, Command, ListArgs, ThresholdArgs};
+use crate::cli::{CheckArgs, Cli, Command, CompareArgs, ListArgs, ReportArgs, ThresholdArgs};
 use crate::error::HarnessError;
 use crate::exit::Exit;
 use crate::scenario::Scenario;
@@ -13,6 +13,8 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Check(args) => check(&args).map(Exit::code),
         Command::List(args) => list(&args).map(Exit::code),
         Command::Watch(args) => watch(args).await,
+        Command::Report(args) => report(&args).map(Exit::code),
+        Command::Compare(args) => compare(&args).map(Exit::code),
         Command::ReferenceProxy(args) => reference_proxy(args).await,
     };
     result.unwrap_or_else(|e| {
@@ -61,6 +63,34 @@ fn check(args: &CheckArgs) -> Result<Exit, HarnessError> {
         Exit::Pass
     } else {
         Exit::Failed
+    })
+}
+
+/// `harness report SUMMARY [-o FILE]`: the self-contained HTML report, re-rendered from a results directory.
+fn report(args: &ReportArgs) -> Result<Exit, HarnessError> {
+    let path = run_report::write_report(&args.summary, args.output.as_deref())
+        .map_err(|e| HarnessError::BadInput(e.to_string()))?;
+    println!("{}", path.display());
+    Ok(Exit::Pass)
+}
+
+/// `harness compare BASELINE CURRENT`: deltas with direction; exit 1 when the regression budget is exceeded.
+fn compare(args: &CompareArgs) -> Result<Exit, HarnessError> {
+    let bad_input = |e: run_report::ReportError| HarnessError::BadInput(e.to_string());
+    let budget = match &args.budget {
+        Some(path) => run_report::RegressionBudget::from_toml_file(path).map_err(bad_input)?,
+        None => run_report::RegressionBudget::default(),
+    };
+    let comparison =
+        run_report::compare_files(&args.baseline, &args.current, &budget).map_err(bad_input)?;
+    print!("{}", comparison.to_table());
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, comparison.to_markdown()).map_err(|e| HarnessError::io(path, e))?;
+    }
+    Ok(if comparison.regressed() {
+        Exit::Failed
+    } else {
+        Exit::Pass
     })
 }
 

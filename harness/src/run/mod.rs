@@ -159,6 +159,8 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         "resources": f.resources.harness,
     });
     f.outputs.write_summary(&summary)?;
+    f.outputs
+        .write_reports(&summary, !args.no_report, args.junit.as_deref())?;
     if !args.quiet {
         print_report(&summary, &f.outputs);
     }

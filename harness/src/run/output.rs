@@ -95,6 +95,26 @@ impl Outputs {
         write("exceptions", &|w| write_exceptions_csv(w, &[]))
     }
 
+    /// Writes `report.html` into the results directory (unless `html` is false) and the JUnit XML to `junit`.
+    /// A report that cannot be rendered is a warning, not a failed run: the data files are already written.
+    pub fn write_reports(
+        &self,
+        summary: &load_stats::summary::Summary,
+        html: bool,
+        junit: Option<&Path>,
+    ) -> Result<(), HarnessError> {
+        if html {
+            if let Err(e) = run_report::write_report(&self.summary_json(), None) {
+                eprintln!("harness: warning: report.html not written: {e}");
+            }
+        }
+        if let Some(path) = junit {
+            run_report::junit::write(summary, path)
+                .map_err(|e| HarnessError::Environment(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Writes `summary.json` (and the `--json` copy).
     pub fn write_summary<T: serde::Serialize>(&self, summary: &T) -> Result<(), HarnessError> {
         let text = serde_json::to_string_pretty(summary)

@@ -16,7 +16,9 @@
 //! - [`mod@compare`]: deltas, directions and the [`compare::RegressionBudget`].
 //! - [`junit`]: the JUnit XML renderer.
 //! - [`mod@format`]: number formatting with units, shared by all renderers.
+//! - [`browser`]: headless Chromium as the check that a report really renders (used by the tests).
 
+pub mod browser;
 pub mod charts;
 pub mod compare;
 pub mod error;

@@ -8,102 +8,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use run_report::browser::{chart_shapes, console_errors, require_chromium, run_chromium};
 use run_report::{render_html, ReportInput};
 
 const CHARTS_IN_FIXTURE: usize = 10;
-
-fn chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    [
-        "/usr/bin/chromium",
-        "/usr/bin/chromium-browser",
-        "/usr/bin/google-chrome",
-    ]
-    .into_iter()
-    .map(PathBuf::from)
-    .find(|p| p.exists())
-}
-
-/// Runs Chromium headless on `page` with `args`; returns (stdout, stderr). Bounded to 90 s.
-fn run_chromium(binary: &Path, profile: &Path, page: &Path, args: &[String]) -> (String, String) {
-    let out_dir = profile.join("io");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let (stdout_path, stderr_path) = (out_dir.join("stdout"), out_dir.join("stderr"));
-    let mut child = Command::new(binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-        ])
-        .args([
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(args)
-        .arg(format!("file://{}", page.display()))
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (
-        std::fs::read_to_string(stdout_path).unwrap_or_default(),
-        std::fs::read_to_string(stderr_path).unwrap_or_default(),
-    )
-}
-
-/// Console errors and uncaught exceptions in Chromium's stderr log.
-fn console_errors(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
-        .collect()
-}
-
-/// For each chart figure in the DOM: (id, polylines, paths, rects).
-fn chart_shapes(dom: &str) -> Vec<(String, usize, usize, usize)> {
-    dom.split("<figure class=\"chart\"")
-        .skip(1)
-        .map(|chunk| {
-            let figure = &chunk[..chunk.find("</figure>").unwrap_or(chunk.len())];
-            let id = figure.split('"').nth(1).unwrap_or("").to_owned();
-            assert!(
-                figure.contains("<svg"),
-                "{id}: no <svg> in the rendered DOM"
-            );
-            (
-                id,
-                figure.matches("<polyline").count(),
-                figure.matches("<path").count(),
-                figure.matches("<rect").count(),
-            )
-        })
-        .collect()
-}
 
 fn artifacts_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -115,12 +24,8 @@ fn artifacts_dir() -> PathBuf {
 
 #[test]
 fn report_renders_every_chart_in_headless_chromium_without_console_errors() {
-    let Some(binary) = chromium() else {
-        if std::env::var("HARNESS_SKIP_BROWSER_TESTS").as_deref() == Ok("1") {
-            eprintln!("skipped: HARNESS_SKIP_BROWSER_TESTS=1 and no chromium");
-            return;
-        }
-        panic!("headless Chromium is required for this test: install it with `apt-get install -y chromium` (or set CHROMIUM=/path, or HARNESS_SKIP_BROWSER_TESTS=1 to skip)");
+    let Some(binary) = require_chromium() else {
+        return;
     };
     let results = artifacts_dir();
     let _ = std::fs::remove_dir_all(&results);
@@ -142,10 +47,11 @@ fn report_renders_every_chart_in_headless_chromium_without_console_errors() {
     );
     let charts = chart_shapes(&dom);
     assert_eq!(charts.len(), CHARTS_IN_FIXTURE, "charts: {charts:?}");
-    for (id, polylines, paths, rects) in &charts {
+    for chart in &charts {
+        assert!(chart.svg, "{}: no <svg> in the rendered DOM", chart.id);
         assert!(
-            *polylines > 0 || *rects >= 3,
-            "{id}: empty chart ({polylines} polylines, {paths} paths, {rects} rects)"
+            chart.polylines > 0 || chart.rects >= 3,
+            "empty chart {chart:?}"
         );
     }
     assert!(
@@ -176,12 +82,7 @@ fn report_renders_every_chart_in_headless_chromium_without_console_errors() {
 /// The console check itself must catch an error, or the assertion above could never fail.
 #[test]
 fn console_error_detection_catches_a_broken_page() {
-    let Some(binary) = chromium() else {
-        assert_eq!(
-            std::env::var("HARNESS_SKIP_BROWSER_TESTS").as_deref(),
-            Ok("1"),
-            "install chromium: `apt-get install -y chromium`"
-        );
+    let Some(binary) = require_chromium() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

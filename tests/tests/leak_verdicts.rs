@@ -3,19 +3,12 @@
 //! proxy is PASS. Runs are kept CI-short (about 80 s each, run in parallel) with fast leaks; the calibrated
 //! sensitivity on long runs is `bench/leak-sensitivity.sh`'s job.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+mod common;
+
+use common::{describe, leaky_proxy_bin, run_scenario, temp_dir};
 
 /// Seconds of load per run: 15 s warm-up + 60 s steady, the shortest window the leak defaults can judge.
 const RUN_SECS: u64 = 75;
-
-fn harness_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_harness-e2e")
-}
-
-fn leaky_proxy_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_leaky-proxy")
-}
 
 /// A scenario that spawns the leaky fixture with `leak_env` as its leak plan, at a steady 50 req/s.
 fn leak_scenario(name: &str, leak_env: &str) -> String {
@@ -50,53 +43,12 @@ judge_leaks = true
     )
 }
 
-async fn run_scenario(dir: &Path, text: &str) -> (Output, serde_json::Value) {
-    let scenario = dir.join("scenario.toml");
-    std::fs::write(&scenario, text).expect("write scenario");
-    let out = dir.join("results");
-    let output = tokio::process::Command::new(harness_bin())
-        .arg("run")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
-        .arg("--quiet")
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("run harness");
-    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap_or_else(|e| {
-        panic!(
-            "no summary.json ({e}); stderr:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (
-        output,
-        serde_json::from_str(&summary).expect("summary.json parses"),
-    )
-}
-
 fn metric_verdict<'a>(summary: &'a serde_json::Value, metric: &str) -> &'a str {
     summary["leak_report"]["metrics"]
         .as_array()
         .and_then(|metrics| metrics.iter().find(|m| m["metric"] == metric))
         .and_then(|m| m["verdict"].as_str())
         .unwrap_or_else(|| panic!("no {metric} verdict in {}", summary["leak_report"]))
-}
-
-fn describe(output: &Output, summary: &serde_json::Value) -> String {
-    format!(
-        "exit {:?}, verdict {}, reasons {}\nleak report: {}\nstderr:\n{}",
-        output.status.code(),
-        summary["verdict"],
-        summary["verdict_reasons"],
-        serde_json::to_string_pretty(&summary["leak_report"]).unwrap_or_default(),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn temp_dir() -> PathBuf {
-    tempfile::tempdir().expect("temp dir").keep()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,6 +58,7 @@ async fn a_proxy_leaking_memory_per_request_is_judged_leak() {
     let (output, summary) = run_scenario(
         &dir,
         &leak_scenario("leaks_memory", r#"LEAK_BYTES_PER_REQUEST = "32768""#),
+        &[],
     )
     .await;
     let why = describe(&output, &summary);
@@ -119,8 +72,12 @@ async fn a_proxy_leaking_memory_per_request_is_judged_leak() {
 async fn a_proxy_leaking_file_descriptors_is_judged_growth() {
     // One descriptor every 5 requests: 10 fds/s, where the limit is 60 per hour.
     let dir = temp_dir();
-    let (output, summary) =
-        run_scenario(&dir, &leak_scenario("leaks_fds", r#"LEAK_FD_EVERY = "5""#)).await;
+    let (output, summary) = run_scenario(
+        &dir,
+        &leak_scenario("leaks_fds", r#"LEAK_FD_EVERY = "5""#),
+        &[],
+    )
+    .await;
     let why = describe(&output, &summary);
     assert_eq!(metric_verdict(&summary, "fds"), "GROWTH", "{why}");
     assert_eq!(metric_verdict(&summary, "rss"), "PASS", "{why}");
@@ -130,7 +87,7 @@ async fn a_proxy_leaking_file_descriptors_is_judged_growth() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_clean_proxy_under_the_same_load_passes() {
     let dir = temp_dir();
-    let (output, summary) = run_scenario(&dir, &leak_scenario("clean", "")).await;
+    let (output, summary) = run_scenario(&dir, &leak_scenario("clean", ""), &[]).await;
     let why = describe(&output, &summary);
     assert_eq!(summary["leak_report"]["verdict"], "PASS", "{why}");
     assert_eq!(summary["verdict"], "PASS", "{why}");

@@ -34,7 +34,7 @@ async fn run(
     let counters = handle.counters_handle();
     handle.stopped().await;
     let mut stats = RunStats::new(SystemTime::now());
-    for d in handle.join().await {
+    for d in handle.join().await.0 {
         stats.merge(&d);
     }
     (stats, counters)

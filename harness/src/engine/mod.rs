@@ -9,8 +9,10 @@ mod closed;
 mod mix;
 mod open;
 pub mod schedule;
+mod tally;
 
 pub use mix::{Mix, MixError, TagFilter};
+pub use tally::{Observed, Tally, KEY_USED_HEADER, MAX_REPORTED_KEYS, OTHER_KEYS};
 
 use crate::http::{Exchange, HttpClient};
 use crate::scenario::LoadSpec;
@@ -33,6 +35,10 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Requests dispatched (a request dispatched just before the stop may be aborted before it leaves).
     pub sent: AtomicU64,
+    /// Requests completed (recorded).
+    pub completed: AtomicU64,
+    /// Completed requests that were not successes.
+    pub failed: AtomicU64,
 }
 
 /// Open model: a send this much after its intended time counts as late.
@@ -43,6 +49,7 @@ pub(crate) struct Shared {
     pub(crate) mix: Mix,
     clients: Vec<HttpClient>,
     shards: Vec<Mutex<Recorder>>,
+    tallies: Vec<Mutex<Tally>>,
     pub(crate) counters: Arc<Counters>,
     /// Fires when the engine must stop (run time over, or the caller's stop token).
     pub(crate) stop: CancellationToken,
@@ -74,11 +81,41 @@ impl Shared {
         ex: &Exchange,
         gaps: &[Duration],
     ) {
-        let mut rec = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
-        rec.record(&ex.outcome(req));
-        for gap in gaps {
-            rec.record_chunk_gap(&req.name, *gap);
+        {
+            let mut rec = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
+            rec.record(&ex.outcome(req));
+            for gap in gaps {
+                rec.record_chunk_gap(&req.name, *gap);
+            }
         }
+        self.counters.completed.fetch_add(1, Ordering::Relaxed);
+        if !ex.success {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let ttft = ex.stream.as_ref().and_then(|s| s.ttft);
+        if ex.key_used.is_some() || ttft.is_some() {
+            let mut tally = self.tallies[shard]
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(key) = &ex.key_used {
+                tally.key_used(key);
+            }
+            if let Some(ttft) = ttft {
+                tally.stream(ttft, ex.latency);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn observed(&self) -> Observed {
+        let tallies: Vec<_> = self
+            .tallies
+            .iter()
+            .map(|t| t.lock().unwrap_or_else(|p| p.into_inner()))
+            .collect();
+        Observed::merge(tallies.iter().map(|t| &**t))
     }
 }
 
@@ -114,6 +151,11 @@ impl EngineHandle {
             .collect()
     }
 
+    /// Client-side behaviour observations so far (reported keys, stream samples), merged over the shards.
+    pub fn observed(&self) -> Observed {
+        self.shared.observed()
+    }
+
     /// Live counters.
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
@@ -134,15 +176,17 @@ impl EngineHandle {
         self.shared.stop.cancelled().await;
     }
 
-    /// Waits until every worker has ended; returns what they recorded since the last take.
-    pub async fn join(self) -> Vec<StatsDelta> {
+    /// Waits until every worker has ended; returns what they recorded since the last take, and the
+    /// behaviour observations of the whole run.
+    pub async fn join(self) -> (Vec<StatsDelta>, Observed) {
         let EngineHandle { shared, driver } = self;
         let _ = driver.await;
-        shared
+        let deltas = shared
             .shards
             .iter()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).take())
-            .collect()
+            .collect();
+        (deltas, shared.observed())
     }
 }
 
@@ -171,6 +215,9 @@ pub fn start(config: EngineConfig, stop: &CancellationToken) -> EngineHandle {
             .collect(),
         shards: (0..shard_count)
             .map(|_| Mutex::new(Recorder::new()))
+            .collect(),
+        tallies: (0..shard_count)
+            .map(|_| Mutex::new(Tally::default()))
             .collect(),
         counters: Arc::new(Counters::default()),
         stop: stop.child_token(),

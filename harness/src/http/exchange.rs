@@ -71,6 +71,7 @@ impl HttpClient {
             .expect_header
             .as_ref()
             .is_some_and(|h| resp.headers().contains_key(h));
+        ex.key_used = resp.headers().get(crate::engine::KEY_USED_HEADER).cloned();
         let ttfb = origin.elapsed();
         let mut body = resp.into_body();
         let mut scan = (req.stream && resp_is_ok(ex.status)).then(SseScanner::default);
@@ -145,6 +146,8 @@ pub struct Exchange {
     pub bytes: u64,
     /// Streaming timings (stream requests with a 2xx status).
     pub stream: Option<StreamTiming>,
+    /// The proxy's `X-Key-Used` response header, when sent.
+    pub key_used: Option<http::HeaderValue>,
     header_ok: bool,
 }
 

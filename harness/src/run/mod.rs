@@ -3,11 +3,13 @@
 //! Every path out of a started run — run time reached, Ctrl-C / SIGTERM, the proxy crashing — goes through the
 //! same ending: stop the load, fold in what was recorded, write every result file, stop the proxy and judge.
 
+mod behaviour;
 mod output;
 mod plan;
 mod progress;
 mod stop;
 mod ticker;
+mod timeline;
 mod verdict;
 
 pub use output::Outputs;
@@ -18,12 +20,14 @@ use crate::cli::RunArgs;
 use crate::engine::{self, EngineConfig, Mix};
 use crate::error::HarnessError;
 use crate::exit::Exit;
-use crate::scenario::{LoadSpec, Scenario};
+use crate::scenario::{LoadSpec, Scenario, TimelineEvent};
 use crate::sut::Sut;
 use load_stats::summary::Summary;
+use proxy_behaviour::BehaviourReport;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use stop::Stop;
+use tokio_util::sync::CancellationToken;
 
 /// Runs a scenario end to end and returns the exit code to use.
 pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
@@ -55,6 +59,10 @@ struct Finished {
     plan: Plan,
     outputs: Outputs,
     stats: Result<load_stats::RunStats, HarnessError>,
+    /// Ledger, timeline and client observations (runs with the in-process mock).
+    behaviour: Option<behaviour::Collected>,
+    /// The timeline when there is no in-process mock (every event skipped).
+    timeline: timeline::TimelineOutcome,
     cause: StopCause,
     resources: crate::monitoring::ResourcesOutcome,
     counters: Arc<engine::Counters>,
@@ -113,10 +121,44 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         load: p.plan.load.clone(),
         seed: p.plan.seed,
     };
+    let events: Vec<TimelineEvent> = p
+        .scenario
+        .timeline
+        .iter()
+        .map(|e| e.get_ref().clone())
+        .collect();
+    let (planned, clipped) = timeline::plan(&events, p.plan.run_time());
+    let ledger_before = p.sut.mock().map(|m| m.ledger());
+    let origin = std::time::Instant::now();
     let engine = engine::start(config, stop.token());
     let counters = engine.counters_handle();
     let probe = || monitor.live_line();
-    let stats = ticker::drive(engine, &p.outputs, &mut progress, open_model, &probe).await;
+    let load_done = CancellationToken::new();
+    let ticking = async {
+        let ticked = ticker::drive(
+            engine,
+            origin,
+            &p.outputs,
+            &mut progress,
+            open_model,
+            &probe,
+        )
+        .await;
+        load_done.cancel();
+        ticked
+    };
+    let timeline_run = async {
+        match p.sut.mock() {
+            Some(mock) => {
+                timeline::drive(mock, &events, planned, origin, &counters, &load_done).await
+            }
+            None => timeline::TimelineOutcome::without_mock(planned),
+        }
+    };
+    let (ticked, mut timeline_outcome) = tokio::join!(ticking, timeline_run);
+    timeline_outcome.skipped.extend(clipped);
+    let (stats, behaviour, timeline_outcome) =
+        collect(&p.sut, ticked, ledger_before, timeline_outcome, open_model);
     stop.token().cancel(); // ends the load even when the loop failed early (results directory unwritable)
     progress.finish();
     let cause = stop.finish();
@@ -132,10 +174,49 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         plan: p.plan,
         outputs: p.outputs,
         stats,
+        behaviour,
+        timeline: timeline_outcome,
         cause,
         resources,
         counters,
     }
+}
+
+/// Splits the load's result into the run statistics and the behaviour data (ledger at the end, timeline,
+/// client observations) when the harness runs the mock; without a mock the timeline outcome is kept apart.
+fn collect(
+    sut: &Sut,
+    ticked: Result<ticker::Ticked, HarnessError>,
+    ledger_before: Option<mock_upstream::LedgerSnapshot>,
+    timeline: timeline::TimelineOutcome,
+    open_model: bool,
+) -> (
+    Result<load_stats::RunStats, HarnessError>,
+    Option<behaviour::Collected>,
+    timeline::TimelineOutcome,
+) {
+    let ticked = match ticked {
+        Ok(t) => t,
+        Err(e) => return (Err(e), None, timeline),
+    };
+    let (mock, config, before) = match (sut.mock(), sut.mock_config(), ledger_before) {
+        (Some(m), Some(c), Some(b)) => (m, c, b),
+        _ => return (Ok(ticked.stats), None, timeline),
+    };
+    let collected = behaviour::Collected {
+        config: config.clone(),
+        before,
+        after: mock.ledger(),
+        observed: ticked.observed,
+        timeline,
+        series: ticked.series,
+        users: if open_model { Vec::new() } else { ticked.users },
+    };
+    (
+        Ok(ticked.stats),
+        Some(collected),
+        timeline::TimelineOutcome::default(),
+    )
 }
 
 /// Final CSVs, thresholds, verdict and `summary.json`.
@@ -145,7 +226,12 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     let mut thresholds = f.scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
     let results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
-    let verdict = decide(f.cause, &results, &f.resources.verdict);
+    let behaviour = judge_behaviour(&f.scenario, &f.outputs, f.behaviour.as_ref(), &f.timeline)?;
+    let failures = behaviour.iter().flat_map(behaviour_failures).collect();
+    let verdict = decide(f.cause, &results, &f.resources.verdict).with_failures(failures);
+    let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
+    let timeline_json =
+        (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
     let mut summary = Summary::from_run(&stats, config_json(&f.scenario, &f.plan, args), results);
     summary.verdict = verdict.name.to_string();
     summary.exit_code = verdict.exit.code();
@@ -157,6 +243,8 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         "sent": f.counters.sent.load(Ordering::Relaxed),
         "hot_path_client": "hyper-util",
         "resources": f.resources.harness,
+        "behaviour": behaviour,
+        "timeline": timeline_json,
     });
     f.outputs.write_summary(&summary)?;
     f.outputs
@@ -165,6 +253,41 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         print_report(&summary, &f.outputs);
     }
     Ok(verdict.exit)
+}
+
+/// Behaviour measurements and verdicts (with the scenario's `[behaviour]` thresholds); writes `ledger.json`
+/// and, with a timeline, `timeline.csv`. `None` without the in-process mock and without thresholds.
+fn judge_behaviour(
+    scenario: &Scenario,
+    outputs: &Outputs,
+    collected: Option<&behaviour::Collected>,
+    timeline_without_mock: &timeline::TimelineOutcome,
+) -> Result<Option<BehaviourReport>, HarnessError> {
+    let thresholds = scenario.behaviour.as_ref().map(|b| b.get_ref().clone());
+    let dir = outputs.dir();
+    if !scenario.timeline.is_empty() {
+        let timeline = collected.map_or(timeline_without_mock, |c| &c.timeline);
+        behaviour::write_timeline(dir, timeline)?;
+    }
+    let Some(collected) = collected else {
+        return Ok(thresholds.map(|t| BehaviourReport::new(Default::default(), &t)));
+    };
+    behaviour::write_ledger(dir, &collected.after)?;
+    let measurements = behaviour::measure(collected);
+    Ok(Some(BehaviourReport::new(
+        measurements,
+        &thresholds.unwrap_or_default(),
+    )))
+}
+
+/// One verdict reason per failed behaviour verdict.
+fn behaviour_failures(report: &BehaviourReport) -> Vec<String> {
+    report
+        .verdicts
+        .iter()
+        .filter(|v| v.failed())
+        .map(|v| format!("behaviour: {}", v.detail))
+        .collect()
 }
 
 /// The effective configuration echoed into `summary.json`.
@@ -178,6 +301,8 @@ fn config_json(scenario: &Scenario, plan: &Plan, args: &RunArgs) -> serde_json::
         "exclude_tags": plan.tags.exclude,
         "target": args.target,
         "thresholds": scenario.thresholds,
+        "behaviour": scenario.behaviour.as_ref().map(|b| b.get_ref()),
+        "timeline": scenario.timeline.iter().map(|e| e.get_ref()).collect::<Vec<_>>(),
     })
 }
 

@@ -1,25 +1,44 @@
-//! The 1 s run loop: merge the shards' deltas, close the interval, append the history row, update progress.
+//! The 1 s run loop: merge the shards' deltas, close the interval, append the history row, update progress,
+//! and keep the per-second points the recovery verdict needs (counts and p95 only, bounded).
 
 use super::output::Outputs;
 use super::progress::{LiveCounters, Progress};
-use crate::engine::EngineHandle;
+use crate::engine::{EngineHandle, Observed};
 use crate::error::HarnessError;
-use load_stats::RunStats;
+use load_stats::{HistoryRow, RunStats};
+use proxy_behaviour::IntervalPoint;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Length of one history interval.
 pub const INTERVAL: Duration = Duration::from_secs(1);
 
+/// Per-second points kept for the recovery verdict (two days at one per second); later ones are dropped.
+pub const MAX_SERIES_POINTS: usize = 172_800;
+
+/// What the load produced.
+pub struct Ticked {
+    /// Whole-run statistics.
+    pub stats: RunStats,
+    /// Client-side behaviour observations (reported keys, stream samples).
+    pub observed: Observed,
+    /// One point per interval, from the start of the load.
+    pub series: Vec<IntervalPoint>,
+    /// `(end of interval, users)` per interval (in-flight requests in the open model).
+    pub users: Vec<(Duration, u32)>,
+}
+
 /// Runs until the engine stops (run time, Ctrl-C or crash), then folds in the final partial interval.
+/// `started` is the load clock's origin (when the engine was started).
 pub async fn drive(
     engine: EngineHandle,
+    started: Instant,
     outputs: &Outputs,
     progress: &mut Progress,
     open_model: bool,
     resources: &dyn Fn() -> Option<String>,
-) -> Result<RunStats, HarnessError> {
-    let started = Instant::now();
+) -> Result<Ticked, HarnessError> {
+    let (mut series, mut users) = (Vec::new(), Vec::new());
     let mut run = RunStats::new(SystemTime::now());
     let mut history = outputs.history_writer()?;
     let history_path = outputs.csv("stats_history");
@@ -34,6 +53,7 @@ pub async fn drive(
             break;
         }
         let row = close(&engine, &mut run, open_model);
+        push_point(&mut series, &mut users, started.elapsed(), &row);
         history
             .write_row(&row)
             .map_err(|e| HarnessError::io(&history_path, e))?;
@@ -42,15 +62,52 @@ pub async fn drive(
     }
     let last_users = live(&engine, open_model).users;
     let deltas_left = engine.take_deltas();
-    let remaining = engine.join().await;
+    let (remaining, observed) = engine.join().await;
     for delta in deltas_left.iter().chain(&remaining) {
         run.merge(delta);
     }
     let row = run.close_interval(SystemTime::now(), last_users);
+    push_point(&mut series, &mut users, started.elapsed(), &row);
     history
         .write_row(&row)
         .map_err(|e| HarnessError::io(&history_path, e))?;
-    Ok(run)
+    Ok(Ticked {
+        stats: run,
+        observed,
+        series,
+        users,
+    })
+}
+
+/// Appends the interval's point unless the series is full.
+fn push_point(
+    series: &mut Vec<IntervalPoint>,
+    users: &mut Vec<(Duration, u32)>,
+    end: Duration,
+    row: &HistoryRow,
+) {
+    if series.len() < MAX_SERIES_POINTS {
+        series.push(interval_point(end, row));
+        users.push((end, row.users));
+    }
+}
+
+/// Requests, success rate and p95 of one history row.
+pub fn interval_point(end: Duration, row: &HistoryRow) -> IntervalPoint {
+    let success_rate = if row.requests == 0 {
+        1.0
+    } else {
+        1.0 - row.failures as f64 / row.requests as f64
+    };
+    IntervalPoint {
+        end,
+        requests: row.requests,
+        success_rate,
+        p95: row
+            .percentiles
+            .as_ref()
+            .and_then(|p| Duration::try_from_secs_f64(p.p95 / 1000.0).ok()),
+    }
 }
 
 fn close(engine: &EngineHandle, run: &mut RunStats, open_model: bool) -> load_stats::HistoryRow {

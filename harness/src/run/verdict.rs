@@ -78,6 +78,21 @@ pub fn decide(
     }
 }
 
+impl Verdict {
+    /// Adds failures judged elsewhere (proxy-behaviour verdicts): each becomes a reason, and a `PASS` or
+    /// `INVALID` run becomes `FAIL` (exit 1) — interrupted and crashed runs keep their precedence.
+    pub fn with_failures(mut self, failures: Vec<String>) -> Verdict {
+        if failures.is_empty() {
+            return self;
+        }
+        if matches!(self.exit, Exit::Pass | Exit::Invalid) {
+            (self.name, self.exit) = ("FAIL", Exit::Failed);
+        }
+        self.reasons.extend(failures);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,6 +183,23 @@ mod tests {
         }
         let v = decide(crash, &[threshold(false)], &ResourceVerdict::NotJudged);
         assert_eq!(v.reasons.len(), 2, "{:?}", v.reasons);
+        for (resources, cause, name) in [
+            (ResourceVerdict::Pass, StopCause::Completed, "FAIL"),
+            (
+                ResourceVerdict::Invalid("gap".into()),
+                StopCause::Completed,
+                "FAIL",
+            ),
+            (ResourceVerdict::Pass, StopCause::Interrupted, "INTERRUPTED"),
+            (ResourceVerdict::Pass, crash, "CRASHED"),
+        ] {
+            let judged = decide(cause, &[], &resources).with_failures(vec!["behaviour".into()]);
+            assert_eq!(judged.name, name, "{resources:?} {cause:?}");
+            assert!(judged.reasons.contains(&"behaviour".to_string()));
+        }
+        let unchanged =
+            decide(StopCause::Completed, &[], &ResourceVerdict::Pass).with_failures(vec![]);
+        assert_eq!(unchanged.exit, Exit::Pass);
         assert!(
             v.reasons[0].contains("killed by signal 9"),
             "{:?}",

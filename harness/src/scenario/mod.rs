@@ -16,8 +16,8 @@ pub use duration::parse_duration;
 pub use error::{line_col, ScenarioError};
 pub use spec::{
     BodySpec, ClosedLoad, ClosedStage, LoadSpec, MonitorSpec, OpenLoad, OpenStage, ProxySpec,
-    RequestSpec, Scenario, SetupCall, ThinkTime, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPAWN_RATE,
-    DEFAULT_TIMEOUT,
+    RequestSpec, Scenario, SetupCall, ThinkTime, TimelineEvent, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_SPAWN_RATE, DEFAULT_TIMEOUT,
 };
 
 use std::path::Path;

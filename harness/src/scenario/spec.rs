@@ -42,6 +42,12 @@ pub struct Scenario {
     /// `[monitor]`: resource sampling of the proxy and leak verdicts.
     #[serde(default)]
     pub monitor: MonitorSpec,
+    /// `[behaviour]`: proxy-behaviour thresholds (fairness, Retry-After, masking, recovery, streams).
+    #[serde(default)]
+    pub behaviour: Option<Spanned<proxy_behaviour::BehaviourThresholds>>,
+    /// `[[timeline]]`: fault rules switched on and off at offsets of the load clock.
+    #[serde(default)]
+    pub timeline: Vec<Spanned<TimelineEvent>>,
     /// Where the scenario came from (file path), filled in by the loader.
     #[serde(skip)]
     pub origin: String,
@@ -424,4 +430,34 @@ impl Default for MonitorSpec {
 
 fn default_interval() -> Duration {
     Duration::from_secs(1)
+}
+
+/// One `[[timeline]]` entry: a mock fault rule active from `at` for `for` (absent = until the end of the load).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimelineEvent {
+    /// Offset from the start of the load.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub at: Duration,
+    /// How long the fault lasts; `None` = until the load ends.
+    #[serde(
+        rename = "for",
+        default,
+        deserialize_with = "de_opt_duration",
+        serialize_with = "ser_opt_duration",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub duration: Option<Duration>,
+    /// Shown in `timeline.csv` and reports (default: derived from the rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The mock fault rule (same shape as the mock's `[[rules]]` and admin API).
+    pub fault: mock_upstream::FaultRule,
+}
+
+fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_duration(d, s),
+        None => s.serialize_none(),
+    }
 }

@@ -1,6 +1,6 @@
 //! Semantic checks that serde types cannot express, each reported with the field path and its line.
 
-use super::spec::{BodySpec, RequestSpec, Scenario};
+use super::spec::{BodySpec, RequestSpec, Scenario, TimelineEvent};
 use super::ScenarioError;
 use std::ops::Range;
 use std::path::Path;
@@ -91,6 +91,10 @@ pub(super) fn validate(
             ));
         }
     }
+    validate_behaviour(scenario, text)?;
+    for (i, event) in scenario.timeline.iter().enumerate() {
+        validate_timeline_event(&loc, &event.span(), i, event.get_ref())?;
+    }
     if scenario.requests.iter().all(|r| r.get_ref().weight == 0) {
         return Err(loc.err(
             &whole,
@@ -100,6 +104,51 @@ pub(super) fn validate(
         ));
     }
     Ok(())
+}
+
+/// `[behaviour]`: fractions must be within 0..=1.
+fn validate_behaviour(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
+    let Some(behaviour) = &scenario.behaviour else {
+        return Ok(());
+    };
+    behaviour.get_ref().validate().map_err(|e| {
+        let field = match &e {
+            proxy_behaviour::ThresholdError::NotAFraction { field, .. } => field,
+        };
+        ScenarioError::invalid(
+            &scenario.origin,
+            text,
+            behaviour.span(),
+            format!("behaviour.{field}"),
+            e.to_string(),
+        )
+    })
+}
+
+/// `[[timeline]]`: a positive duration and a fault rule the mock accepts.
+fn validate_timeline_event(
+    loc: &Locator,
+    span: &Range<usize>,
+    index: usize,
+    event: &TimelineEvent,
+) -> Result<(), ScenarioError> {
+    let e = |key: &str, msg: String| loc.err(span, key, format!("timeline[{index}].{key}"), msg);
+    if event.duration.is_some_and(|d| d.is_zero()) {
+        return Err(e(
+            "for",
+            "must be longer than 0 s (omit it: until the end)".into(),
+        ));
+    }
+    if event.fault.ttl.is_some() {
+        return Err(e(
+            "fault",
+            "`ttl` is not allowed: the timeline's `for` ends the fault".into(),
+        ));
+    }
+    event
+        .fault
+        .validate(&format!("timeline[{index}].fault"))
+        .map_err(|err| e("fault", err.to_string()))
 }
 
 fn validate_request(

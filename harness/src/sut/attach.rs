@@ -73,6 +73,7 @@ pub(super) fn attach(target: &str, args: &RunArgs) -> Result<Sut, HarnessError> 
         upstream_url: None,
         process: None,
         mock: None,
+        mock_config: None,
         shutdown_timeout: Duration::ZERO,
         _keys_file: None,
     })

@@ -22,7 +22,7 @@ pub use ready::{run_setup, wait_ready, ReadyError};
 use crate::cli::RunArgs;
 use crate::error::HarnessError;
 use crate::scenario::Scenario;
-use mock_upstream::RunningMock;
+use mock_upstream::{MockConfig, RunningMock};
 use std::path::Path;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -40,6 +40,7 @@ pub struct Sut {
     pub upstream_url: Option<String>,
     process: Option<ProxyProcess>,
     mock: Option<RunningMock>,
+    mock_config: Option<MockConfig>,
     shutdown_timeout: Duration,
     _keys_file: Option<tempfile::NamedTempFile>,
 }
@@ -61,7 +62,7 @@ impl Sut {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| HarnessError::SutStart(format!("cannot bind the mock upstream: {e}")))?;
-        let mock = mock_upstream::spawn(mock_config, listener)
+        let mock = mock_upstream::spawn(mock_config.clone(), listener)
             .await
             .map_err(|e| HarnessError::SutStart(format!("mock upstream: {e}")))?;
         let upstream_url = mock.base_url();
@@ -90,6 +91,7 @@ impl Sut {
                 upstream_url: Some(upstream_url),
                 process: Some(process),
                 mock: Some(mock),
+                mock_config: Some(mock_config),
                 shutdown_timeout: spec.shutdown_timeout,
                 _keys_file: Some(keys_file),
             }),
@@ -113,6 +115,11 @@ impl Sut {
     /// The in-process mock, when the harness runs one.
     pub fn mock(&self) -> Option<&RunningMock> {
         self.mock.as_ref()
+    }
+
+    /// The in-process mock's effective configuration (keys, latency), when the harness runs one.
+    pub fn mock_config(&self) -> Option<&MockConfig> {
+        self.mock_config.as_ref()
     }
 
     /// Stops the proxy (SIGTERM → SIGKILL) and the mock; returns how a spawned proxy ended.

@@ -1,0 +1,119 @@
+//! Client-side observations the proxy-behaviour verdicts need and the stats do not keep: which key the proxy
+//! reported (`X-Key-Used`) on successful responses, and stream timings (TTFT and total) of successful streams.
+//!
+//! Cheap on the hot path: one per-shard mutex taken only when there is something to note, a map keyed by the
+//! header value as received (no string conversion per request) and bounded in size, and a fixed-size ring of
+//! stream samples (the most recent ones), so memory stays flat however long the run.
+
+use http::HeaderValue;
+use proxy_behaviour::StreamSample;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// Header the proxy names the key it used in.
+pub const KEY_USED_HEADER: &str = "x-key-used";
+/// Distinct reported key values kept; further values are counted under [`OTHER_KEYS`].
+pub const MAX_REPORTED_KEYS: usize = 64;
+/// Bucket for reported values beyond [`MAX_REPORTED_KEYS`] (and values that are not text).
+pub const OTHER_KEYS: &str = "_other";
+/// Stream samples kept per shard (most recent).
+pub const STREAM_SAMPLES_PER_SHARD: usize = 2048;
+
+/// One shard's observations.
+#[derive(Debug, Default)]
+pub struct Tally {
+    reported: HashMap<HeaderValue, u64>,
+    other: u64,
+    streams: Vec<StreamSample>,
+    streams_seen: usize,
+}
+
+impl Tally {
+    /// Counts one successful response that reported `key`.
+    pub fn key_used(&mut self, key: &HeaderValue) {
+        if let Some(n) = self.reported.get_mut(key) {
+            *n += 1;
+        } else if self.reported.len() < MAX_REPORTED_KEYS {
+            self.reported.insert(key.clone(), 1);
+        } else {
+            self.other += 1;
+        }
+    }
+
+    /// Keeps one successful stream's timing (ring buffer of the most recent samples).
+    pub fn stream(&mut self, ttft: Duration, total: Duration) {
+        let sample = StreamSample { ttft, total };
+        if self.streams.len() < STREAM_SAMPLES_PER_SHARD {
+            self.streams.push(sample);
+        } else {
+            self.streams[self.streams_seen % STREAM_SAMPLES_PER_SHARD] = sample;
+        }
+        self.streams_seen += 1;
+    }
+}
+
+/// Every shard's observations merged.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Observed {
+    /// Successful responses per reported key id.
+    pub reported_keys: BTreeMap<String, u64>,
+    /// Stream samples.
+    pub streams: Vec<StreamSample>,
+}
+
+impl Observed {
+    /// Merges the shards' tallies.
+    pub fn merge<'a>(tallies: impl IntoIterator<Item = &'a Tally>) -> Observed {
+        let mut observed = Observed::default();
+        for tally in tallies {
+            for (value, n) in &tally.reported {
+                let key = value.to_str().unwrap_or(OTHER_KEYS).to_string();
+                *observed.reported_keys.entry(key).or_default() += n;
+            }
+            if tally.other > 0 {
+                *observed
+                    .reported_keys
+                    .entry(OTHER_KEYS.to_string())
+                    .or_default() += tally.other;
+            }
+            observed.streams.extend_from_slice(&tally.streams);
+        }
+        observed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reported_keys_are_counted_and_bounded() {
+        let mut a = Tally::default();
+        for i in 0..(MAX_REPORTED_KEYS + 10) {
+            a.key_used(&HeaderValue::from_str(&format!("k{i}")).unwrap());
+        }
+        a.key_used(&HeaderValue::from_static("k0"));
+        let mut b = Tally::default();
+        b.key_used(&HeaderValue::from_static("k0"));
+        let merged = Observed::merge([&a, &b]);
+        assert_eq!(merged.reported_keys["k0"], 3);
+        assert_eq!(merged.reported_keys[OTHER_KEYS], 10);
+        assert_eq!(merged.reported_keys.len(), MAX_REPORTED_KEYS + 1);
+    }
+
+    #[test]
+    fn stream_samples_keep_the_most_recent() {
+        let mut t = Tally::default();
+        for i in 0..(STREAM_SAMPLES_PER_SHARD as u64 + 5) {
+            t.stream(Duration::from_millis(i), Duration::from_millis(i + 1));
+        }
+        let merged = Observed::merge([&t]);
+        assert_eq!(merged.streams.len(), STREAM_SAMPLES_PER_SHARD);
+        let newest = STREAM_SAMPLES_PER_SHARD as u64 + 4;
+        assert!(merged
+            .streams
+            .iter()
+            .any(|s| s.ttft == Duration::from_millis(newest)));
+        assert!(!merged.streams.iter().any(|s| s.ttft.is_zero()));
+    }
+}

@@ -1,0 +1,224 @@
+//! Proxy-behaviour measurements of a run against the in-process mock: the mock's ledger (snapshots at the start
+//! and end of the load, and at each timeline window's edges) plus the client's own view (reported keys, stream
+//! timings, per-second series) turned into `proxy_behaviour` measurements, and the files reports read
+//! (`ledger.json`, `timeline.csv`). Pure functions apart from the two file writers.
+
+use super::timeline::{TimelineOutcome, Window};
+use crate::engine::Observed;
+use crate::error::HarnessError;
+use mock_upstream::{LatencyProfile, LedgerSnapshot, MockConfig, Route};
+use proxy_behaviour::{
+    compare_reported_keys, counts_between, eligible_keys, failover_masking, key_distribution,
+    load_drop_after_peak, mock_first_event_delay, recovery, retry_after_compliance,
+    stream_pass_through, upstream_window, BehaviourMeasurements, FailoverMasking, IntervalPoint,
+    Recovery, RecoveryTolerance, StreamRules, WindowCounts,
+};
+use std::path::Path;
+use std::time::Duration;
+
+/// File name of the mock's ledger at the end of the load.
+pub const LEDGER_FILE: &str = "ledger.json";
+/// File name of the fault windows.
+pub const TIMELINE_FILE: &str = run_report::input::TIMELINE_FILE;
+
+/// What the behaviour measurements are computed from, collected during the run.
+pub struct Collected {
+    /// The mock's effective configuration (eligible keys, latency profile).
+    pub config: MockConfig,
+    /// Ledger when the load started.
+    pub before: LedgerSnapshot,
+    /// Ledger when the load ended.
+    pub after: LedgerSnapshot,
+    /// Client-side observations.
+    pub observed: Observed,
+    /// The timeline's windows.
+    pub timeline: TimelineOutcome,
+    /// Per-second points of the load.
+    pub series: Vec<IntervalPoint>,
+    /// `(time, users)` per second, closed model only (load-peak recovery); empty otherwise.
+    pub users: Vec<(Duration, u32)>,
+}
+
+/// Every measurement the data allows.
+pub fn measure(inputs: &Collected) -> BehaviourMeasurements {
+    let counts = counts_between(&inputs.before, &inputs.after);
+    let observed = &inputs.observed;
+    let key_report = (!observed.reported_keys.is_empty())
+        .then(|| compare_reported_keys(&observed.reported_keys, &counts));
+    let streams = (!observed.streams.is_empty()).then(|| {
+        let upstream_ttft = mock_first_event_delay(&chat_profile(&inputs.config));
+        stream_pass_through(&observed.streams, upstream_ttft, &StreamRules::default())
+    });
+    let windows = &inputs.timeline.windows;
+    let mut recoveries: Vec<Recovery> = windows
+        .iter()
+        .filter_map(|w| window_recovery(w, &inputs.series))
+        .collect();
+    if windows.is_empty() {
+        recoveries.extend(peak_recovery(&inputs.series, &inputs.users));
+    }
+    BehaviourMeasurements {
+        distribution: Some(key_distribution(&counts, &eligible_keys(&inputs.config))),
+        key_report,
+        retry_after: Some(retry_after_compliance(&counts)),
+        masking: windows.iter().map(window_masking).collect(),
+        recovery: recoveries,
+        streams,
+    }
+}
+
+/// The latency profile of chat completions: the route's override where it sets the header delay.
+fn chat_profile(config: &MockConfig) -> LatencyProfile {
+    let mut profile = config.latency.clone();
+    if let Some(base) = config
+        .route_latency
+        .get(&Route::ChatCompletions)
+        .and_then(|p| p.base.clone())
+    {
+        profile.base = Some(base);
+    }
+    profile
+}
+
+/// Client vs upstream error rates between the window's edges.
+fn window_masking(window: &Window) -> FailoverMasking {
+    let (open, close) = (&window.opened.client, &window.closed.client);
+    let client = WindowCounts {
+        requests: close.requests.saturating_sub(open.requests),
+        errors: close.errors.saturating_sub(open.errors),
+    };
+    let upstream = upstream_window(&counts_between(
+        &window.opened.ledger,
+        &window.closed.ledger,
+    ));
+    failover_masking(&window.planned.label, client, upstream)
+}
+
+/// Recovery after a window that ended before the load did (a fault lasting to the end has no "after").
+fn window_recovery(window: &Window, series: &[IntervalPoint]) -> Option<Recovery> {
+    let load_end = series.last()?.end;
+    let end = Duration::from_secs_f64(window.closed.at_s.max(0.0));
+    let start = Duration::from_secs_f64(window.opened.at_s.max(0.0));
+    (end + Duration::from_millis(500) < load_end).then(|| {
+        recovery(
+            &window.planned.label,
+            series,
+            start,
+            end,
+            &RecoveryTolerance::default(),
+        )
+    })
+}
+
+/// Recovery after the load peak of a closed-model run whose users drop after it: the baseline is the
+/// intervals before the ramp to the peak began.
+fn peak_recovery(series: &[IntervalPoint], users: &[(Duration, u32)]) -> Option<Recovery> {
+    let drop = load_drop_after_peak(users)?;
+    let peak = users.iter().map(|(_, u)| *u).max()?;
+    let first_peak = users.iter().position(|(_, u)| *u == peak)?;
+    let mut ramp_start = first_peak;
+    while ramp_start > 0 && users[ramp_start - 1].1 < users[ramp_start].1 {
+        ramp_start -= 1;
+    }
+    let fault_start = users[ramp_start].0;
+    Some(recovery(
+        "after the load peak",
+        series,
+        fault_start,
+        drop,
+        &RecoveryTolerance::default(),
+    ))
+}
+
+/// Writes the mock's ledger as `ledger.json`.
+pub fn write_ledger(dir: &Path, ledger: &LedgerSnapshot) -> Result<(), HarnessError> {
+    let path = dir.join(LEDGER_FILE);
+    let text = serde_json::to_string_pretty(ledger)
+        .map_err(|e| HarnessError::io(&path, std::io::Error::other(e)))?;
+    std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
+}
+
+/// Writes `timeline.csv` (run-report's format: `start_s,end_s,label`, seconds since the start of the load).
+pub fn write_timeline(dir: &Path, timeline: &TimelineOutcome) -> Result<(), HarnessError> {
+    use run_report::input::timeline::{write, FaultWindow};
+    let path = dir.join(TIMELINE_FILE);
+    let windows: Vec<FaultWindow> = timeline
+        .windows
+        .iter()
+        .map(|w| FaultWindow {
+            start_s: round_ms(w.opened.at_s),
+            end_s: Some(round_ms(w.closed.at_s)),
+            label: w.planned.label.clone(),
+        })
+        .collect();
+    let file = std::fs::File::create(&path).map_err(|e| HarnessError::io(&path, e))?;
+    write(file, &windows).map_err(|e| HarnessError::io(&path, std::io::Error::other(e)))
+}
+
+fn round_ms(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
+}
+
+/// `engine.timeline` in `summary.json`: windows as they ran, and skipped events.
+pub fn timeline_json(timeline: &TimelineOutcome) -> serde_json::Value {
+    let windows: Vec<serde_json::Value> = timeline
+        .windows
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "index": w.planned.index,
+                "label": w.planned.label,
+                "start_s": w.opened.at_s,
+                "end_s": w.closed.at_s,
+                "planned_start_s": w.planned.start.as_secs_f64(),
+                "planned_end_s": w.planned.end.as_secs_f64(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "shortening": "clip",
+        "windows": windows,
+        "skipped": timeline.skipped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(end: u64, requests: u64, success_rate: f64, p95_ms: u64) -> IntervalPoint {
+        IntervalPoint {
+            end: Duration::from_secs(end),
+            requests,
+            success_rate,
+            p95: Some(Duration::from_millis(p95_ms)),
+        }
+    }
+
+    #[test]
+    fn peak_recovery_uses_the_ramp_start_and_the_drop() {
+        let users: Vec<(Duration, u32)> = [10, 10, 10, 20, 40, 40, 10, 10, 10, 10]
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (Duration::from_secs(i as u64 + 1), *u))
+            .collect();
+        let series: Vec<IntervalPoint> = (1..=10)
+            .map(|s| match s {
+                4..=7 => point(s, 100, 0.9, 200),
+                _ => point(s, 100, 1.0, 10),
+            })
+            .collect();
+        let r = peak_recovery(&series, &users).expect("a peak with a drop");
+        assert_eq!(r.from, Duration::from_secs(7));
+        let baseline = r.baseline.expect("baseline");
+        assert_eq!(baseline.intervals, 3);
+        match r.outcome {
+            proxy_behaviour::RecoveryOutcome::Recovered { after } => {
+                assert_eq!(after, Duration::from_secs(1))
+            }
+            other => panic!("{other:?}"),
+        }
+        let flat: Vec<(Duration, u32)> = users.iter().map(|(t, _)| (*t, 10)).collect();
+        assert!(peak_recovery(&series, &flat).is_none());
+    }
+}

@@ -26,8 +26,8 @@ fn shipped_scenarios_parse() {
         }
     }
     assert!(
-        count >= 5,
-        "normal_load, quick_smoke and the other Locust-suite scenarios"
+        count >= 14,
+        "the Locust-suite scenarios, quick_smoke, soak, nightly and the seven failure scenarios"
     );
 }
 
@@ -130,6 +130,56 @@ fn bad_files_name_file_line_and_field() {
         ),
         (HEAD.to_string(), "missing field `request`"),
         (format!("{HEAD}{req}[oops\n"), "t.toml:9:"),
+    ];
+    for (text, want) in cases {
+        let err = parse(&text).expect_err(want).to_string();
+        assert!(err.contains(want), "want {want:?} in {err:?}");
+        assert!(err.starts_with("t.toml:"), "{err}");
+    }
+}
+
+#[test]
+fn behaviour_and_timeline_are_parsed_and_checked() {
+    let req = "[[request]]\nname = \"a\"\npath = \"/x\"\n";
+    let ok = format!(
+        "{HEAD}{req}[behaviour]\nmin_fairness = 0.9\nmax_recovery = \"5s\"\n\
+         [[timeline]]\nat = \"10s\"\nfor = \"30s\"\nfault = {{ keys = [\"k2\"], action = \"rate_limit\", retry_after = \"5s\" }}\n\
+         [[timeline]]\nat = 60\nlabel = \"down\"\nfault = {{ action = \"error\", status = 503 }}\n"
+    );
+    let s = parse(&ok).expect("valid behaviour and timeline");
+    let b = s.behaviour.expect("[behaviour]").into_inner();
+    assert_eq!(b.min_fairness, Some(0.9));
+    assert_eq!(b.max_recovery, Some(std::time::Duration::from_secs(5)));
+    let events: Vec<TimelineEvent> = s.timeline.into_iter().map(|e| e.into_inner()).collect();
+    assert_eq!(events[0].duration, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(events[1].duration, None);
+    assert_eq!(events[1].label.as_deref(), Some("down"));
+
+    let cases = [
+        (
+            format!("{HEAD}{req}[behaviour]\nmin_fairness = 1.5\n"),
+            "behaviour.min_fairness",
+        ),
+        (
+            format!("{HEAD}{req}[behaviour]\nmin_fairnes = 0.5\n"),
+            "unknown field `min_fairnes`",
+        ),
+        (
+            format!("{HEAD}{req}[[timeline]]\nat = \"1s\"\nfor = \"0s\"\nfault = {{ action = \"close\" }}\n"),
+            "t.toml:11: timeline[0].for",
+        ),
+        (
+            format!("{HEAD}{req}[[timeline]]\nat = \"1s\"\nfault = {{ action = \"close\", ttl = \"1s\" }}\n"),
+            "timeline[0].fault",
+        ),
+        (
+            format!("{HEAD}{req}[[timeline]]\nat = \"1s\"\nfault = {{ action = \"error\", probability = 2.0 }}\n"),
+            "timeline[0].fault",
+        ),
+        (
+            format!("{HEAD}{req}[[timeline]]\nat = \"1s\"\nfault = {{ action = \"explode\" }}\n"),
+            "unknown variant `explode`",
+        ),
     ];
     for (text, want) in cases {
         let err = parse(&text).expect_err(want).to_string();

@@ -250,7 +250,7 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     f.outputs
         .write_reports(&summary, !args.no_report, args.junit.as_deref())?;
     if !args.quiet {
-        print_report(&summary, &f.outputs);
+        print_report(&summary, &f.outputs, behaviour.as_ref());
     }
     Ok(verdict.exit)
 }
@@ -307,7 +307,7 @@ fn config_json(scenario: &Scenario, plan: &Plan, args: &RunArgs) -> serde_json::
 }
 
 /// The human report after the run.
-fn print_report(summary: &Summary, outputs: &Outputs) {
+fn print_report(summary: &Summary, outputs: &Outputs, behaviour: Option<&BehaviourReport>) {
     let a = &summary.aggregate;
     let pct = a.latency.as_ref().map(|l| {
         format!(
@@ -326,6 +326,27 @@ fn print_report(summary: &Summary, outputs: &Outputs) {
     );
     for t in &summary.thresholds {
         eprintln!("  {t}");
+    }
+    for v in behaviour.iter().flat_map(|b| &b.verdicts) {
+        let name = |x: serde_json::Result<serde_json::Value>| {
+            x.ok()
+                .and_then(|x| x.as_str().map(str::to_uppercase))
+                .unwrap_or_default()
+        };
+        let (outcome, check) = (
+            name(serde_json::to_value(v.outcome)),
+            name(serde_json::to_value(v.check)),
+        );
+        let subject = v
+            .subject
+            .as_deref()
+            .map(|s| format!(" [{s}]"))
+            .unwrap_or_default();
+        eprintln!(
+            "  {outcome} behaviour {}{subject}: {}",
+            check.to_lowercase(),
+            v.detail
+        );
     }
     for r in &summary.verdict_reasons {
         eprintln!("  - {r}");

@@ -5,13 +5,13 @@
 //! header value as received (no string conversion per request) and bounded in size, and a fixed-size ring of
 //! stream samples (the most recent ones), so memory stays flat however long the run.
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use proxy_behaviour::StreamSample;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-/// Header the proxy names the key it used in.
-pub const KEY_USED_HEADER: &str = "x-key-used";
+/// Header the proxy names the key it used in (a ready-made name: no parsing per response).
+pub const KEY_USED_HEADER: HeaderName = HeaderName::from_static("x-key-used");
 /// Distinct reported key values kept; further values are counted under [`OTHER_KEYS`].
 pub const MAX_REPORTED_KEYS: usize = 64;
 /// Bucket for reported values beyond [`MAX_REPORTED_KEYS`] (and values that are not text).

@@ -11,7 +11,7 @@ use proxy_behaviour::{
     compare_reported_keys, counts_between, eligible_keys, failover_masking, key_distribution,
     load_drop_after_peak, mock_first_event_delay, recovery, retry_after_compliance,
     stream_pass_through, upstream_window, BehaviourMeasurements, FailoverMasking, IntervalPoint,
-    Recovery, RecoveryTolerance, StreamRules, WindowCounts,
+    LedgerCounts, Recovery, RecoveryTolerance, StreamRules, WindowCounts,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -87,11 +87,19 @@ fn window_masking(window: &Window) -> FailoverMasking {
         requests: close.requests.saturating_sub(open.requests),
         errors: close.errors.saturating_sub(open.errors),
     };
-    let upstream = upstream_window(&counts_between(
-        &window.opened.ledger,
-        &window.closed.ledger,
-    ));
+    let upstream = upstream_window(&counts_since(&window.opened.ledger, &window.closed.ledger));
     failover_masking(&window.planned.label, client, upstream)
+}
+
+/// Per-key counts from `before` to `after` (keys first seen after `before` count in full).
+fn counts_since(before: &LedgerCounts, after: &LedgerCounts) -> LedgerCounts {
+    after
+        .iter()
+        .map(|(id, now)| {
+            let delta = before.get(id).map_or(*now, |then| now.since(then));
+            (id.clone(), delta)
+        })
+        .collect()
 }
 
 /// Recovery after a window that ended before the load did (a fault lasting to the end has no "after").
@@ -220,5 +228,45 @@ mod tests {
         }
         let flat: Vec<(Duration, u32)> = users.iter().map(|(t, _)| (*t, 10)).collect();
         assert!(peak_recovery(&series, &flat).is_none());
+    }
+
+    #[test]
+    fn window_masking_compares_the_deltas_of_both_sides() {
+        use super::super::timeline::{Mark, Planned};
+        use proxy_behaviour::KeyCounts;
+        let counts = |pairs: &[(&str, u64, u64)]| -> LedgerCounts {
+            pairs
+                .iter()
+                .map(|(id, requests, failures)| {
+                    let c = KeyCounts {
+                        requests: *requests,
+                        failures: *failures,
+                        ..Default::default()
+                    };
+                    (id.to_string(), c)
+                })
+                .collect()
+        };
+        let mark = |at_s, ledger, requests, errors| Mark {
+            at_s,
+            ledger,
+            client: WindowCounts { requests, errors },
+        };
+        let window = Window {
+            planned: Planned {
+                index: 0,
+                label: "k2 down".into(),
+                start: Duration::from_secs(1),
+                end: Duration::from_secs(2),
+            },
+            opened: mark(1.0, counts(&[("k1", 5, 0)]), 10, 1),
+            closed: mark(2.0, counts(&[("k1", 50, 10), ("k2", 10, 10)]), 110, 3),
+        };
+        let m = window_masking(&window);
+        assert_eq!(m.window, "k2 down");
+        assert_eq!((m.client.requests, m.client.errors), (100, 2));
+        assert_eq!((m.upstream.requests, m.upstream.errors), (55, 20));
+        let expected = 1.0 - 0.02 / (20.0 / 55.0);
+        assert!((m.masking.unwrap() - expected).abs() < 1e-9, "{m:?}");
     }
 }

@@ -417,3 +417,30 @@ async fn attached_proxy_is_monitored_and_its_death_is_a_crash() {
         "the attached proxy was sampled: {resources}"
     );
 }
+
+/// A run with no limits at all whose requests never complete (a hung proxy) must not PASS: nothing was measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_completes_no_request_fails_even_without_thresholds() {
+    let (url, _) = common::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = common::scenario_file(
+        tmp.path(),
+        "hung.toml",
+        &small_scenario("/sleep/20000", "", "1s"),
+    );
+    let out = tmp.path().join("hung");
+    let o = harness(&[
+        "run",
+        file.to_str().unwrap(),
+        "--target",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let s = summary(&out);
+    assert_eq!(s["verdict"], "FAIL");
+    assert_eq!(s["aggregate"]["requests"], 0);
+}

@@ -428,7 +428,8 @@ fn evaluate_scope(
     results
 }
 
-fn no_requests(scope: &str) -> ThresholdResult {
+/// The failed result of a scope in which no request completed: nothing can be checked, so nothing passed.
+pub fn no_requests(scope: &str) -> ThresholdResult {
     ThresholdResult {
         scope: scope.to_owned(),
         metric: Metric::Requests,

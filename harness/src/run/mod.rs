@@ -225,7 +225,14 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     f.outputs.write_final_csvs(&stats)?;
     let mut thresholds = f.scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
-    let results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
+    let mut results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
+    if results.is_empty() && stats.aggregate_report().requests == 0 {
+        // Without any limit a run that completed no request would otherwise PASS (a dead target, a tag
+        // selection that sends nothing): nothing was measured, so nothing passed.
+        results.push(load_stats::thresholds::no_requests(
+            load_stats::thresholds::OVERALL_SCOPE,
+        ));
+    }
     let behaviour = judge_behaviour(&f.scenario, &f.outputs, f.behaviour.as_ref(), &f.timeline)?;
     let failures = behaviour.iter().flat_map(behaviour_failures).collect();
     let verdict = decide(f.cause, &results, &f.resources.verdict).with_failures(failures);

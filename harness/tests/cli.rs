@@ -444,3 +444,25 @@ async fn a_run_that_completes_no_request_fails_even_without_thresholds() {
     assert_eq!(s["verdict"], "FAIL");
     assert_eq!(s["aggregate"]["requests"], 0);
 }
+
+/// Without any limit, failed requests fail the run (Locust's default exit code), and with no failures it passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_thresholds_any_failed_request_fails_the_run() {
+    let (url, _) = common::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    for (path, code) in [("/no-such-route", 1), ("/ok/x", 0)] {
+        let file = common::scenario_file(tmp.path(), "bare.toml", &small_scenario(path, "", "1s"));
+        let out = tmp.path().join(format!("bare{code}"));
+        let o = harness(&[
+            "run",
+            file.to_str().unwrap(),
+            "--target",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .await;
+        assert_eq!(o.status.code(), Some(code), "{path}: {}", stderr(&o));
+    }
+}

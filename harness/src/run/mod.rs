@@ -225,6 +225,15 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     f.outputs.write_final_csvs(&stats)?;
     let mut thresholds = f.scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
+    if thresholds.is_empty() && f.scenario.behaviour.is_none() && !f.scenario.monitor.judge_leaks {
+        // Nothing else judges this run: like Locust's default exit code, any failed request fails it.
+        thresholds.override_with(&load_stats::thresholds::Thresholds::from_overall(
+            &load_stats::thresholds::Limits {
+                max_error_percent: Some(0.0),
+                ..Default::default()
+            },
+        ));
+    }
     let mut results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
     if results.is_empty() && stats.aggregate_report().requests == 0 {
         // Without any limit a run that completed no request would otherwise PASS (a dead target, a tag

@@ -24,6 +24,20 @@ async fn harness(args: &[&str]) -> Output {
         .expect("spawn")
 }
 
+/// `harness run FILE --target URL --out OUT -q`.
+async fn run_against(file: &Path, url: &str, out: &Path) -> Output {
+    harness(&[
+        "run",
+        file.to_str().unwrap(),
+        "--target",
+        url,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ])
+    .await
+}
+
 fn summary(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("summary.json")).expect("summary.json written");
     serde_json::from_str(&text).expect("summary.json is JSON")
@@ -48,16 +62,7 @@ async fn thresholds_decide_the_exit_code_and_every_file_is_written() {
             &small_scenario("/ok/x", limit, "1s"),
         );
         let out = tmp.path().join(name);
-        let o = harness(&[
-            "run",
-            file.to_str().unwrap(),
-            "--target",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ])
-        .await;
+        let o = run_against(&file, &url, &out).await;
         assert_eq!(o.status.code(), Some(code), "{name}: {}", stderr(&o));
         let s = summary(&out);
         assert_eq!(s["verdict"], verdict, "{name}");
@@ -429,16 +434,7 @@ async fn a_run_that_completes_no_request_fails_even_without_thresholds() {
         &small_scenario("/sleep/20000", "", "1s"),
     );
     let out = tmp.path().join("hung");
-    let o = harness(&[
-        "run",
-        file.to_str().unwrap(),
-        "--target",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-        "-q",
-    ])
-    .await;
+    let o = run_against(&file, &url, &out).await;
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let s = summary(&out);
     assert_eq!(s["verdict"], "FAIL");
@@ -453,16 +449,7 @@ async fn without_thresholds_any_failed_request_fails_the_run() {
     for (path, code) in [("/no-such-route", 1), ("/ok/x", 0)] {
         let file = common::scenario_file(tmp.path(), "bare.toml", &small_scenario(path, "", "1s"));
         let out = tmp.path().join(format!("bare{code}"));
-        let o = harness(&[
-            "run",
-            file.to_str().unwrap(),
-            "--target",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ])
-        .await;
+        let o = run_against(&file, &url, &out).await;
         assert_eq!(o.status.code(), Some(code), "{path}: {}", stderr(&o));
     }
 }

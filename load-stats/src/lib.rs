@@ -20,10 +20,12 @@
 //! - [`percentiles`]: the reported percentiles, in Locust's order.
 //! - [`locust`]: Locust 2.x compatible CSV writers.
 //! - [`thresholds`]: scenario limits and their pass/fail evaluation.
+//! - [`drift`]: latency drift between the first and the last window of a run (merged interval histograms).
 //! - [`summary`]: the `summary.json` document (schema in `summary.schema.json`).
 //! - [`check`]: `harness check` — thresholds applied to a Locust `_stats.csv` or a `summary.json`.
 
 pub mod check;
+pub mod drift;
 pub mod errors;
 pub mod histogram;
 pub mod locust;

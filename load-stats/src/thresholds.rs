@@ -13,6 +13,10 @@
 //! max_error_percent = 5.0                   # all failures, 429s included
 //! max_error_percent_excluding_429 = 1.0     # the users' rule
 //!
+//! max_p95_drift_ratio = 1.5                 # last window's p95 / first window's p95 (see `drift`)
+//! max_p95_drift_ms = 20                     # last window's p95 - first window's p95, in ms
+//! drift_window = "1h"                       # window length (default 1 h, at most a quarter of the run)
+//!
 //! [thresholds.requests."chat basic"]        # per request name
 //! p95 = "150ms"
 //! ```
@@ -138,6 +142,27 @@ pub struct Thresholds {
         deserialize_with = "percent"
     )]
     pub max_error_percent_excluding_429: Option<f64>,
+    /// Maximum ratio of the last window's p95 to the first window's (latency drift, see [`crate::drift`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_negative"
+    )]
+    pub max_p95_drift_ratio: Option<f64>,
+    /// Maximum increase of p95 from the first window to the last, in milliseconds.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "non_negative"
+    )]
+    pub max_p95_drift_ms: Option<f64>,
+    /// Length of the first and last windows the drift compares (default 1 h, clipped to a quarter of the run).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "human_duration"
+    )]
+    pub drift_window: Option<Duration>,
     /// Limits per request name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub requests: BTreeMap<String, Limits>,
@@ -166,6 +191,9 @@ impl Thresholds {
             p99: limits.p99,
             max_error_percent: limits.max_error_percent,
             max_error_percent_excluding_429: limits.max_error_percent_excluding_429,
+            max_p95_drift_ratio: None,
+            max_p95_drift_ms: None,
+            drift_window: None,
             requests: BTreeMap::new(),
         }
     }
@@ -190,6 +218,9 @@ impl Thresholds {
         let requests = std::mem::take(&mut self.requests);
         *self = Self {
             requests,
+            max_p95_drift_ratio: other.max_p95_drift_ratio.or(self.max_p95_drift_ratio),
+            max_p95_drift_ms: other.max_p95_drift_ms.or(self.max_p95_drift_ms),
+            drift_window: other.drift_window.or(self.drift_window),
             ..Self::from_overall(&overall)
         };
         for (name, limits) in &other.requests {
@@ -202,7 +233,15 @@ impl Thresholds {
 
     /// True when no limit at all is set.
     pub fn is_empty(&self) -> bool {
-        self.overall().is_empty() && self.requests.values().all(Limits::is_empty)
+        self.overall().is_empty()
+            && self.requests.values().all(Limits::is_empty)
+            && self.max_p95_drift_ratio.is_none()
+            && self.max_p95_drift_ms.is_none()
+    }
+
+    /// Whether a latency-drift limit is set (the run then measures the drift windows).
+    pub fn judges_drift(&self) -> bool {
+        self.max_p95_drift_ratio.is_some() || self.max_p95_drift_ms.is_some()
     }
 }
 
@@ -299,6 +338,10 @@ pub enum Metric {
     /// Failure percentage without 429s (a maximum).
     #[serde(rename = "error_percent_excluding_429")]
     ErrorPercentExcluding429,
+    /// Last window's p95 / first window's p95 (a maximum).
+    P95DriftRatio,
+    /// Last window's p95 − first window's p95 in ms (a maximum).
+    P95DriftMs,
 }
 
 impl fmt::Display for Metric {
@@ -311,6 +354,8 @@ impl fmt::Display for Metric {
             Self::P99 => "p99",
             Self::ErrorPercent => "errors",
             Self::ErrorPercentExcluding429 => "errors excl. 429",
+            Self::P95DriftRatio => "p95 drift (last/first window)",
+            Self::P95DriftMs => "p95 drift (last-first window)",
         })
     }
 }
@@ -424,6 +469,36 @@ fn evaluate_scope(
                 "%",
             ));
         }
+    }
+    results
+}
+
+/// The latency-drift limits against the run's [`crate::drift::LatencyDrift`] (whole-run scope). A limit without
+/// drift figures (the load stopped before its last window, or a window had no requests) fails as N/A.
+pub fn evaluate_drift(
+    thresholds: &Thresholds,
+    drift: Option<&crate::drift::LatencyDrift>,
+) -> Vec<ThresholdResult> {
+    let mut results = Vec::new();
+    if let Some(limit) = thresholds.max_p95_drift_ratio {
+        let value = drift.and_then(|d| d.p95_ratio);
+        results.push(at_most(
+            OVERALL_SCOPE,
+            Metric::P95DriftRatio,
+            limit,
+            value,
+            "x",
+        ));
+    }
+    if let Some(limit) = thresholds.max_p95_drift_ms {
+        let value = drift.and_then(|d| d.p95_diff_ms);
+        results.push(at_most(
+            OVERALL_SCOPE,
+            Metric::P95DriftMs,
+            limit,
+            value,
+            "ms",
+        ));
     }
     results
 }
@@ -573,6 +648,58 @@ mod tests {
             p95_ms: Some(p[1]),
             p99_ms: Some(p[2]),
         }
+    }
+
+    #[test]
+    fn drift_limits_table() {
+        use crate::drift::{latency_drift, WindowLatency};
+        let window = |p95| WindowLatency {
+            start_s: 0.0,
+            end_s: 10.0,
+            requests: 100,
+            p50_ms: p95,
+            p95_ms: p95,
+        };
+        let drift =
+            |first, last| latency_drift(Duration::from_secs(10), window(first), window(last));
+        let limits = |ratio, ms| Thresholds {
+            max_p95_drift_ratio: ratio,
+            max_p95_drift_ms: ms,
+            ..Thresholds::default()
+        };
+        let flat = drift(Some(10.0), Some(11.0));
+        let slower = drift(Some(10.0), Some(40.0));
+        let cases = [
+            (limits(Some(1.5), None), Some(&flat), vec![true]),
+            (limits(Some(1.5), None), Some(&slower), vec![false]),
+            (limits(None, Some(20.0)), Some(&slower), vec![false]),
+            (
+                limits(Some(5.0), Some(30.0)),
+                Some(&slower),
+                vec![true, true],
+            ),
+            (limits(Some(1.5), Some(5.0)), None, vec![false, false]),
+            (limits(None, None), Some(&slower), vec![]),
+        ];
+        for (thresholds, d, want) in cases {
+            let got: Vec<bool> = evaluate_drift(&thresholds, d)
+                .iter()
+                .map(|r| r.passed)
+                .collect();
+            assert_eq!(got, want, "{thresholds:?} {d:?}");
+        }
+        let r = &evaluate_drift(&limits(Some(1.5), None), Some(&slower))[0];
+        assert_eq!(
+            (r.metric, r.unit.as_str(), r.measured),
+            (Metric::P95DriftRatio, "x", Some(4.0))
+        );
+        assert!(limits(Some(1.0), None).judges_drift() && !limits(Some(1.0), None).is_empty());
+        let toml = "max_p95_drift_ratio = 1.5\nmax_p95_drift_ms = 20\ndrift_window = \"10m\"\n";
+        let parsed: Thresholds = toml::from_str(toml).expect("drift limits parse");
+        assert_eq!(parsed.drift_window, Some(Duration::from_secs(600)));
+        let mut base = parsed.clone();
+        base.override_with(&Thresholds::from_overall(&Limits::default()));
+        assert_eq!(base, parsed, "CLI overrides keep the drift limits");
     }
 
     fn verdicts(thresholds: &Thresholds, overall: &Measured) -> Vec<(Metric, bool)> {

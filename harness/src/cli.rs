@@ -48,6 +48,13 @@ pub struct RunArgs {
     /// File holding the PID of the attached proxy (with --target).
     #[arg(long, requires = "target", conflicts_with = "proxy_pid")]
     pub proxy_pid_file: Option<PathBuf>,
+    /// Base URL of an external mock-upstream to use instead of the in-process one, driven through its admin
+    /// API (`/__admin`): reset, the scenario's rules, timeline rules, ledger. The proxy is pointed at it.
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Bearer token of the external mock's admin API (used with --upstream).
+    #[arg(long, env = "HARNESS_UPSTREAM_ADMIN_TOKEN", hide_env_values = true)]
+    pub upstream_admin_token: Option<String>,
     /// Users (closed model; replaces the scenario's stages with a constant count).
     #[arg(short = 'u', long)]
     pub users: Option<u32>,

@@ -66,6 +66,8 @@ struct Finished {
     cause: StopCause,
     resources: crate::monitoring::ResourcesOutcome,
     counters: Arc<engine::Counters>,
+    /// `config.upstream` in `summary.json`: the mock's mode and URL (null without a mock).
+    upstream: serde_json::Value,
 }
 
 /// Scenario, overrides, results directory, system under test and request mix — bad input is found before
@@ -128,7 +130,10 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         .map(|e| e.get_ref().clone())
         .collect();
     let (planned, clipped) = timeline::plan(&events, p.plan.run_time());
-    let ledger_before = p.sut.mock().map(|m| m.ledger());
+    let ledger_before = match p.sut.mock() {
+        Some(mock) => ledger_or_warn(mock, "start").await,
+        None => None,
+    };
     let origin = std::time::Instant::now();
     let engine = engine::start(config, stop.token());
     let counters = engine.counters_handle();
@@ -158,7 +163,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     let (ticked, mut timeline_outcome) = tokio::join!(ticking, timeline_run);
     timeline_outcome.skipped.extend(clipped);
     let (stats, behaviour, timeline_outcome) =
-        collect(&p.sut, ticked, ledger_before, timeline_outcome, open_model);
+        collect(&p.sut, ticked, ledger_before, timeline_outcome, open_model).await;
     stop.token().cancel(); // ends the load even when the loop failed early (results directory unwritable)
     progress.finish();
     let cause = stop.finish();
@@ -166,6 +171,10 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         monitor.drain().await;
     }
     let resources = monitor.finish();
+    let upstream = p.sut.mock().map_or(
+        serde_json::Value::Null,
+        |m| serde_json::json!({"mode": m.mode(), "url": m.base_url()}),
+    );
     if let Some(info) = p.sut.shutdown().await {
         tracing::debug!("proxy stopped: {info}");
     }
@@ -179,12 +188,28 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         cause,
         resources,
         counters,
+        upstream,
+    }
+}
+
+/// The mock's ledger, or `None` with a warning when it cannot be read (an external mock gone away): the
+/// behaviour verdicts are then not judged rather than judged on made-up counts.
+async fn ledger_or_warn(
+    mock: &crate::sut::MockHandle,
+    when: &str,
+) -> Option<mock_upstream::LedgerSnapshot> {
+    match mock.ledger().await {
+        Ok(ledger) => Some(ledger),
+        Err(e) => {
+            eprintln!("harness: cannot read the mock's ledger at the {when} of the load: {e}");
+            None
+        }
     }
 }
 
 /// Splits the load's result into the run statistics and the behaviour data (ledger at the end, timeline,
-/// client observations) when the harness runs the mock; without a mock the timeline outcome is kept apart.
-fn collect(
+/// client observations) when the harness controls the mock; without one the timeline outcome is kept apart.
+async fn collect(
     sut: &Sut,
     ticked: Result<ticker::Ticked, HarnessError>,
     ledger_before: Option<mock_upstream::LedgerSnapshot>,
@@ -203,10 +228,13 @@ fn collect(
         (Some(m), Some(c), Some(b)) => (m, c, b),
         _ => return (Ok(ticked.stats), None, timeline),
     };
+    let Some(after) = ledger_or_warn(mock, "end").await else {
+        return (Ok(ticked.stats), None, timeline);
+    };
     let collected = behaviour::Collected {
         config: config.clone(),
         before,
-        after: mock.ledger(),
+        after,
         observed: ticked.observed,
         timeline,
         series: ticked.series,
@@ -248,7 +276,11 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
-    let mut summary = Summary::from_run(&stats, config_json(&f.scenario, &f.plan, args), results);
+    let mut summary = Summary::from_run(
+        &stats,
+        config_json(&f.scenario, &f.plan, args, &f.upstream),
+        results,
+    );
     summary.verdict = verdict.name.to_string();
     summary.exit_code = verdict.exit.code();
     summary.verdict_reasons = verdict.reasons.clone();
@@ -307,7 +339,12 @@ fn behaviour_failures(report: &BehaviourReport) -> Vec<String> {
 }
 
 /// The effective configuration echoed into `summary.json`.
-fn config_json(scenario: &Scenario, plan: &Plan, args: &RunArgs) -> serde_json::Value {
+fn config_json(
+    scenario: &Scenario,
+    plan: &Plan,
+    args: &RunArgs,
+    upstream: &serde_json::Value,
+) -> serde_json::Value {
     serde_json::json!({
         "scenario": scenario.name,
         "scenario_file": scenario.origin,
@@ -316,6 +353,7 @@ fn config_json(scenario: &Scenario, plan: &Plan, args: &RunArgs) -> serde_json::
         "tags": plan.tags.include,
         "exclude_tags": plan.tags.exclude,
         "target": args.target,
+        "upstream": upstream,
         "thresholds": scenario.thresholds,
         "behaviour": scenario.behaviour.as_ref().map(|b| b.get_ref()),
         "timeline": scenario.timeline.iter().map(|e| e.get_ref()).collect::<Vec<_>>(),

@@ -1,4 +1,5 @@
-//! `[[timeline]]`: fault rules switched on and off in the in-process mock at offsets of the load clock.
+//! `[[timeline]]`: fault rules switched on and off in the mock (in-process, or external through its admin API)
+//! at offsets of the load clock.
 //!
 //! Shortened runs (`-t`) **clip**: offsets are never scaled; an event whose `at` is at or after the end of the
 //! load is skipped (and listed as skipped), and a window still open when the load ends is closed then. Each
@@ -7,7 +8,7 @@
 
 use crate::engine::Counters;
 use crate::scenario::TimelineEvent;
-use mock_upstream::RunningMock;
+use crate::sut::MockHandle;
 use proxy_behaviour::{ledger_counts, LedgerCounts, WindowCounts};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -116,7 +117,8 @@ pub struct TimelineOutcome {
 }
 
 impl TimelineOutcome {
-    /// Nothing can be switched without the in-process mock (`--target`): every planned window is skipped.
+    /// Nothing can be switched without a mock under the harness's control (`--target` without `--upstream`):
+    /// every planned window is skipped.
     pub fn without_mock(planned: Vec<Planned>) -> TimelineOutcome {
         let skipped = planned
             .into_iter()
@@ -124,7 +126,9 @@ impl TimelineOutcome {
                 index: p.index,
                 at_s: p.start.as_secs_f64(),
                 label: p.label,
-                reason: "no in-process mock (--target): faults cannot be switched".into(),
+                reason: "no mock under the harness's control (--target without --upstream): faults cannot be \
+                         switched"
+                    .into(),
             })
             .collect();
         TimelineOutcome {
@@ -137,7 +141,7 @@ impl TimelineOutcome {
 /// Runs the windows against `mock` on the load clock `origin` until all are closed or `load_done` fires (then
 /// open windows are closed at once and windows not yet opened are skipped).
 pub async fn drive(
-    mock: &RunningMock,
+    mock: &MockHandle,
     events: &[TimelineEvent],
     planned: Vec<Planned>,
     origin: Instant,
@@ -145,13 +149,10 @@ pub async fn drive(
     load_done: &CancellationToken,
 ) -> TimelineOutcome {
     let mut outcome = TimelineOutcome::default();
-    let mark = || Mark {
-        at_s: origin.elapsed().as_secs_f64(),
-        ledger: ledger_counts(&mock.ledger()),
-        client: WindowCounts {
-            requests: counters.completed.load(Ordering::Relaxed),
-            errors: counters.failed.load(Ordering::Relaxed),
-        },
+    let marks = Marks {
+        mock,
+        origin,
+        counters,
     };
     let mut open: Vec<(Planned, String, Mark)> = Vec::new();
     let mut pending = planned;
@@ -173,20 +174,16 @@ pub async fn drive(
         // Close before open, so back-to-back windows do not overlap.
         while let Some(i) = open.iter().position(|(p, _, _)| p.end <= due) {
             let (planned, id, opened) = open.swap_remove(i);
-            mock.remove_rule(&id);
-            let closed = mark();
-            outcome.windows.push(Window {
-                planned,
-                opened,
-                closed,
-            });
+            outcome
+                .windows
+                .push(marks.close(planned, &id, opened).await);
         }
         while pending.peek().is_some_and(|p| p.start <= due) {
             let Some(p) = pending.next() else { break };
             let mut rule = events[p.index].fault.clone();
             rule.id = None;
-            let opened = mark();
-            match mock.add_rule(rule) {
+            let opened = marks.mark().await;
+            match mock.add_rule(rule).await {
                 Ok(id) => open.push((p, id, opened)),
                 Err(e) => outcome.skipped.push(Skipped {
                     index: p.index,
@@ -198,13 +195,9 @@ pub async fn drive(
         }
     }
     for (planned, id, opened) in open {
-        mock.remove_rule(&id);
-        let closed = mark();
-        outcome.windows.push(Window {
-            planned,
-            opened,
-            closed,
-        });
+        outcome
+            .windows
+            .push(marks.close(planned, &id, opened).await);
     }
     outcome.skipped.extend(pending.map(|p| Skipped {
         index: p.index,
@@ -214,6 +207,47 @@ pub async fn drive(
     }));
     outcome.windows.sort_by_key(|w| w.planned.start);
     outcome
+}
+
+/// Takes the window-edge marks: the mock's ledger counts and the client's counts, on the load clock.
+struct Marks<'a> {
+    mock: &'a MockHandle,
+    origin: Instant,
+    counters: &'a Counters,
+}
+
+impl Marks<'_> {
+    /// A mark now. A ledger the mock cannot deliver (an external mock gone away) counts as empty, with a
+    /// warning: the window's masking figures are then wrong, and the end-of-run ledger says so too.
+    async fn mark(&self) -> Mark {
+        let ledger = match self.mock.ledger().await {
+            Ok(l) => ledger_counts(&l),
+            Err(e) => {
+                tracing::warn!("timeline: cannot read the mock's ledger: {e}");
+                LedgerCounts::default()
+            }
+        };
+        Mark {
+            at_s: self.origin.elapsed().as_secs_f64(),
+            ledger,
+            client: WindowCounts {
+                requests: self.counters.completed.load(Ordering::Relaxed),
+                errors: self.counters.failed.load(Ordering::Relaxed),
+            },
+        }
+    }
+
+    /// Removes the window's rule and closes it.
+    async fn close(&self, planned: Planned, id: &str, opened: Mark) -> Window {
+        if let Err(e) = self.mock.remove_rule(id).await {
+            tracing::warn!("timeline: cannot remove rule {id} ({}): {e}", planned.label);
+        }
+        Window {
+            planned,
+            opened,
+            closed: self.mark().await,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,17 +4,23 @@
 //! - **attach** — `--target URL` (optionally `--proxy-pid` / `--proxy-pid-file` for resource monitoring): the
 //!   harness starts nothing;
 //! - **spawn** — the scenario's `[proxy]` command, with placeholders filled, in front of the in-process mock;
+//! - **external mock** — `--upstream URL` replaces the in-process mock by a mock-upstream running elsewhere,
+//!   driven through its admin API (with attach or spawn);
 //! - **default** — the workspace's reference proxy, run as a separate OS process by re-executing this very
 //!   binary (`harness __reference-proxy ...`), in front of the in-process mock, so a fresh clone needs nothing
 //!   else installed.
 
 mod attach;
+mod mock_admin;
+mod mock_handle;
 mod placeholders;
 mod process;
 mod ready;
 mod spawn;
 mod upstream;
 
+pub use mock_admin::{AdminClient, AdminError};
+pub use mock_handle::{MockError, MockHandle};
 pub use placeholders::Placeholders;
 pub use process::{log_tail, ExitInfo, ProxyProcess};
 pub use ready::{run_setup, wait_ready, ReadyError};
@@ -22,7 +28,7 @@ pub use ready::{run_setup, wait_ready, ReadyError};
 use crate::cli::RunArgs;
 use crate::error::HarnessError;
 use crate::scenario::Scenario;
-use mock_upstream::{MockConfig, RunningMock};
+use mock_upstream::{KeyConfig, MockConfig};
 use std::path::Path;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -36,10 +42,10 @@ pub struct Sut {
     pub target: String,
     /// PID of the proxy, when known (monitoring, crash detection).
     pub pid: Option<u32>,
-    /// Base URL of the in-process mock, when the harness runs one.
+    /// Base URL of the mock behind the proxy, when the harness controls one.
     pub upstream_url: Option<String>,
     process: Option<ProxyProcess>,
-    mock: Option<RunningMock>,
+    mock: Option<MockHandle>,
     mock_config: Option<MockConfig>,
     shutdown_timeout: Duration,
     _keys_file: Option<tempfile::NamedTempFile>,
@@ -47,52 +53,50 @@ pub struct Sut {
 
 impl Sut {
     /// Starts or attaches to the system under test for `scenario`, writing `proxy.log` into `results_dir`.
-    /// The mock's seed defaults to `seed` (the run's).
+    /// The mock's seed defaults to `seed` (the run's). With `--upstream` the mock is the external one, prepared
+    /// through its admin API, also when attaching to a proxy with `--target`.
     pub async fn start(
         scenario: &Scenario,
         args: &RunArgs,
         seed: u64,
         results_dir: &Path,
     ) -> Result<Sut, HarnessError> {
+        let external = match &args.upstream {
+            Some(url) => Some(
+                upstream::connect_external(url, args.upstream_admin_token.clone(), scenario)
+                    .await?,
+            ),
+            None => None,
+        };
         if let Some(target) = &args.target {
-            return attach::attach(target, args);
+            let mut sut = attach::attach(target, args)?;
+            if let Some((mock, config)) = external {
+                sut.upstream_url = Some(mock.base_url());
+                (sut.mock, sut.mock_config) = (Some(mock), Some(config));
+            }
+            return Ok(sut);
         }
-        let mock_config = upstream::mock_config(scenario, seed);
-        let keys = mock_config.keys.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| HarnessError::SutStart(format!("cannot bind the mock upstream: {e}")))?;
-        let mock = mock_upstream::spawn(mock_config.clone(), listener)
-            .await
-            .map_err(|e| HarnessError::SutStart(format!("mock upstream: {e}")))?;
-        let upstream_url = mock.base_url();
-        let spec = scenario
-            .proxy
-            .as_ref()
-            .map(|p| p.get_ref().clone())
-            .unwrap_or_default();
-        let base_dir = Path::new(&scenario.origin)
-            .parent()
-            .unwrap_or(Path::new("."));
-        let keys_file = upstream::write_keys_file(&keys)?;
-        let port = spawn::free_port()?;
-        let token = spawn::admin_token();
-        let values = Placeholders::new(
-            &upstream_url,
-            port,
-            &keys_file.path().display().to_string(),
-            &token,
-        );
-        let started = spawn::spawn_proxy(&spec, &values, port, results_dir, base_dir).await;
-        match started {
-            Ok((process, target)) => Ok(Sut {
+        let scenario_mock = upstream::mock_config(scenario, seed);
+        let keys = scenario_mock.keys.clone();
+        let (mock, mock_config) = match external {
+            Some((mock, config)) => {
+                upstream::check_keys(&mock.base_url(), &config, &keys)?;
+                (mock, config)
+            }
+            None => (
+                upstream::start_in_process(&scenario_mock).await?,
+                scenario_mock,
+            ),
+        };
+        match start_proxy(scenario, &mock.base_url(), &keys, results_dir).await {
+            Ok((process, target, keys_file, shutdown_timeout)) => Ok(Sut {
                 target,
                 pid: Some(process.pid()),
-                upstream_url: Some(upstream_url),
+                upstream_url: Some(mock.base_url()),
                 process: Some(process),
                 mock: Some(mock),
                 mock_config: Some(mock_config),
-                shutdown_timeout: spec.shutdown_timeout,
+                shutdown_timeout,
                 _keys_file: Some(keys_file),
             }),
             Err(e) => {
@@ -112,12 +116,12 @@ impl Sut {
         }
     }
 
-    /// The in-process mock, when the harness runs one.
-    pub fn mock(&self) -> Option<&RunningMock> {
+    /// The mock the harness controls (in-process, or external with `--upstream`).
+    pub fn mock(&self) -> Option<&MockHandle> {
         self.mock.as_ref()
     }
 
-    /// The in-process mock's effective configuration (keys, latency), when the harness runs one.
+    /// The controlled mock's effective configuration (keys, latency; secrets redacted when external).
     pub fn mock_config(&self) -> Option<&MockConfig> {
         self.mock_config.as_ref()
     }
@@ -133,4 +137,33 @@ impl Sut {
         }
         exit
     }
+}
+
+/// Spawns the scenario's proxy (or the reference proxy) in front of the mock at `upstream_url`, with a keys
+/// file of `keys`; returns the process, its URL, the keys file (kept alive for the run) and the stop timeout.
+async fn start_proxy(
+    scenario: &Scenario,
+    upstream_url: &str,
+    keys: &[KeyConfig],
+    results_dir: &Path,
+) -> Result<(ProxyProcess, String, tempfile::NamedTempFile, Duration), HarnessError> {
+    let spec = scenario
+        .proxy
+        .as_ref()
+        .map(|p| p.get_ref().clone())
+        .unwrap_or_default();
+    let base_dir = Path::new(&scenario.origin)
+        .parent()
+        .unwrap_or(Path::new("."));
+    let keys_file = upstream::write_keys_file(keys)?;
+    let port = spawn::free_port()?;
+    let token = spawn::admin_token();
+    let values = Placeholders::new(
+        upstream_url,
+        port,
+        &keys_file.path().display().to_string(),
+        &token,
+    );
+    let (process, target) = spawn::spawn_proxy(&spec, &values, port, results_dir, base_dir).await?;
+    Ok((process, target, keys_file, spec.shutdown_timeout))
 }

@@ -1,5 +1,13 @@
-//! The in-process mock provider's configuration and the keys file handed to the proxy.
+//! The mock provider behind the proxy: the in-process mock's configuration, or an external mock-upstream
+//! prepared through its admin API (`--upstream URL`), and the keys file handed to the proxy.
+//!
+//! An external mock gets what can be set at runtime: its ledger, limiters and rule counters are reset, its
+//! fault-window epoch set to now, and — when the scenario has an `[upstream]` table — its rules replaced by the
+//! scenario's `rules`. Keys, latency, models and seed are the external mock's own (a warning names any the
+//! scenario sets); the harness reads its effective config for the behaviour verdicts.
 
+use super::mock_admin::{AdminClient, AdminError};
+use super::mock_handle::MockHandle;
 use crate::error::HarnessError;
 use crate::scenario::Scenario;
 use mock_upstream::{KeyConfig, MockConfig};
@@ -63,4 +71,163 @@ pub(super) fn write_keys_file(keys: &[KeyConfig]) -> Result<tempfile::NamedTempF
         .map_err(|e| env_err(e.to_string()))?;
     std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(|e| env_err(e.to_string()))?;
     Ok(tmp)
+}
+
+/// Starts the in-process mock with `config` on a loopback port.
+pub(super) async fn start_in_process(config: &MockConfig) -> Result<MockHandle, HarnessError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| HarnessError::SutStart(format!("cannot bind the mock upstream: {e}")))?;
+    let mock = mock_upstream::spawn(config.clone(), listener)
+        .await
+        .map_err(|e| HarnessError::SutStart(format!("mock upstream: {e}")))?;
+    Ok(MockHandle::InProcess(mock))
+}
+
+/// Connects to the external mock at `url`, resets it for this run and installs the scenario's base rules;
+/// returns the handle and the mock's effective (redacted) config.
+pub(super) async fn connect_external(
+    url: &str,
+    token: Option<String>,
+    scenario: &Scenario,
+) -> Result<(MockHandle, MockConfig), HarnessError> {
+    let admin = AdminClient::new(url, token).map_err(admin_error)?;
+    let config = admin.config().await.map_err(admin_error)?;
+    let wanted = scenario.upstream.as_ref().map(|u| u.get_ref());
+    if let Some(wanted) = wanted {
+        let ignored = not_settable_at_runtime(wanted);
+        if !ignored.is_empty() {
+            eprintln!(
+                "harness: --upstream {url}: the scenario's [upstream] {} cannot be changed at runtime and are \
+                 the external mock's own; only its rules are installed",
+                ignored.join(", ")
+            );
+        }
+        admin.set_rules(&wanted.rules).await.map_err(admin_error)?;
+    }
+    admin.reset().await.map_err(admin_error)?;
+    admin.set_epoch_now().await.map_err(admin_error)?;
+    Ok((MockHandle::External(admin), config))
+}
+
+/// A failed admin call as a harness error: a refused token or rule is the user's input (exit 2), a mock that
+/// does not answer (or is not a mock) is a system under test that is not up (exit 3).
+fn admin_error(e: AdminError) -> HarnessError {
+    match e {
+        AdminError::Unauthorized { .. } | AdminError::Refused { status: 400, .. } => {
+            HarnessError::BadInput(format!("--upstream: {e}"))
+        }
+        _ => HarnessError::SutStart(format!("--upstream: {e}")),
+    }
+}
+
+/// Fields of a scenario's `[upstream]` that differ from the defaults but only the mock's own config sets.
+pub(super) fn not_settable_at_runtime(wanted: &MockConfig) -> Vec<&'static str> {
+    let d = MockConfig::default();
+    [
+        ("seed", wanted.seed != d.seed),
+        ("keys", !wanted.keys.is_empty()),
+        ("accept_any_key", wanted.accept_any_key != d.accept_any_key),
+        ("models", wanted.models != d.models),
+        ("latency", wanted.latency != d.latency),
+        ("route_latency", wanted.route_latency != d.route_latency),
+        (
+            "default_output_tokens",
+            wanted.default_output_tokens != d.default_output_tokens,
+        ),
+        (
+            "max_output_tokens",
+            wanted.max_output_tokens != d.max_output_tokens,
+        ),
+        (
+            "override_headers",
+            wanted.override_headers != d.override_headers,
+        ),
+        ("hang_max", wanted.hang_max != d.hang_max),
+        (
+            "fault_sequence_cap",
+            wanted.fault_sequence_cap != d.fault_sequence_cap,
+        ),
+        ("admin", wanted.admin != d.admin),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
+/// A proxy the harness starts gets `keys`: the external mock must know every one of them (unless it accepts
+/// any key), or every request would be a 401 and the run would measure nothing.
+pub(super) fn check_keys(
+    url: &str,
+    mock: &MockConfig,
+    keys: &[KeyConfig],
+) -> Result<(), HarnessError> {
+    if mock.accepts_any_key() {
+        return Ok(());
+    }
+    let missing: Vec<&str> = keys
+        .iter()
+        .filter(|k| !mock.keys.iter().any(|m| m.id == k.id))
+        .map(|k| k.id.as_str())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&str> = mock.keys.iter().map(|k| k.id.as_str()).collect();
+    Err(HarnessError::BadInput(format!(
+        "--upstream {url}: the proxy would be given keys the external mock does not have: {} (it has: {}); \
+         configure the mock with the scenario's keys ([[upstream.keys]], default key1..key3 with secrets \
+         sk-harness-mock-1..3) or attach to a proxy set up for it with --target",
+        missing.join(", "),
+        known.join(", ")
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str) -> KeyConfig {
+        KeyConfig {
+            id: id.into(),
+            secret: "s".into(),
+            ..KeyConfig::default()
+        }
+    }
+
+    #[test]
+    fn only_fields_the_scenario_sets_are_reported() {
+        let mut c = MockConfig::default();
+        assert!(not_settable_at_runtime(&c).is_empty());
+        c.rules = vec![mock_upstream::FaultRule::new(
+            mock_upstream::FaultKind::RateLimit,
+        )];
+        assert!(not_settable_at_runtime(&c).is_empty(), "rules are settable");
+        c.seed = 9;
+        c.keys = vec![key("k1")];
+        assert_eq!(not_settable_at_runtime(&c), vec!["seed", "keys"]);
+    }
+
+    #[test]
+    fn keys_table() {
+        let mock = |ids: &[&str], any: Option<bool>| MockConfig {
+            keys: ids.iter().map(|i| key(i)).collect(),
+            accept_any_key: any,
+            ..MockConfig::default()
+        };
+        let wanted = [key("key1"), key("key2")];
+        let cases = [
+            (mock(&["key1", "key2", "key3"], None), true),
+            (mock(&["key1"], None), false),
+            (mock(&[], None), true),
+            (mock(&["other"], Some(true)), true),
+        ];
+        for (m, ok) in cases {
+            let got = check_keys("http://x", &m, &wanted);
+            assert_eq!(got.is_ok(), ok, "{:?}: {got:?}", m.keys);
+        }
+        let err = check_keys("http://x", &mock(&["key1"], None), &wanted).unwrap_err();
+        assert!(err.to_string().contains("key2"), "{err}");
+        assert_eq!(err.exit(), crate::exit::Exit::BadInput);
+    }
 }

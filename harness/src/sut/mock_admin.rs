@@ -1,0 +1,223 @@
+//! An external mock-upstream driven through its admin API (`--upstream URL`): reset and epoch at the start, the
+//! scenario's base fault rules, timeline rules added and deleted by id, the effective config and the ledger.
+//! A wrong token and an unreachable mock are told apart, because one is the user's flag and the other a
+//! system that is not up.
+
+use mock_upstream::{FaultRule, LedgerSnapshot, MockConfig};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// How long one admin call may take (the mock answers admin calls at once; a ledger is at most a few MB).
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an admin call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Nothing answered (connection refused, timeout, not HTTP).
+    #[error("mock-upstream admin API at {url} is unreachable: {reason}")]
+    Unreachable {
+        /// The call's URL.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// 401/403: wrong or missing `--upstream-admin-token`, or a non-loopback peer.
+    #[error("mock-upstream admin API at {url} refused the harness ({status}): {message} — check --upstream-admin-token / HARNESS_UPSTREAM_ADMIN_TOKEN")]
+    Unauthorized {
+        /// The call's URL.
+        url: String,
+        /// 401 or 403.
+        status: u16,
+        /// The mock's error message.
+        message: String,
+    },
+    /// Any other non-success answer (e.g. 400 for a rule the mock rejects, 404 for a path that is not a mock).
+    #[error("mock-upstream admin API: {method} {url} answered {status}: {message}")]
+    Refused {
+        /// HTTP method.
+        method: String,
+        /// The call's URL.
+        url: String,
+        /// Status code.
+        status: u16,
+        /// The mock's error message (or the body's start).
+        message: String,
+    },
+    /// A 2xx whose body is not what the admin API returns.
+    #[error("mock-upstream admin API: {url} answered something that is not its JSON: {reason}")]
+    BadAnswer {
+        /// The call's URL.
+        url: String,
+        /// The decoding error.
+        reason: String,
+    },
+}
+
+/// Client of one mock's `/__admin` API.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl AdminClient {
+    /// A client for the mock at `base_url` (its provider base URL; the admin API is under `/__admin`).
+    pub fn new(base_url: &str, token: Option<String>) -> Result<AdminClient, AdminError> {
+        let base = base_url.trim_end_matches('/').to_string();
+        let http = reqwest::Client::builder()
+            .timeout(ADMIN_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|e| AdminError::Unreachable {
+                url: base.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(AdminClient { base, token, http })
+    }
+
+    /// The mock's base URL (what the proxy is pointed at).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /__admin/config`: the effective config, secrets redacted.
+    pub async fn config(&self) -> Result<MockConfig, AdminError> {
+        self.call_json(Method::GET, "config", None).await
+    }
+
+    /// `GET /__admin/ledger`.
+    pub async fn ledger(&self) -> Result<LedgerSnapshot, AdminError> {
+        self.call_json(Method::GET, "ledger", None).await
+    }
+
+    /// `POST /__admin/reset`: ledger, limiters, request indexes and rule counters start over.
+    pub async fn reset(&self) -> Result<(), AdminError> {
+        self.call(Method::POST, "reset", None).await.map(drop)
+    }
+
+    /// `POST /__admin/epoch`: rule time windows restart now.
+    pub async fn set_epoch_now(&self) -> Result<(), AdminError> {
+        self.call(Method::POST, "epoch", None).await.map(drop)
+    }
+
+    /// `PUT /__admin/rules`: replaces every rule atomically.
+    pub async fn set_rules(&self, rules: &[FaultRule]) -> Result<(), AdminError> {
+        let body = serde_json::json!({ "rules": rules });
+        self.call(Method::PUT, "rules", Some(body)).await.map(drop)
+    }
+
+    /// `POST /__admin/rules`: adds one rule, returns its id.
+    pub async fn add_rule(&self, rule: &FaultRule) -> Result<String, AdminError> {
+        #[derive(serde::Deserialize)]
+        struct Added {
+            id: String,
+        }
+        let body = serde_json::to_value(rule).map_err(|e| AdminError::BadAnswer {
+            url: self.url("rules"),
+            reason: e.to_string(),
+        })?;
+        let added: Added = self.call_json(Method::POST, "rules", Some(body)).await?;
+        Ok(added.id)
+    }
+
+    /// `DELETE /__admin/rules/{id}`; a rule already gone (its `ttl` ran out, someone cleared the rules) is fine.
+    pub async fn remove_rule(&self, id: &str) -> Result<(), AdminError> {
+        match self
+            .call(Method::DELETE, &format!("rules/{id}"), None)
+            .await
+        {
+            Ok(_) | Err(AdminError::Refused { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/__admin/{path}", self.base)
+    }
+
+    async fn call_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, AdminError> {
+        let bytes = self.call(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| AdminError::BadAnswer {
+            url: self.url(path),
+            reason: e.to_string(),
+        })
+    }
+
+    /// One admin call; the body of a 2xx answer, or the error it stands for.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<bytes::Bytes, AdminError> {
+        let url = self.url(path);
+        let mut request = self.http.request(method.clone(), &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let unreachable = |e: reqwest::Error| AdminError::Unreachable {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let message = error_message(&bytes);
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => AdminError::Unauthorized {
+                url,
+                status: status.as_u16(),
+                message,
+            },
+            _ => AdminError::Refused {
+                method: method.to_string(),
+                url,
+                status: status.as_u16(),
+                message,
+            },
+        })
+    }
+}
+
+/// The admin API's `{"error":{"message":…}}`, or the start of whatever else came back.
+fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_come_from_the_admin_shape_or_the_body_start() {
+        let cases: [(&[u8], &str); 3] = [
+            (
+                br#"{"error":{"type":"unauthorized","message":"missing or wrong admin bearer token"}}"#,
+                "missing or wrong admin bearer token",
+            ),
+            (b"Not Found", "Not Found"),
+            (b"", ""),
+        ];
+        for (body, want) in cases {
+            assert_eq!(error_message(body), want);
+        }
+        let long = vec![b'x'; 1000];
+        assert_eq!(error_message(&long).len(), 200);
+    }
+}

@@ -1,0 +1,77 @@
+//! The mock upstream a run controls, whichever way it runs: in this process ([`RunningMock`]) or elsewhere,
+//! driven through its admin API (`--upstream URL`, [`AdminClient`]). The run code (timeline, ledger snapshots)
+//! talks to [`MockHandle`] only, so it does not care which.
+
+use super::mock_admin::{AdminClient, AdminError};
+use mock_upstream::{FaultRule, LedgerSnapshot, RuleError, RunningMock};
+
+/// Why an operation on the mock failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MockError {
+    /// The in-process mock refused a rule.
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    /// The external mock's admin API failed or refused.
+    #[error("{0}")]
+    Admin(#[from] AdminError),
+}
+
+/// The mock behind the proxy under test.
+pub enum MockHandle {
+    /// Served by this process (the default).
+    InProcess(RunningMock),
+    /// An external mock-upstream (`--upstream URL`), driven through `/__admin`.
+    External(AdminClient),
+}
+
+impl MockHandle {
+    /// The mock's base URL (what the proxy is pointed at).
+    pub fn base_url(&self) -> String {
+        match self {
+            MockHandle::InProcess(m) => m.base_url(),
+            MockHandle::External(a) => a.base_url().to_string(),
+        }
+    }
+
+    /// `"in-process"` or `"external"` (for `summary.json`).
+    pub fn mode(&self) -> &'static str {
+        match self {
+            MockHandle::InProcess(_) => "in-process",
+            MockHandle::External(_) => "external",
+        }
+    }
+
+    /// The ledger now.
+    pub async fn ledger(&self) -> Result<LedgerSnapshot, MockError> {
+        match self {
+            MockHandle::InProcess(m) => Ok(m.ledger()),
+            MockHandle::External(a) => Ok(a.ledger().await?),
+        }
+    }
+
+    /// Installs one rule (its id is assigned by the mock); returns the id.
+    pub async fn add_rule(&self, rule: FaultRule) -> Result<String, MockError> {
+        match self {
+            MockHandle::InProcess(m) => Ok(m.add_rule(rule)?),
+            MockHandle::External(a) => Ok(a.add_rule(&rule).await?),
+        }
+    }
+
+    /// Removes a rule (one already gone is not an error).
+    pub async fn remove_rule(&self, id: &str) -> Result<(), MockError> {
+        match self {
+            MockHandle::InProcess(m) => {
+                m.remove_rule(id);
+                Ok(())
+            }
+            MockHandle::External(a) => Ok(a.remove_rule(id).await?),
+        }
+    }
+
+    /// Stops an in-process mock; an external one is left running (it is not ours).
+    pub async fn shutdown(self) {
+        if let MockHandle::InProcess(m) = self {
+            m.shutdown().await;
+        }
+    }
+}

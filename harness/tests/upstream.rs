@@ -1,0 +1,174 @@
+//! `--upstream URL`: the harness drives an external mock-upstream (here one served by this test on a loopback
+//! port, with an admin token) through its admin API instead of its in-process mock — the scenario's base rules
+//! and timeline reach it, its ledger ends up in `ledger.json` — and tells a wrong token (exit 2) from a mock
+//! that is not there (exit 3).
+
+use mock_upstream::{AdminConfig, FaultKind, KeyConfig, MockConfig, RunningMock};
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_harness");
+const TOKEN: &str = "upstream-test-token";
+
+/// A 4 s closed-model chat load; key2 rate-limited from 1 s to 3 s by the timeline; a base rule on key1.
+const SCENARIO: &str = r#"
+name = "external_upstream"
+seed = 21
+[load]
+model = "closed"
+users = 4
+spawn_rate = 100
+think_time = "20ms"
+run_time = "4s"
+timeout = "5s"
+
+[[request]]
+name = "chat"
+method = "POST"
+path = "/v1/chat/completions"
+expect = [200, 429]
+body = { model = "gpt-4", messages = [{ role = "user", content = "hi" }], max_tokens = 8 }
+
+[upstream]
+rules = [{ id = "base-latency", keys = ["key1"], action = "latency", latency = { fixed = "1ms" } }]
+
+[[timeline]]
+at = "1s"
+for = "2s"
+label = "key2 throttled"
+fault = { keys = ["key2"], action = "rate_limit", retry_after = "1s" }
+"#;
+
+/// The keys the harness gives the proxy when a scenario names none.
+async fn external_mock() -> RunningMock {
+    let config = MockConfig {
+        seed: 3,
+        keys: (1..=3)
+            .map(|i| KeyConfig {
+                id: format!("key{i}"),
+                secret: format!("sk-harness-mock-{i}"),
+                ..KeyConfig::default()
+            })
+            .collect(),
+        rules: vec![mock_upstream::FaultRule {
+            id: Some("left-over".into()),
+            ..mock_upstream::FaultRule::new(FaultKind::Overloaded)
+        }],
+        admin: AdminConfig {
+            token: Some(TOKEN.into()),
+            ..AdminConfig::default()
+        },
+        ..MockConfig::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    mock_upstream::spawn(config, listener).await.unwrap()
+}
+
+async fn harness(dir: &Path, args: &[&str]) -> Output {
+    let file = dir.join("external_upstream.toml");
+    std::fs::write(&file, SCENARIO).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run")
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .arg("-q")
+        .args(args)
+        .env_remove("HARNESS_UPSTREAM_ADMIN_TOKEN")
+        .stdin(Stdio::null());
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("harness finished")
+        .expect("spawn harness")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_and_rules_reach_an_external_mock_and_its_ledger_is_written() {
+    let mock = external_mock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let url = mock.base_url();
+    let out = harness(
+        tmp.path(),
+        &["--upstream", &url, "--upstream-admin-token", TOKEN],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let read = |name: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(tmp.path().join("out").join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}; {stderr}"));
+        serde_json::from_str(&text).unwrap()
+    };
+    let summary = read("summary.json");
+    assert_eq!(summary["config"]["upstream"]["mode"], "external");
+    assert_eq!(summary["config"]["upstream"]["url"], url.as_str());
+    let windows = &summary["engine"]["timeline"]["windows"];
+    assert_eq!(windows.as_array().map(Vec::len), Some(1), "{windows}");
+    let ledger = read("ledger.json");
+    let key2 = &ledger["keys"]["key2"];
+    assert!(
+        key2["faults"]["rate_limit"].as_u64().unwrap_or(0) > 0,
+        "{key2}"
+    );
+    assert!(
+        ledger["keys"]["key1"]["faults"]["latency"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+    );
+    assert_eq!(
+        ledger["keys"]["key3"]["faults"]["overloaded"],
+        serde_json::Value::Null
+    );
+    let now = serde_json::to_value(mock.ledger()).unwrap();
+    assert_eq!(
+        ledger["keys"], now["keys"],
+        "ledger.json is the external mock's"
+    );
+    let ids: Vec<Option<String>> = mock.rules().into_iter().map(|r| r.id).collect();
+    assert_eq!(
+        ids,
+        vec![Some("base-latency".to_string())],
+        "timeline rule removed, base rules installed"
+    );
+    let measured = &summary["engine"]["behaviour"]["measurements"];
+    let total = measured["distribution"]["total_requests"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        total > 0,
+        "behaviour measured from the external ledger: {measured}"
+    );
+    assert_eq!(
+        measured["masking"][0]["window"], "key2 throttled",
+        "{measured}"
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_exits_2_and_a_missing_mock_exits_3() {
+    let mock = external_mock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let url = mock.base_url();
+    let out = harness(
+        tmp.path(),
+        &["--upstream", &url, "--upstream-admin-token", "nope"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused the harness (401)"), "{stderr}");
+    assert!(!stderr.contains(TOKEN));
+    mock.shutdown().await;
+    let out = harness(
+        tmp.path(),
+        &["--upstream", &url, "--upstream-admin-token", TOKEN],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+}

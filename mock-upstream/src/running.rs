@@ -4,10 +4,9 @@
 use crate::config::MockConfig;
 use crate::faults::{FaultRule, RuleError};
 use crate::ledger::LedgerSnapshot;
-use crate::server::{self, serve, state::MockState};
+use crate::server::{serve, state::MockState};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,9 +32,7 @@ pub async fn spawn(config: MockConfig, listener: TcpListener) -> io::Result<Runn
         .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel();
-    let router = server::app(state.clone());
-    let connections = Arc::clone(&state.connections);
-    let task = tokio::spawn(serve::serve(listener, router, connections, async {
+    let task = tokio::spawn(serve::serve(listener, state.clone(), async {
         let _ = stopped.await;
     }));
     Ok(RunningMock {
@@ -53,8 +50,7 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RuleError> {
     let state = MockState::new(config)?;
-    let connections = Arc::clone(&state.connections);
-    serve::serve(listener, server::app(state), connections, shutdown).await;
+    serve::serve(listener, state, shutdown).await;
     Ok(())
 }
 

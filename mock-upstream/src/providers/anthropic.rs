@@ -6,7 +6,7 @@ use super::{
     parse_body, to_json, ApiError, Completion, ParsedRequest, TokenTemplate, TOKEN_MARKER,
 };
 use crate::limiter::LimitStatus;
-use crate::text;
+use crate::text::{self, CountedTokens};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -19,9 +19,9 @@ pub(crate) const PREAMBLE_FRAMES: usize = 3;
 #[derive(Deserialize)]
 struct MessagesRequest {
     model: Option<String>,
-    messages: Option<Value>,
+    messages: Option<CountedTokens>,
     max_tokens: Option<u32>,
-    system: Option<Value>,
+    system: Option<CountedTokens>,
     stream: Option<bool>,
 }
 
@@ -37,22 +37,19 @@ pub(crate) fn parse_messages(body: &[u8]) -> Result<ParsedRequest, ApiError> {
     let max_tokens = request
         .max_tokens
         .ok_or_else(|| field("max_tokens", "max_tokens: Field required"))?;
-    if messages.as_array().is_none_or(|m| m.is_empty()) {
+    if !messages.is_non_empty_array() {
         return Err(field(
             "messages",
             "messages: at least one message is required",
         ));
     }
-    let system_tokens = request
-        .system
-        .as_ref()
-        .map_or(0, text::estimate_value_tokens);
+    let system_tokens = request.system.map_or(0, |system| system.tokens);
     Ok(ParsedRequest {
         model: Some(model),
         stream: request.stream.unwrap_or(false),
         include_usage: false,
         max_tokens: Some(max_tokens),
-        input_tokens: (text::estimate_value_tokens(&messages) + system_tokens).max(1),
+        input_tokens: (messages.tokens + system_tokens).max(1),
         embedding: None,
     })
 }

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::faults::LimitKind;
 use crate::limiter::{LimitStatus, UNLIMITED_RPM, UNLIMITED_TPM};
-use crate::text;
+use crate::text::{self, CountedTokens};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -22,7 +22,7 @@ pub(crate) const PREAMBLE_FRAMES: usize = 1;
 #[derive(Deserialize)]
 struct ChatRequest {
     model: Option<String>,
-    messages: Option<Value>,
+    messages: Option<CountedTokens>,
     #[serde(default)]
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
@@ -44,7 +44,7 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<ParsedRequest, ApiError> {
     let messages = request
         .messages
         .ok_or_else(|| missing("messages", "Missing required parameter: 'messages'."))?;
-    if messages.as_array().is_none_or(|m| m.is_empty()) {
+    if !messages.is_non_empty_array() {
         return Err(missing(
             "messages",
             "Invalid 'messages': expected a non-empty array of message objects.",
@@ -58,7 +58,7 @@ pub(crate) fn parse_chat(body: &[u8]) -> Result<ParsedRequest, ApiError> {
             .and_then(|o| o.include_usage)
             .unwrap_or(false),
         max_tokens: request.max_completion_tokens.or(request.max_tokens),
-        input_tokens: text::estimate_value_tokens(&messages).max(1),
+        input_tokens: messages.tokens.max(1),
         embedding: None,
     })
 }
@@ -168,58 +168,36 @@ fn finish_reason(completion: &Completion) -> &'static str {
     }
 }
 
-/// Body of a non-streaming `chat.completion`.
+/// Body of a non-streaming `chat.completion`, written straight into one buffer: this is the hot path of
+/// the throughput benchmark. Only the model needs escaping (ids are hex, generated words are plain).
 pub(crate) fn chat_body(completion: &Completion) -> Bytes {
-    let content = text::generate(completion.text_start, completion.output_tokens);
-    to_json(&ChatCompletion {
-        id: &completion.id,
-        object: "chat.completion",
-        created: completion.created,
-        model: &completion.model,
-        choices: [MessageChoice {
-            index: 0,
-            message: AssistantMessage {
-                role: "assistant",
-                content: &content,
-                refusal: None,
-                annotations: [],
-            },
-            logprobs: None,
-            finish_reason: finish_reason(completion),
-        }],
-        usage: Usage::of(completion),
-        service_tier: "default",
-        system_fingerprint: SYSTEM_FINGERPRINT,
-    })
+    let usage = Usage::of(completion);
+    let mut out =
+        Vec::with_capacity(384 + completion.model.len() + completion.output_tokens as usize * 9);
+    out.extend_from_slice(b"{\"id\":\"");
+    out.extend_from_slice(completion.id.as_bytes());
+    out.extend_from_slice(b"\",\"object\":\"chat.completion\",\"created\":");
+    write_json(&mut out, &completion.created);
+    out.extend_from_slice(b",\"model\":");
+    write_json(&mut out, completion.model.as_str());
+    out.extend_from_slice(
+        b",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"",
+    );
+    text::write_generated(&mut out, completion.text_start, completion.output_tokens);
+    out.extend_from_slice(
+        b"\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"",
+    );
+    out.extend_from_slice(finish_reason(completion).as_bytes());
+    out.extend_from_slice(b"\"}],\"usage\":");
+    write_json(&mut out, &usage);
+    out.extend_from_slice(b",\"service_tier\":\"default\",\"system_fingerprint\":\"");
+    out.extend_from_slice(SYSTEM_FINGERPRINT.as_bytes());
+    out.extend_from_slice(b"\"}");
+    Bytes::from(out)
 }
 
-/// Typed (not `json!`) because this is the hot path of the throughput benchmark.
-#[derive(Serialize)]
-struct ChatCompletion<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [MessageChoice<'a>; 1],
-    usage: Usage,
-    service_tier: &'static str,
-    system_fingerprint: &'static str,
-}
-
-#[derive(Serialize)]
-struct MessageChoice<'a> {
-    index: u32,
-    message: AssistantMessage<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct AssistantMessage<'a> {
-    role: &'static str,
-    content: &'a str,
-    refusal: Option<()>,
-    annotations: [(); 0],
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(out, value);
 }
 
 #[derive(Serialize)]
@@ -495,33 +473,26 @@ fn injected_error(status: u16) -> (&'static str, &'static str) {
     }
 }
 
-/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` and `x-request-id`.
+const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+const LIMIT_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-limit-tokens");
+const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+const REMAINING_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-tokens");
+const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+const RESET_TOKENS: HeaderName = HeaderName::from_static("x-ratelimit-reset-tokens");
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const ORGANIZATION: HeaderName = HeaderName::from_static("openai-organization");
+
+/// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` and `x-request-id` (names are constants, values
+/// of unlimited keys static: this runs on every response).
 pub(crate) fn limit_headers(status: &LimitStatus, request_id: &str, headers: &mut HeaderMap) {
-    let pairs: [(&'static str, HeaderValue); 6] = [
-        ("x-ratelimit-limit-requests", count(status.limit_requests)),
-        ("x-ratelimit-limit-tokens", count(status.limit_tokens)),
-        (
-            "x-ratelimit-remaining-requests",
-            count(status.remaining_requests),
-        ),
-        (
-            "x-ratelimit-remaining-tokens",
-            count(status.remaining_tokens),
-        ),
-        ("x-ratelimit-reset-requests", reset(status.reset_requests)),
-        ("x-ratelimit-reset-tokens", reset(status.reset_tokens)),
-    ];
-    for (name, value) in pairs {
-        headers.insert(HeaderName::from_static(name), value);
-    }
-    headers.insert(
-        HeaderName::from_static("x-request-id"),
-        header_text(request_id),
-    );
-    headers.insert(
-        HeaderName::from_static("openai-organization"),
-        HeaderValue::from_static("org-mock"),
-    );
+    headers.append(LIMIT_REQUESTS, count(status.limit_requests));
+    headers.append(LIMIT_TOKENS, count(status.limit_tokens));
+    headers.append(REMAINING_REQUESTS, count(status.remaining_requests));
+    headers.append(REMAINING_TOKENS, count(status.remaining_tokens));
+    headers.append(RESET_REQUESTS, reset(status.reset_requests));
+    headers.append(RESET_TOKENS, reset(status.reset_tokens));
+    headers.append(REQUEST_ID, header_text(request_id));
+    headers.append(ORGANIZATION, HeaderValue::from_static("org-mock"));
 }
 
 /// A count header; the unlimited defaults are static (no allocation on the hot path).
@@ -605,6 +576,29 @@ mod tests {
         for (millis, expected) in cases {
             assert_eq!(go_duration(Duration::from_millis(millis)), expected);
         }
+    }
+
+    #[test]
+    fn chat_body_is_the_sdk_shape_exactly() {
+        let mut completion = completion(3, false);
+        completion.model = "odd \"model\"".into();
+        let body: Value = serde_json::from_slice(&chat_body(&completion)).unwrap();
+        let expected = serde_json::json!({
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "odd \"model\"",
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": text::generate(0, 3), "refusal": null, "annotations": []},
+                "logprobs": null,
+                "finish_reason": "length",
+            }],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+            "service_tier": "default",
+            "system_fingerprint": SYSTEM_FINGERPRINT,
+        });
+        assert_eq!(body, expected);
     }
 
     #[test]

@@ -9,10 +9,60 @@ use crate::route::Provider;
 use axum::body::Body;
 use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
+use hyper::body::{Frame, SizeHint};
 use rand_chacha::ChaCha8Rng;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// The body of every response the mock sends: a whole in-memory body needs no boxing and no stream
+/// machinery (the common case at load-test rates); everything else is an axum body.
+pub(crate) enum ResponseBody {
+    /// One chunk, sent whole (`None` once sent).
+    Whole(Option<Bytes>),
+    /// A streamed or faulted body (SSE, dribble, truncation), or a response from the axum router.
+    Streamed(Body),
+}
+
+impl ResponseBody {
+    /// A whole body.
+    pub(crate) fn whole(bytes: Bytes) -> Self {
+        ResponseBody::Whole(Some(bytes))
+    }
+}
+
+impl hyper::body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Whole(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Streamed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Whole(bytes) => bytes.is_none(),
+            ResponseBody::Streamed(body) => hyper::body::Body::is_end_stream(body),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Whole(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ResponseBody::Streamed(body) => hyper::body::Body::size_hint(body),
+        }
+    }
+}
 
 /// A fault applied to how the body is delivered.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,7 +111,7 @@ pub(crate) fn json_body(
     bytes: Bytes,
     fault: &BodyFault,
     bytes_per_sec: Option<u32>,
-) -> (Body, u64) {
+) -> (ResponseBody, u64) {
     let length = bytes.len() as u64;
     let base = match fault {
         BodyFault::Truncated => {
@@ -71,10 +121,11 @@ pub(crate) fn json_body(
         }
         BodyFault::Malformed => {
             let cut = bytes.slice(..bytes.len() / 2);
-            return (Body::from(cut.clone()), cut.len() as u64);
+            let length = cut.len() as u64;
+            return (ResponseBody::whole(cut), length);
         }
         // The common case: one in-memory body, no stream machinery.
-        BodyFault::None if bytes_per_sec.is_none() => return (Body::from(bytes), length),
+        BodyFault::None if bytes_per_sec.is_none() => return (ResponseBody::whole(bytes), length),
         _ => stream::iter([Ok(bytes)]).boxed(),
     };
     let body = match (fault, bytes_per_sec) {
@@ -82,7 +133,7 @@ pub(crate) fn json_body(
         (_, Some(rate)) => dribble(base, rate).boxed(),
         _ => base.boxed(),
     };
-    (Body::from_stream(body), length)
+    (ResponseBody::Streamed(Body::from_stream(body)), length)
 }
 
 /// An SSE body played frame by frame with the profile's delays and the fault applied.

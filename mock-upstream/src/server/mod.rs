@@ -15,7 +15,9 @@ use axum::extract::{OriginalUri, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use http::StatusCode;
+use body::ResponseBody;
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use pipeline::ProviderCall;
 use serve::ConnControl;
 use state::MockState;
@@ -38,22 +40,38 @@ pub(crate) fn app(state: MockState) -> Router {
 /// Request bodies larger than this get a provider-shaped 413.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Take the request apart without copying its headers and run the provider pipeline.
-async fn provider(
+/// The provider endpoints a load test hammers. Our accept loop sends these straight to the pipeline,
+/// skipping the router (matching, extractors, boxed bodies); every other request goes through [`app`].
+pub(crate) fn hot_route(method: &Method, path: &str) -> Option<Route> {
+    match (method, path) {
+        (&Method::POST, "/v1/chat/completions") => Some(Route::ChatCompletions),
+        (&Method::POST, "/v1/messages") => Some(Route::Messages),
+        (&Method::POST, "/v1/embeddings") => Some(Route::Embeddings),
+        (&Method::GET, "/v1/models") => Some(Route::Models),
+        _ => None,
+    }
+}
+
+/// Read the request body (bounded) and run the provider pipeline.
+pub(crate) async fn provider<B>(
     state: MockState,
     route: Route,
-    request: Request,
+    headers: http::HeaderMap,
+    body: B,
     model_in_path: Option<String>,
-) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => body,
+    conn: Option<ConnControl>,
+) -> pipeline::Response
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
         Err(_) => return body_too_large(route),
     };
-    let conn = parts.extensions.get::<ConnControl>().cloned();
     let call = ProviderCall {
         route,
-        headers: parts.headers,
+        headers,
         body,
         model_in_path,
         conn,
@@ -61,13 +79,26 @@ async fn provider(
     pipeline::handle(state, call).await
 }
 
-fn body_too_large(route: Route) -> Response {
+/// Take a routed request apart without copying its headers and run the provider pipeline.
+async fn routed(
+    state: MockState,
+    route: Route,
+    request: Request,
+    model_in_path: Option<String>,
+) -> pipeline::Response {
+    let (parts, body) = request.into_parts();
+    let conn = parts.extensions.get::<ConnControl>().cloned();
+    provider(state, route, parts.headers, body, model_in_path, conn).await
+}
+
+fn body_too_large(route: Route) -> pipeline::Response {
     let error = ApiError::Injected {
         status: 413,
         message: Some(format!("request body exceeds {MAX_BODY_BYTES} bytes")),
     };
     let provider = route.provider();
-    let mut response = (error.status(provider), error.body(provider, "req_0")).into_response();
+    let mut response = http::Response::new(ResponseBody::whole(error.body(provider, "req_0")));
+    *response.status_mut() = error.status(provider);
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
@@ -75,28 +106,28 @@ fn body_too_large(route: Route) -> Response {
     response
 }
 
-async fn chat_completions(State(state): State<MockState>, request: Request) -> Response {
-    provider(state, Route::ChatCompletions, request, None).await
+async fn chat_completions(State(state): State<MockState>, request: Request) -> pipeline::Response {
+    routed(state, Route::ChatCompletions, request, None).await
 }
 
-async fn embeddings(State(state): State<MockState>, request: Request) -> Response {
-    provider(state, Route::Embeddings, request, None).await
+async fn embeddings(State(state): State<MockState>, request: Request) -> pipeline::Response {
+    routed(state, Route::Embeddings, request, None).await
 }
 
-async fn messages(State(state): State<MockState>, request: Request) -> Response {
-    provider(state, Route::Messages, request, None).await
+async fn messages(State(state): State<MockState>, request: Request) -> pipeline::Response {
+    routed(state, Route::Messages, request, None).await
 }
 
-async fn list_models(State(state): State<MockState>, request: Request) -> Response {
-    provider(state, Route::Models, request, None).await
+async fn list_models(State(state): State<MockState>, request: Request) -> pipeline::Response {
+    routed(state, Route::Models, request, None).await
 }
 
 async fn get_model(
     State(state): State<MockState>,
     Path(id): Path<String>,
     request: Request,
-) -> Response {
-    provider(state, Route::Models, request, Some(id)).await
+) -> pipeline::Response {
+    routed(state, Route::Models, request, Some(id)).await
 }
 
 async fn health(State(state): State<MockState>) -> Json<serde_json::Value> {
@@ -147,6 +178,28 @@ mod tests {
             .extensions_mut()
             .insert(ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
         router.oneshot(request).await.unwrap().status()
+    }
+
+    #[test]
+    fn hot_routes_are_exact_method_and_path() {
+        let cases = [
+            (
+                Method::POST,
+                "/v1/chat/completions",
+                Some(Route::ChatCompletions),
+            ),
+            (Method::POST, "/v1/messages", Some(Route::Messages)),
+            (Method::POST, "/v1/embeddings", Some(Route::Embeddings)),
+            (Method::GET, "/v1/models", Some(Route::Models)),
+            (Method::GET, "/v1/chat/completions", None),
+            (Method::POST, "/v1/models", None),
+            (Method::GET, "/v1/models/gpt-4", None),
+            (Method::POST, "/v1/chat/completions/", None),
+            (Method::GET, "/health", None),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(hot_route(&method, path), expected, "{method} {path}");
+        }
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! decision → rate limiter → latency → response. Each step either continues or ends the exchange with a
 //! provider-shaped response (or a dropped connection); every ending is recorded in the key's ledger.
 
-use super::body::{self, BodyFault, SseScript};
+use super::body::{self, BodyFault, ResponseBody, SseScript};
 use super::request_headers::{override_rule, secret};
 use super::serve::{ConnControl, Kill};
 use super::state::MockState;
@@ -15,11 +15,13 @@ use crate::providers::{self, anthropic, openai, ApiError, Completion, ParsedRequ
 use crate::route::{Provider, Route};
 use crate::seed::{Purpose, RequestSeed};
 use axum::body::Body;
-use axum::response::Response;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use std::time::{Duration, SystemTime};
+
+/// What the pipeline answers: a provider response whose body is usually one whole chunk.
+pub(crate) type Response = http::Response<ResponseBody>;
 
 /// One provider request as the router hands it over.
 pub(crate) struct ProviderCall {
@@ -274,9 +276,11 @@ impl<'a> Exchange<'a> {
                 std::future::pending().await
             }
             // Not served by our accept loop: the closest thing is aborting the body right after the head.
-            None => Response::new(Body::from_stream(futures::stream::once(async {
-                Err::<Bytes, _>(std::io::Error::other("connection dropped by fault"))
-            }))),
+            None => Response::new(ResponseBody::Streamed(Body::from_stream(
+                futures::stream::once(async {
+                    Err::<Bytes, _>(std::io::Error::other("connection dropped by fault"))
+                }),
+            ))),
         }
     }
 
@@ -309,7 +313,11 @@ impl<'a> Exchange<'a> {
                 rng: latency_rng,
                 request_id: self.request_id.clone(),
             };
-            let body = body::sse_body(script, shaping.body_fault, shaping.bytes_per_sec);
+            let body = ResponseBody::Streamed(body::sse_body(
+                script,
+                shaping.body_fault,
+                shaping.bytes_per_sec,
+            ));
             return self.finish(StatusCode::OK, "text/event-stream", body, None);
         }
         let delay = match profile.is_instant() {
@@ -374,8 +382,12 @@ impl<'a> Exchange<'a> {
         } else {
             "chatcmpl-"
         };
+        let suffix = self.request_id.trim_start_matches("req_");
+        let mut id = String::with_capacity(prefix.len() + suffix.len());
+        id.push_str(prefix);
+        id.push_str(suffix);
         Completion {
-            id: format!("{prefix}{}", self.request_id.trim_start_matches("req_")),
+            id,
             model: parsed.model.clone().unwrap_or_default(),
             created: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -430,7 +442,12 @@ impl<'a> Exchange<'a> {
         }
         let bytes = error.body(self.provider, &self.request_id);
         let length = bytes.len() as u64;
-        let mut response = self.finish(status, "application/json", Body::from(bytes), Some(length));
+        let mut response = self.finish(
+            status,
+            "application/json",
+            ResponseBody::whole(bytes),
+            Some(length),
+        );
         let headers = response.headers_mut();
         if let Some(wait) = retry_after {
             providers::retry_headers(wait, headers);
@@ -448,19 +465,19 @@ impl<'a> Exchange<'a> {
         &self,
         status: StatusCode,
         content_type: &'static str,
-        body: Body,
+        body: ResponseBody,
         length: Option<u64>,
     ) -> Response {
         let mut response = Response::new(body);
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.reserve(16);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.append(CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Some(length) = length {
-            headers.insert(CONTENT_LENGTH, length.into());
+            headers.append(CONTENT_LENGTH, length.into());
         }
         if content_type == "text/event-stream" {
-            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            headers.append(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         }
         let limits = self.limits.unwrap_or_default();
         providers::limit_headers(self.provider, &limits, &self.request_id, headers);

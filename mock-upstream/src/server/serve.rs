@@ -20,6 +20,10 @@ use tokio::sync::{watch, Notify};
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::body::ResponseBody;
+use super::pipeline::Response;
+use super::state::MockState;
+
 /// How long open connections get to finish after shutdown starts before they are dropped.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
@@ -83,13 +87,14 @@ impl Drop for OpenConnection {
     }
 }
 
-/// Serve `router` on `listener` until `shutdown` completes, then drain connections (bounded by a grace period).
+/// Serve `state` on `listener` until `shutdown` completes, then drain connections (bounded by a grace period).
 pub(crate) async fn serve(
     listener: TcpListener,
-    router: Router,
-    connections: Arc<ConnectionGauge>,
+    state: MockState,
     shutdown: impl Future<Output = ()>,
 ) {
+    let router = super::app(state.clone());
+    let connections = Arc::clone(&state.connections);
     let tracker = TaskTracker::new();
     let (drain_tx, drain_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -99,7 +104,13 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let open = connections.open();
-                    tracker.spawn(serve_connection(stream, peer, router.clone(), drain_rx.clone(), open));
+                    let service = MockService {
+                        state: state.clone(),
+                        router: router.clone(),
+                        control: ConnControl::default(),
+                        peer,
+                    };
+                    tracker.spawn(serve_connection(stream, service, drain_rx.clone(), open));
                 }
                 Err(err) => {
                     // Typically EMFILE under extreme load: back off instead of spinning.
@@ -115,8 +126,40 @@ pub(crate) async fn serve(
     tracker.wait().await;
 }
 
-type BoxedResponse =
-    Pin<Box<dyn Future<Output = Result<axum::response::Response, Infallible>> + Send>>;
+type BoxedResponse = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+/// One connection's request handler: hot provider routes go straight to the pipeline, the rest through the
+/// router (with the connection's [`ConnControl`] and peer address as request extensions).
+#[derive(Clone)]
+struct MockService {
+    state: MockState,
+    router: Router,
+    control: ConnControl,
+    peer: SocketAddr,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for MockService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxedResponse;
+
+    fn call(&self, mut request: hyper::Request<Incoming>) -> BoxedResponse {
+        if let Some(route) = super::hot_route(request.method(), request.uri().path()) {
+            let (parts, body) = request.into_parts();
+            let (state, conn) = (self.state.clone(), Some(self.control.clone()));
+            return Box::pin(async move {
+                Ok(super::provider(state, route, parts.headers, body, None, conn).await)
+            });
+        }
+        request.extensions_mut().insert(self.control.clone());
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        let router = self.router.clone();
+        Box::pin(async move {
+            let response = router.oneshot(request).await?;
+            Ok(response.map(ResponseBody::Streamed))
+        })
+    }
+}
 
 enum Ended {
     Done,
@@ -126,22 +169,12 @@ enum Ended {
 
 async fn serve_connection(
     stream: TcpStream,
-    peer: SocketAddr,
-    router: Router,
+    service: MockService,
     mut drain: watch::Receiver<bool>,
     _open: OpenConnection,
 ) {
     let _ = stream.set_nodelay(true);
-    let control = ConnControl::default();
-    let service = {
-        let control = control.clone();
-        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(control.clone());
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let router = router.clone();
-            Box::pin(async move { router.oneshot(request).await }) as BoxedResponse
-        })
-    };
+    let control = service.control.clone();
     // No header-read timeout: it would arm a timer per request, and a mock has no slowloris to fear.
     let mut connection = http1::Builder::new()
         .timer(TokioTimer::new())

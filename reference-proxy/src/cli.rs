@@ -96,6 +96,11 @@ pub struct Args {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Upstream requests (= HTTP/1 connections) in flight at most; more wait for a free one within their
+    /// attempt timeout, so a latency stall cannot open an unbounded number of upstream connections.
+    #[arg(long, default_value_t = 512)]
+    pub max_upstream_connections: usize,
+
     /// Largest client request body accepted, in bytes (bigger → 413). Bodies are held so they can be re-sent.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,

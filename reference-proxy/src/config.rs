@@ -80,6 +80,8 @@ pub struct ProxyConfig {
     pub cooldown: CooldownPolicy,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Upstream requests in flight at most (>= 1).
+    pub max_upstream_connections: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +122,7 @@ impl ProxyConfig {
                 max_cooldown: args.max_cooldown,
             },
             max_body_bytes: args.max_body_bytes,
+            max_upstream_connections: args.max_upstream_connections,
         })
     }
 }
@@ -208,6 +211,9 @@ fn check_flags(args: &Args) -> Result<(), ConfigError> {
     if args.max_attempts == 0 {
         return bad("--max-attempts", "must be at least 1");
     }
+    if args.max_upstream_connections == 0 {
+        return bad("--max-upstream-connections", "must be at least 1");
+    }
     if args.admin_allow_remote && args.admin_token.as_deref().is_none_or(str::is_empty) {
         return bad(
             "--admin-allow-remote",
@@ -252,7 +258,10 @@ fn check_upstream(url: &str) -> Result<String, ConfigError> {
         )));
     }
     let base = format!("http://{rest}");
-    reqwest::Url::parse(&base).map_err(|e| bad(format!("`{url}`: {e}")))?;
+    let uri: http::Uri = base.parse().map_err(|e| bad(format!("`{url}`: {e}")))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(bad(format!("`{url}` has no host")));
+    }
     Ok(base)
 }
 

@@ -28,6 +28,9 @@ pub enum ProxyError {
     /// The request body could not be read.
     #[error("could not read the request body: {0}")]
     BodyUnreadable(String),
+    /// The request target cannot be appended to the upstream base URL.
+    #[error("bad request target: {0}")]
+    BadRequestTarget(String),
     /// Every key able to serve the route is cooling down.
     #[error("all API keys are rate limited; retry after {}", humantime::format_duration(*.retry_after))]
     AllKeysResting {
@@ -74,9 +77,9 @@ impl ProxyError {
                 StatusCode::UNAUTHORIZED
             }
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::BodyUnreadable(_) | ProxyError::AdminBadRequest(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ProxyError::BodyUnreadable(_)
+            | ProxyError::BadRequestTarget(_)
+            | ProxyError::AdminBadRequest(_) => StatusCode::BAD_REQUEST,
             ProxyError::AllKeysResting { .. } => StatusCode::TOO_MANY_REQUESTS,
             ProxyError::NoUsableKey => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::UpstreamUnreachable { .. } => StatusCode::BAD_GATEWAY,

@@ -11,17 +11,21 @@ use std::time::{Instant, SystemTime};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::client_allowed;
 use crate::error::{ProxyError, KEY_USED_HEADER};
-use crate::headers::{client_response_headers, upstream_request_headers};
+use crate::headers::{strip_request_headers, strip_response_headers};
 use crate::pool::{ChosenKey, RestReason, Selection};
 use crate::provider::Provider;
+use crate::relay::RelayBody;
 use crate::retry_hint::retry_hint;
 use crate::retry_policy::{says_quota_exhausted, AttemptOutcome, KeyPenalty};
 use crate::state::{AppState, Lease};
+use crate::upstream::Answer;
 
 /// How much of a 429 body is read to look for `insufficient_quota` (such bodies are a few hundred bytes).
 const QUOTA_PEEK_LIMIT: usize = 64 * 1024;
@@ -39,7 +43,7 @@ pub async fn proxy(State(state): State<AppState>, request: Request) -> Response 
 struct UpstreamRequest {
     provider: Provider,
     method: Method,
-    url: String,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -70,8 +74,9 @@ struct UpstreamReply {
     headers: HeaderMap,
     /// Bytes already read (only for 429s, to look for quota exhaustion).
     prefix: Bytes,
-    response: reqwest::Response,
-    key: Arc<str>,
+    body: Incoming,
+    slot: OwnedSemaphorePermit,
+    key: ChosenKey,
     lease: Lease,
 }
 
@@ -94,19 +99,19 @@ async fn forward(
                 return Err(ProxyError::AllKeysResting { retry_after })
             }
             Selection::NoUsableKey => {
-                return last.map_or(Err(ProxyError::NoUsableKey), deliver_failure)
+                return last.map_or(Err(ProxyError::NoUsableKey), |f| deliver_failure(state, f))
             }
         };
         drop(last.take());
         let lease = Lease::new(state.pool.clone(), key.id.clone());
         tried.push(key.id.clone());
         let failure = match attempt(state, &upstream, &key, started).await {
-            Ok(response) => {
-                let reply = read_reply(state, response, key.id, lease).await;
+            Ok(answer) => {
+                let reply = read_reply(state, answer, key, lease).await;
                 penalize(state, &reply);
                 if reply.status.is_success() || !AttemptOutcome::Status(reply.status).is_retryable()
                 {
-                    return Ok(deliver(reply));
+                    return Ok(deliver(state, reply));
                 }
                 Failure::Answered(Box::new(reply))
             }
@@ -119,7 +124,7 @@ async fn forward(
         let attempts = u32::try_from(tried.len()).unwrap_or(u32::MAX);
         let budget = &state.config.retry;
         if !budget.allows_retry(outcome, attempts, started.elapsed()) {
-            return deliver_failure(failure);
+            return deliver_failure(state, failure);
         }
         tracing::debug!(?outcome, attempts, "retrying on another key");
         last = Some(failure);
@@ -143,11 +148,17 @@ async fn prepare(
         }
     })?;
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let uri = state
+        .upstream
+        .uri_for(path_and_query)
+        .map_err(|error| ProxyError::BadRequestTarget(error.to_string()))?;
+    let mut headers = parts.headers;
+    strip_request_headers(&mut headers);
     Ok(UpstreamRequest {
         provider,
         method: parts.method,
-        url: format!("{}{}", state.config.upstream, path_and_query),
-        headers: upstream_request_headers(&parts.headers),
+        uri,
+        headers,
         body,
     })
 }
@@ -158,47 +169,44 @@ async fn attempt(
     upstream: &UpstreamRequest,
     key: &ChosenKey,
     started: Instant,
-) -> Result<reqwest::Response, AttemptOutcome> {
+) -> Result<Answer, AttemptOutcome> {
     let left = state
         .config
         .retry
         .deadline
         .saturating_sub(started.elapsed());
     let timeout = state.config.request_timeout.min(left);
-    let send = state
-        .client
-        .request(upstream.method.clone(), &upstream.url)
-        .headers(upstream.headers.clone())
-        .header(
-            upstream.provider.credential_header(),
-            key.credential.clone(),
-        )
-        .body(upstream.body.clone())
-        .send();
-    match tokio::time::timeout(timeout, send).await {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) if error.is_connect() => Err(AttemptOutcome::ConnectFailed),
-        Ok(Err(error)) if error.is_timeout() => Err(AttemptOutcome::TimedOut),
-        Ok(Err(_)) => Err(AttemptOutcome::Broken),
-        Err(_elapsed) => Err(AttemptOutcome::TimedOut),
-    }
+    let mut request = http::Request::new(Full::new(upstream.body.clone()));
+    *request.method_mut() = upstream.method.clone();
+    *request.uri_mut() = upstream.uri.clone();
+    let headers = request.headers_mut();
+    headers.clone_from(&upstream.headers);
+    headers.insert(
+        upstream.provider.credential_header(),
+        key.credential.clone(),
+    );
+    state.upstream.send(request, timeout).await
 }
 
 /// Takes an upstream response's head; for 429s also peeks at the body to recognise quota exhaustion.
 async fn read_reply(
     state: &AppState,
-    mut response: reqwest::Response,
-    key: Arc<str>,
+    answer: Answer,
+    key: ChosenKey,
     lease: Lease,
 ) -> UpstreamReply {
-    let status = response.status();
+    let (parts, mut body) = answer.response.into_parts();
     let mut prefix = Vec::new();
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    if parts.status == StatusCode::TOO_MANY_REQUESTS {
         let peek = async {
             while prefix.len() < QUOTA_PEEK_LIMIT {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => prefix.extend_from_slice(&chunk),
-                    Ok(None) | Err(_) => break,
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Some(data) = frame.data_ref() {
+                            prefix.extend_from_slice(data);
+                        }
+                    }
+                    Some(Err(_)) | None => break,
                 }
             }
         };
@@ -206,10 +214,11 @@ async fn read_reply(
         let _ = tokio::time::timeout(state.config.read_timeout, peek).await;
     }
     UpstreamReply {
-        status,
-        headers: response.headers().clone(),
+        status: parts.status,
+        headers: parts.headers,
         prefix: Bytes::from(prefix),
-        response,
+        body,
+        slot: answer.slot,
         key,
         lease,
     }
@@ -220,7 +229,7 @@ fn penalize(state: &AppState, reply: &UpstreamReply) {
     let hint = retry_hint(&reply.headers, SystemTime::now());
     let quota =
         reply.status == StatusCode::TOO_MANY_REQUESTS && says_quota_exhausted(&reply.prefix);
-    let key = &*reply.key;
+    let key = &*reply.key.id;
     match state.config.cooldown.penalty(reply.status, hint, quota) {
         KeyPenalty::None => {}
         KeyPenalty::Cooldown(duration) => {
@@ -246,9 +255,9 @@ fn penalize(state: &AppState, reply: &UpstreamReply) {
     }
 }
 
-fn deliver_failure(failure: Failure) -> Result<Response, ProxyError> {
+fn deliver_failure(state: &AppState, failure: Failure) -> Result<Response, ProxyError> {
     match failure {
-        Failure::Answered(reply) => Ok(deliver(*reply)),
+        Failure::Answered(reply) => Ok(deliver(state, *reply)),
         Failure::NoAnswer {
             outcome: AttemptOutcome::TimedOut,
             key,
@@ -257,29 +266,24 @@ fn deliver_failure(failure: Failure) -> Result<Response, ProxyError> {
     }
 }
 
-/// Streams an upstream reply to the client. The key's lease lives inside the body stream, so the key counts as
-/// in flight until the last byte is sent or the client goes away — and nothing about the request outlives that.
-fn deliver(reply: UpstreamReply) -> Response {
+/// Streams an upstream reply to the client (see [`RelayBody`]).
+fn deliver(state: &AppState, reply: UpstreamReply) -> Response {
     let UpstreamReply {
         status,
-        headers,
+        mut headers,
         prefix,
-        response,
+        body,
+        slot,
         key,
         lease,
     } = reply;
-    let prefix = (!prefix.is_empty()).then_some(Ok(prefix));
-    let body = futures::stream::iter(prefix)
-        .chain(response.bytes_stream())
-        .map(move |chunk| {
-            let _in_flight = &lease;
-            chunk
-        });
-    let mut out = Response::new(Body::from_stream(body));
+    let body = RelayBody::new(prefix, body, state.config.read_timeout, lease, slot);
+    let mut out = Response::new(Body::new(body));
     *out.status_mut() = status;
-    *out.headers_mut() = client_response_headers(&headers);
-    if let Ok(value) = HeaderValue::from_str(&key) {
-        out.headers_mut().insert(KEY_USED_HEADER, value);
+    strip_response_headers(&mut headers);
+    if let Some(value) = key.id_header {
+        headers.insert(KEY_USED_HEADER, value);
     }
+    *out.headers_mut() = headers;
     out
 }

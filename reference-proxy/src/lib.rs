@@ -10,7 +10,8 @@
 //!   and provider reset headers), [`retry_policy`] (what is retryable, budgets, key penalties),
 //!   [`headers`] (what crosses the proxy), [`provider`] (per-provider credentials and error shapes),
 //!   [`auth`] (client token and admin access decisions).
-//! - I/O: [`state`] (shared pool + HTTP client), [`forward`] (attempts, failover, streaming),
+//! - I/O: [`state`] (shared pool), [`upstream`] (pooled hyper client, connection bound), [`forward`]
+//!   (attempts, failover), [`relay`] (the streamed response body),
 //!   [`admin`] (`/admin/keys`, `/health`), [`server`] (router, serve, [`run`]), [`error`] (error responses).
 
 pub mod admin;
@@ -23,10 +24,12 @@ pub mod headers;
 pub mod key;
 pub mod pool;
 pub mod provider;
+pub mod relay;
 pub mod retry_hint;
 pub mod retry_policy;
 pub mod server;
 pub mod state;
+pub mod upstream;
 
 pub use cli::Args;
 pub use config::{ConfigError, ProxyConfig, EXIT_BAD_CONFIG};

@@ -56,6 +56,8 @@ pub struct ChosenKey {
     pub id: Arc<str>,
     /// The credential header value for the request's provider (sensitive).
     pub credential: HeaderValue,
+    /// The id as an `X-Key-Used` value (`None` if the id cannot be sent in a header).
+    pub id_header: Option<HeaderValue>,
 }
 
 /// The answer to "which key next?".
@@ -89,6 +91,7 @@ pub enum PoolError {
 #[derive(Debug)]
 struct Slot {
     id: Arc<str>,
+    id_header: Option<HeaderValue>,
     provider: Option<Provider>,
     openai_credential: HeaderValue,
     anthropic_credential: HeaderValue,
@@ -105,6 +108,7 @@ impl Slot {
         let unsendable = |_| PoolError::UnsendableSecret(spec.id.clone());
         Ok(Slot {
             id: Arc::from(spec.id.as_str()),
+            id_header: HeaderValue::from_str(&spec.id).ok(),
             provider: spec.provider,
             openai_credential: Provider::OpenAi
                 .credential_value(spec.secret.expose())
@@ -230,6 +234,7 @@ impl KeyPool {
                 Selection::Key(ChosenKey {
                     id: slot.id.clone(),
                     credential,
+                    id_header: slot.id_header.clone(),
                 })
             }
             None => self.why_none(provider, now),

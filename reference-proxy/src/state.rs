@@ -1,5 +1,5 @@
 //! Server state shared by every handler: the checked config, the key pool behind a mutex (held only for
-//! microseconds, never across an await) and one pooled HTTP client for the upstream.
+//! microseconds, never across an await) and the upstream connection pool.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -8,9 +8,7 @@ use crate::config::ProxyConfig;
 use crate::key::{KeySpec, KeyStatus};
 use crate::pool::{KeyPool, PoolError, PoolSummary, RestReason, Selection};
 use crate::provider::Provider;
-
-/// Idle upstream connections kept per host; steady load needs about `rate × latency` of them.
-const UPSTREAM_IDLE_CONNECTIONS: usize = 128;
+use crate::upstream::{Upstream, UpstreamError};
 
 /// Cheap to clone; one per server.
 #[derive(Debug, Clone)]
@@ -20,28 +18,22 @@ pub struct AppState {
     /// The key pool.
     pub pool: SharedPool,
     /// Upstream HTTP client (connection pool).
-    pub client: reqwest::Client,
+    pub upstream: Upstream,
 }
 
 impl AppState {
     /// Builds the pool and the upstream client from `config`.
     pub fn new(config: ProxyConfig) -> Result<AppState, StateError> {
         let pool = KeyPool::new(config.strategy, &config.keys)?;
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .read_timeout(config.read_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(30))
-            // After a burst, keep only this many idle upstream connections so their buffers are freed
-            // instead of lingering (memory must not ratchet up with each latency spike).
-            .pool_max_idle_per_host(UPSTREAM_IDLE_CONNECTIONS)
-            .build()?;
+        let upstream = Upstream::new(
+            &config.upstream,
+            config.connect_timeout,
+            config.max_upstream_connections,
+        )?;
         Ok(AppState {
             config: Arc::new(config),
             pool: SharedPool(Arc::new(Mutex::new(pool))),
-            client,
+            upstream,
         })
     }
 }
@@ -52,9 +44,9 @@ pub enum StateError {
     /// The configured keys do not form a pool.
     #[error("key pool: {0}")]
     Pool(#[from] PoolError),
-    /// The HTTP client could not be built.
-    #[error("upstream HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
+    /// The upstream base URL is unusable.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
 }
 
 /// The pool behind a mutex, reading the real clock. Each method locks once, briefly.

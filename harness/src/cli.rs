@@ -88,6 +88,12 @@ pub struct RunArgs {
     /// Threshold overrides (replace the scenario's limits of the same name).
     #[command(flatten)]
     pub thresholds: ThresholdArgs,
+    /// Maximum ratio of the last window's p95 to the first window's (replaces `max_p95_drift_ratio`).
+    #[arg(long, value_name = "RATIO")]
+    pub max_p95_drift_ratio: Option<f64>,
+    /// Maximum p95 increase from the first window to the last, in ms (replaces `max_p95_drift_ms`).
+    #[arg(long, value_name = "MS")]
+    pub max_p95_drift_ms: Option<f64>,
     /// Also write every threshold and verdict as JUnit XML to this file (for CI test reports).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,

@@ -66,6 +66,8 @@ struct Finished {
     cause: StopCause,
     resources: crate::monitoring::ResourcesOutcome,
     counters: Arc<engine::Counters>,
+    /// First vs last window latency (`engine.latency_drift`), when the load reached its last window.
+    drift: Option<load_stats::drift::LatencyDrift>,
     /// `config.upstream` in `summary.json`: the mock's mode and URL (null without a mock).
     upstream: serde_json::Value,
 }
@@ -135,6 +137,11 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         None => None,
     };
     let origin = std::time::Instant::now();
+    let drift_window = load_stats::drift::drift_window(
+        p.plan.run_time(),
+        p.scenario.thresholds.as_ref().and_then(|t| t.drift_window),
+    );
+    let drift = load_stats::drift::DriftTracker::new(p.plan.run_time(), drift_window);
     let engine = engine::start(config, stop.token());
     let counters = engine.counters_handle();
     let probe = || monitor.live_line();
@@ -147,6 +154,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
             &mut progress,
             open_model,
             &probe,
+            drift,
         )
         .await;
         load_done.cancel();
@@ -162,6 +170,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     };
     let (ticked, mut timeline_outcome) = tokio::join!(ticking, timeline_run);
     timeline_outcome.skipped.extend(clipped);
+    let drift = ticked.as_ref().ok().and_then(|t| t.drift.clone());
     let (stats, behaviour, timeline_outcome) =
         collect(&p.sut, ticked, ledger_before, timeline_outcome, open_model).await;
     stop.token().cancel(); // ends the load even when the loop failed early (results directory unwritable)
@@ -188,6 +197,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         cause,
         resources,
         counters,
+        drift,
         upstream,
     }
 }
@@ -253,6 +263,8 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     f.outputs.write_final_csvs(&stats)?;
     let mut thresholds = f.scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
+    thresholds.max_p95_drift_ratio = args.max_p95_drift_ratio.or(thresholds.max_p95_drift_ratio);
+    thresholds.max_p95_drift_ms = args.max_p95_drift_ms.or(thresholds.max_p95_drift_ms);
     if thresholds.is_empty() && f.scenario.behaviour.is_none() && !f.scenario.monitor.judge_leaks {
         // Nothing else judges this run: like Locust's default exit code, any failed request fails it.
         thresholds.override_with(&load_stats::thresholds::Thresholds::from_overall(
@@ -270,6 +282,10 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
             load_stats::thresholds::OVERALL_SCOPE,
         ));
     }
+    results.extend(load_stats::thresholds::evaluate_drift(
+        &thresholds,
+        f.drift.as_ref(),
+    ));
     let behaviour = judge_behaviour(&f.scenario, &f.outputs, f.behaviour.as_ref(), &f.timeline)?;
     let failures = behaviour.iter().flat_map(behaviour_failures).collect();
     let verdict = decide(f.cause, &results, &f.resources.verdict).with_failures(failures);
@@ -293,6 +309,7 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         "resources": f.resources.harness,
         "behaviour": behaviour,
         "timeline": timeline_json,
+        "latency_drift": f.drift,
     });
     f.outputs.write_summary(&summary)?;
     f.outputs

@@ -25,6 +25,14 @@ impl Plan {
     /// `--rate` switches a closed scenario to the open model (keeping its timeout and keep-alive); `-u`
     /// replaces closed-model stages with a constant user count; `-t` cuts stages or extends the last one.
     pub fn new(scenario: &Scenario, args: &RunArgs) -> Result<Plan, PlanError> {
+        for (flag, value) in [
+            ("--max-p95-drift-ratio", args.max_p95_drift_ratio),
+            ("--max-p95-drift-ms", args.max_p95_drift_ms),
+        ] {
+            if value.is_some_and(|v| !(v.is_finite() && v >= 0.0)) {
+                return Err(PlanError(format!("{flag}: must be a number >= 0")));
+            }
+        }
         let mut load = scenario.load.clone();
         if let Some(rate) = args.rate {
             if !(rate.is_finite() && rate > 0.0) {

@@ -1,11 +1,13 @@
 //! The 1 s run loop: merge the shards' deltas, close the interval, append the history row, update progress,
-//! and keep the per-second points the recovery verdict needs (counts and p95 only, bounded).
+//! keep the per-second points the recovery verdict needs (counts and p95 only, bounded), and feed each
+//! interval's merged latency histogram to the latency-drift windows (two histograms, whatever the run length).
 
 use super::output::Outputs;
 use super::progress::{LiveCounters, Progress};
 use crate::engine::{EngineHandle, Observed};
 use crate::error::HarnessError;
-use load_stats::{HistoryRow, RunStats};
+use load_stats::drift::{DriftTracker, LatencyDrift};
+use load_stats::{HistoryRow, LatencyHistogram, RunStats, StatsDelta};
 use proxy_behaviour::IntervalPoint;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -26,6 +28,8 @@ pub struct Ticked {
     pub series: Vec<IntervalPoint>,
     /// `(end of interval, users)` per interval (in-flight requests in the open model).
     pub users: Vec<(Duration, u32)>,
+    /// p50/p95 of the first window against the last (`None` when the load stopped before the last window).
+    pub drift: Option<LatencyDrift>,
 }
 
 /// Runs until the engine stops (run time, Ctrl-C or crash), then folds in the final partial interval.
@@ -37,8 +41,10 @@ pub async fn drive(
     progress: &mut Progress,
     open_model: bool,
     resources: &dyn Fn() -> Option<String>,
+    mut drift: DriftTracker,
 ) -> Result<Ticked, HarnessError> {
     let (mut series, mut users) = (Vec::new(), Vec::new());
+    let mut interval_start = Duration::ZERO;
     let mut run = RunStats::new(SystemTime::now());
     let mut history = outputs.history_writer()?;
     let history_path = outputs.csv("stats_history");
@@ -52,7 +58,14 @@ pub async fn drive(
         if stopped {
             break;
         }
-        let row = close(&engine, &mut run, open_model);
+        let row = close(
+            &engine,
+            &mut run,
+            open_model,
+            &mut drift,
+            &mut interval_start,
+            started,
+        );
         push_point(&mut series, &mut users, started.elapsed(), &row);
         history
             .write_row(&row)
@@ -63,9 +76,12 @@ pub async fn drive(
     let last_users = live(&engine, open_model).users;
     let deltas_left = engine.take_deltas();
     let (remaining, observed) = engine.join().await;
+    let mut latency = LatencyHistogram::new();
     for delta in deltas_left.iter().chain(&remaining) {
         run.merge(delta);
+        add_latency(&mut latency, delta);
     }
+    drift.add_interval(interval_start, started.elapsed(), &latency);
     let row = run.close_interval(SystemTime::now(), last_users);
     push_point(&mut series, &mut users, started.elapsed(), &row);
     history
@@ -76,6 +92,7 @@ pub async fn drive(
         observed,
         series,
         users,
+        drift: drift.drift(),
     })
 }
 
@@ -110,11 +127,31 @@ pub fn interval_point(end: Duration, row: &HistoryRow) -> IntervalPoint {
     }
 }
 
-fn close(engine: &EngineHandle, run: &mut RunStats, open_model: bool) -> load_stats::HistoryRow {
+/// Merges the shards' deltas, hands the interval's latency to the drift windows and closes the interval.
+fn close(
+    engine: &EngineHandle,
+    run: &mut RunStats,
+    open_model: bool,
+    drift: &mut DriftTracker,
+    interval_start: &mut Duration,
+    started: Instant,
+) -> HistoryRow {
+    let mut latency = LatencyHistogram::new();
     for delta in engine.take_deltas() {
         run.merge(&delta);
+        add_latency(&mut latency, &delta);
     }
+    let end = started.elapsed();
+    drift.add_interval(*interval_start, end, &latency);
+    *interval_start = end;
     run.close_interval(SystemTime::now(), live(engine, open_model).users)
+}
+
+/// Adds every request's latency in `delta` (all status classes, like the aggregate) to `latency`.
+fn add_latency(latency: &mut LatencyHistogram, delta: &StatsDelta) {
+    for request in &delta.requests {
+        latency.add(&request.latency());
+    }
 }
 
 fn live(engine: &EngineHandle, open_model: bool) -> LiveCounters {

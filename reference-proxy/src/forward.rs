@@ -103,12 +103,13 @@ async fn forward(
             }
         };
         drop(last.take());
-        let lease = Lease::new(state.pool.clone(), key.id.clone());
+        let lease = Lease::new(state.pool.clone(), &key);
         tried.push(key.id.clone());
         let failure = match attempt(state, &upstream, &key, started).await {
             Ok(answer) => {
-                let reply = read_reply(state, answer, key, lease).await;
+                let mut reply = read_reply(state, answer, key, lease).await;
                 penalize(state, &reply);
+                reply.lease.settle_probe();
                 if reply.status.is_success() || !AttemptOutcome::Status(reply.status).is_retryable()
                 {
                     return Ok(deliver(state, reply));

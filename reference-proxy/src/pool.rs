@@ -2,7 +2,12 @@
 //!
 //! Pure bookkeeping with the clock passed in (`now: Instant`), so strategies, cooldowns and the
 //! "every key is cooling" answer are unit-tested without sleeping. The shared, locked wrapper the server uses
-//! lives in `forward`; this type never does I/O.
+//! lives in `state`; this type never does I/O.
+//!
+//! A key whose rest has ended is **half-open** (like a circuit breaker): exactly one attempt — the probe — may use
+//! it until that attempt's answer is known. If the probe is rate-limited again the key rests again; otherwise it is
+//! ready for everyone. Without this, every request waiting for the key would leave at the instant the rest ends,
+//! and all but the first would arrive inside the *next* retry window the upstream announces.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,9 +50,18 @@ pub enum KeyState {
         /// Why it rests.
         reason: RestReason,
     },
+    /// Its rest is over; one probe attempt decides whether it is usable again (half-open).
+    Probing {
+        /// The probe is out: no other attempt may use the key until it is settled.
+        sent: bool,
+    },
     /// Upstream rejected the key (401); never used again until re-added.
     Disabled,
 }
+
+/// What a client told "every key is resting" should wait while the only recovering key is being probed: about one
+/// upstream round trip.
+pub const PROBE_RETRY_AFTER: Duration = Duration::from_millis(100);
 
 /// A key chosen for one attempt, with its credential headers pre-built.
 #[derive(Debug, Clone)]
@@ -58,6 +72,8 @@ pub struct ChosenKey {
     pub credential: HeaderValue,
     /// The id as an `X-Key-Used` value (`None` if the id cannot be sent in a header).
     pub id_header: Option<HeaderValue>,
+    /// This attempt is the key's half-open probe: settle it ([`KeyPool::settle_probe`]) once its answer is known.
+    pub probe: bool,
 }
 
 /// The answer to "which key next?".
@@ -126,12 +142,13 @@ impl Slot {
         self.provider.is_none_or(|p| p == provider)
     }
 
-    /// Ready now? Lazily turns an expired rest back into `Ready`.
-    fn refresh(&mut self, now: Instant) -> bool {
+    /// May an attempt use the key now (as a normal attempt or as its probe)? Lazily turns an expired rest into
+    /// an unsent probe.
+    fn usable(&mut self, now: Instant) -> bool {
         match self.state {
-            KeyState::Ready => true,
+            KeyState::Ready | KeyState::Probing { sent: false } => true,
             KeyState::Resting { until, .. } if until <= now => {
-                self.state = KeyState::Ready;
+                self.state = KeyState::Probing { sent: false };
                 true
             }
             _ => false,
@@ -148,7 +165,10 @@ impl Slot {
                 };
                 (name, until - now)
             }
-            KeyState::Resting { .. } => ("ready", Duration::ZERO),
+            KeyState::Resting { .. } | KeyState::Probing { sent: false } => {
+                ("ready", Duration::ZERO)
+            }
+            KeyState::Probing { sent: true } => ("probing", Duration::ZERO),
             KeyState::Disabled => ("disabled", Duration::ZERO),
         };
         KeyStatus {
@@ -227,6 +247,10 @@ impl KeyPool {
                 let slot = &mut self.slots[index];
                 slot.in_flight += 1;
                 slot.attempts += 1;
+                let probe = slot.state == KeyState::Probing { sent: false };
+                if probe {
+                    slot.state = KeyState::Probing { sent: true };
+                }
                 let credential = match provider {
                     Provider::OpenAi => slot.openai_credential.clone(),
                     Provider::Anthropic => slot.anthropic_credential.clone(),
@@ -235,6 +259,7 @@ impl KeyPool {
                     id: slot.id.clone(),
                     credential,
                     id_header: slot.id_header.clone(),
+                    probe,
                 })
             }
             None => self.why_none(provider, now),
@@ -253,7 +278,7 @@ impl KeyPool {
         for offset in 0..n {
             let index = (self.cursor + offset) % n;
             let slot = &mut self.slots[index];
-            if !slot.serves(provider) || !slot.refresh(now) || !allowed(slot) {
+            if !slot.serves(provider) || !slot.usable(now) || !allowed(slot) {
                 continue;
             }
             match self.strategy {
@@ -275,6 +300,7 @@ impl KeyPool {
             .filter(|s| s.serves(provider))
             .filter_map(|s| match s.state {
                 KeyState::Resting { until, .. } => Some(until.saturating_duration_since(now)),
+                KeyState::Probing { .. } => Some(PROBE_RETRY_AFTER),
                 _ => None,
             })
             .min();
@@ -288,6 +314,16 @@ impl KeyPool {
     pub fn release(&mut self, id: &str) {
         if let Some(slot) = self.slots.iter_mut().find(|s| &*s.id == id) {
             slot.in_flight = slot.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Ends `id`'s half-open probe (its answer is known and did not rest the key again): the key is ready for
+    /// every attempt. Does nothing if the key is in any other state (e.g. the probe's 429 rested it again).
+    pub fn settle_probe(&mut self, id: &str) {
+        if let Some(slot) = self.slots.iter_mut().find(|s| &*s.id == id) {
+            if let KeyState::Probing { .. } = slot.state {
+                slot.state = KeyState::Ready;
+            }
         }
     }
 
@@ -337,6 +373,7 @@ impl KeyPool {
             match slot.state {
                 KeyState::Disabled => summary.disabled += 1,
                 KeyState::Resting { until, .. } if until > now => summary.resting += 1,
+                KeyState::Probing { sent: true } => summary.resting += 1,
                 _ => summary.ready += 1,
             }
         }
@@ -413,6 +450,60 @@ mod tests {
         let later = now + Duration::from_secs(2);
         let picks = pick_many(&mut p, 2, later, true);
         assert!(picks.contains(&"a".to_string()), "{picks:?}");
+    }
+
+    #[test]
+    fn a_recovering_key_takes_one_probe_until_settled() {
+        let now = Instant::now();
+        let mut p = pool(Strategy::RoundRobin, &["a"]);
+        p.rest("a", now + Duration::from_secs(1), RestReason::RateLimited);
+        let later = now + Duration::from_secs(1);
+        let Selection::Key(probe) = p.select(Provider::OpenAi, &[], later) else {
+            panic!("the rest is over: one probe must go")
+        };
+        assert!(probe.probe);
+        // While the probe is out, nobody else gets the key; clients are told to come back shortly.
+        for _ in 0..3 {
+            match p.select(Provider::OpenAi, &[], later) {
+                Selection::AllResting { retry_after } => assert_eq!(retry_after, PROBE_RETRY_AFTER),
+                other => panic!("expected all resting, got {other:?}"),
+            }
+        }
+        assert_eq!(p.statuses(later)[0].state, "probing");
+        p.settle_probe("a");
+        let picks: Vec<_> = (0..3)
+            .map(|_| match p.select(Provider::OpenAi, &[], later) {
+                Selection::Key(k) => k.probe,
+                other => panic!("expected the key, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(picks, [false, false, false]);
+    }
+
+    #[test]
+    fn a_probe_that_is_rate_limited_again_rests_the_key_again() {
+        let now = Instant::now();
+        let mut p = pool(Strategy::LeastInFlight, &["a", "b"]);
+        p.rest("a", now + Duration::from_secs(1), RestReason::RateLimited);
+        p.disable("b");
+        let later = now + Duration::from_secs(1);
+        assert!(matches!(p.select(Provider::OpenAi, &[], later), Selection::Key(k) if k.probe));
+        let again = later + Duration::from_secs(3);
+        p.rest("a", again, RestReason::RateLimited);
+        p.settle_probe("a"); // the probe's lease ends after its 429: must not reopen the key
+        assert_eq!(
+            p.state("a"),
+            Some(KeyState::Resting {
+                until: again,
+                reason: RestReason::RateLimited
+            })
+        );
+        match p.select(Provider::OpenAi, &[], later) {
+            Selection::AllResting { retry_after } => {
+                assert_eq!(retry_after, Duration::from_secs(3))
+            }
+            other => panic!("expected all resting, got {other:?}"),
+        }
     }
 
     #[test]

@@ -96,11 +96,19 @@ impl CooldownPolicy {
                 KeyPenalty::Park(hint.unwrap_or(Duration::ZERO).max(self.quota_park))
             }
             StatusCode::TOO_MANY_REQUESTS => {
-                KeyPenalty::Cooldown(hint.unwrap_or(self.default_cooldown).min(self.max_cooldown))
+                let wait = hint.unwrap_or(self.default_cooldown).min(self.max_cooldown);
+                KeyPenalty::Cooldown(wait + clock_guard(wait))
             }
             _ => KeyPenalty::None,
         }
     }
+}
+
+/// Extra rest added to every rate-limit cooldown: 2 % of it, at least 50 ms, at most 1 s. The upstream starts its
+/// window when it *sent* the 429 and counts to whole milliseconds (or seconds); resting exactly the announced
+/// time would let a request land a hair before its window closes.
+pub fn clock_guard(cooldown: Duration) -> Duration {
+    (cooldown / 50).clamp(Duration::from_millis(50), Duration::from_secs(1))
 }
 
 /// Whether a 429 body says the account's quota is exhausted (OpenAI's `insufficient_quota` code or type).
@@ -174,15 +182,16 @@ mod tests {
             max_cooldown: Duration::from_secs(3600),
         };
         let s = Duration::from_secs;
+        let ms = Duration::from_millis;
         let c = |code: u16| StatusCode::from_u16(code).unwrap();
         let cases = [
-            (c(429), Some(s(5)), false, KeyPenalty::Cooldown(s(5))),
-            (c(429), None, false, KeyPenalty::Cooldown(s(2))),
+            (c(429), Some(s(5)), false, KeyPenalty::Cooldown(ms(5_100))),
+            (c(429), None, false, KeyPenalty::Cooldown(ms(2_050))),
             (
                 c(429),
                 Some(s(90_000)),
                 false,
-                KeyPenalty::Cooldown(s(3600)),
+                KeyPenalty::Cooldown(s(3601)),
             ),
             (c(429), None, true, KeyPenalty::Park(s(600))),
             (c(429), Some(s(5)), true, KeyPenalty::Park(s(600))),
@@ -198,6 +207,21 @@ mod tests {
                 want,
                 "{code:?} {hint:?} {quota}"
             );
+        }
+    }
+
+    #[test]
+    fn cooldowns_get_a_clock_guard() {
+        let ms = Duration::from_millis;
+        let cases = [
+            (ms(0), ms(50)),
+            (ms(1000), ms(50)),
+            (ms(3000), ms(60)),
+            (ms(10_000), ms(200)),
+            (ms(600_000), ms(1000)),
+        ];
+        for (cooldown, guard) in cases {
+            assert_eq!(clock_guard(cooldown), guard, "{cooldown:?}");
         }
     }
 

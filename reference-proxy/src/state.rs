@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::ProxyConfig;
 use crate::key::{KeySpec, KeyStatus};
-use crate::pool::{KeyPool, PoolError, PoolSummary, RestReason, Selection};
+use crate::pool::{ChosenKey, KeyPool, PoolError, PoolSummary, RestReason, Selection};
 use crate::provider::Provider;
 use crate::upstream::{Upstream, UpstreamError};
 
@@ -72,6 +72,11 @@ impl SharedPool {
         self.lock().release(id);
     }
 
+    /// See [`KeyPool::settle_probe`].
+    pub fn settle_probe(&self, id: &str) {
+        self.lock().settle_probe(id);
+    }
+
     /// Rests `id` for `duration` from now.
     pub fn rest(&self, id: &str, duration: Duration, reason: RestReason) {
         let now = Instant::now();
@@ -114,22 +119,38 @@ impl SharedPool {
 }
 
 /// One attempt's claim on a key: counts as in flight until dropped (when the response body is finished or
-/// abandoned), so least-in-flight sees streams that are still running.
+/// abandoned), so least-in-flight sees streams that are still running. If the attempt is the key's half-open
+/// probe, the probe is settled by [`Lease::settle_probe`] once the answer is judged, or at the latest on drop (an
+/// attempt that failed or was abandoned must not leave the key closed forever).
 #[derive(Debug)]
 pub struct Lease {
     pool: SharedPool,
     id: Arc<str>,
+    probe: bool,
 }
 
 impl Lease {
-    /// Wraps a key already counted in flight by [`SharedPool::select`].
-    pub fn new(pool: SharedPool, id: Arc<str>) -> Lease {
-        Lease { pool, id }
+    /// Wraps a key already counted in flight by [`SharedPool::select`]; `probe` as in [`ChosenKey::probe`].
+    pub fn new(pool: SharedPool, key: &ChosenKey) -> Lease {
+        Lease {
+            pool,
+            id: key.id.clone(),
+            probe: key.probe,
+        }
+    }
+
+    /// The attempt's answer has been judged (and any new rest applied): open the key for everyone unless it
+    /// rests again.
+    pub fn settle_probe(&mut self) {
+        if std::mem::take(&mut self.probe) {
+            self.pool.settle_probe(&self.id);
+        }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        self.settle_probe();
         self.pool.release(&self.id);
     }
 }

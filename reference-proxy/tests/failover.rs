@@ -99,8 +99,9 @@ async fn all_keys_cooling_answers_429_with_retry_after_at_once() {
             .unwrap()
             .parse()
             .unwrap();
+        // 30 s announced + the proxy's 600 ms clock guard, rounded up to whole seconds.
         assert!(
-            (28..=30).contains(&retry_after),
+            (28..=31).contains(&retry_after),
             "{path}: retry-after {retry_after}"
         );
         let error: serde_json::Value = response.json().await.unwrap();
@@ -357,5 +358,64 @@ async fn a_stream_cut_mid_way_is_passed_on_not_retried() {
         "a started stream must not be retried"
     );
     proxy.stop().await;
+    mock.shutdown().await;
+}
+
+/// Issue #6: when every key rests and the rests end, the requests waiting for a key must not all leave at once —
+/// only one probe per key goes upstream until its answer is known; the others get the proxy's own 429.
+#[tokio::test]
+async fn concurrent_load_across_a_cooldown_end_sends_one_probe_per_key() {
+    let mock = start_mock(THREE_KEYS).await;
+    install(
+        &mock,
+        json!({ "action": "rate_limit", "retry_after": "1s" }),
+    );
+    let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
+    let client = client();
+    // One request rests all three keys (one 429 each), before any concurrency, so no request is on the wire
+    // when a window opens.
+    assert_eq!(chat(&client, &proxy).await.0, 429);
+    assert_eq!(mock.ledger().totals.requests, 3);
+
+    // 16 clients keep asking across two cooldown ends (~1.05 s and ~2.1 s).
+    let started = Instant::now();
+    let proxy = std::sync::Arc::new(proxy);
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (client, proxy) = (client.clone(), proxy.clone());
+        clients.spawn(async move {
+            let mut answered = 0u32;
+            while started.elapsed() < Duration::from_millis(2600) {
+                let (status, _, body) = chat(&client, &proxy).await;
+                assert_eq!(status, 429, "{body}");
+                answered += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            answered
+        });
+    }
+    let mut answered = 0;
+    while let Some(result) = clients.join_next().await {
+        answered += result.expect("client task");
+    }
+
+    let ledger = mock.ledger();
+    assert_eq!(ledger.totals.retry_after_violations, 0, "{ledger:?}");
+    for id in ["k1", "k2", "k3"] {
+        let key = &ledger.keys[id];
+        // The first 429, then one probe per cooldown end (two ends in 2.6 s), never a crowd.
+        assert!(
+            (2..=3).contains(&key.rate_limited),
+            "{id}: expected 1 + one probe per cooldown end, got {key:?}"
+        );
+    }
+    assert!(
+        answered > 100,
+        "the load never overlapped a cooldown end: {answered}"
+    );
+    std::sync::Arc::into_inner(proxy)
+        .expect("client tasks are done")
+        .stop()
+        .await;
     mock.shutdown().await;
 }

@@ -18,6 +18,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::{Duration, SystemTime};
 
 /// What the pipeline answers: a provider response whose body is usually one whole chunk.
@@ -33,13 +34,67 @@ pub(crate) struct ProviderCall {
     pub(crate) conn: Option<ConnControl>,
 }
 
-/// Run the pipeline and time it for the latency histogram.
+/// Run the pipeline and time it for the latency histogram. Every decision is made synchronously; only
+/// the outcome waits, so the future a connection holds per request stays small (no RNG, no profile, no
+/// parsed request across an await).
 pub(crate) async fn handle(state: MockState, call: ProviderCall) -> Response {
     let started = std::time::Instant::now();
     let route = call.route;
-    let response = Exchange::start(&state, call).run().await;
+    let response = Exchange::start(&state, call).run().complete().await;
     state.latency_histograms.observe(route, started.elapsed());
     response
+}
+
+/// How an exchange ends, once everything is decided.
+enum Outcome {
+    /// Answer now.
+    Respond(Response),
+    /// Answer after this delay (latency profile, injected latency, time to the stream's headers).
+    Delayed(Duration, Response),
+    /// Send nothing: optionally wait, then close or reset the connection.
+    Dropped {
+        wait: Option<Duration>,
+        kill: Kill,
+        conn: Option<ConnControl>,
+    },
+}
+
+impl Outcome {
+    async fn complete(self) -> Response {
+        match self {
+            Outcome::Respond(response) => response,
+            Outcome::Delayed(delay, response) => {
+                tokio::time::sleep(delay).await;
+                response
+            }
+            Outcome::Dropped { wait, kill, conn } => {
+                if let Some(wait) = wait {
+                    tokio::time::sleep(wait).await;
+                }
+                match conn {
+                    Some(conn) => {
+                        conn.kill(kill);
+                        std::future::pending().await
+                    }
+                    // Not served by our accept loop: the closest thing is aborting the body right after the head.
+                    None => Response::new(ResponseBody::Streamed(Body::from_stream(
+                        futures::stream::once(async {
+                            Err::<Bytes, _>(std::io::Error::other("connection dropped by fault"))
+                        }),
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Wait `delay` first, unless it is zero.
+    fn after(delay: Duration, response: Response) -> Self {
+        if delay.is_zero() {
+            Outcome::Respond(response)
+        } else {
+            Outcome::Delayed(delay, response)
+        }
+    }
 }
 
 /// How a fault changes an otherwise normal response.
@@ -72,7 +127,7 @@ impl<'a> Exchange<'a> {
         }
     }
 
-    async fn run(mut self) -> Response {
+    fn run(mut self) -> Outcome {
         let key = match self
             .state
             .registry()
@@ -95,15 +150,15 @@ impl<'a> Exchange<'a> {
             Ok(Some(rule)) => {
                 key.ledger()
                     .record_fault(self.call.route, index, rule.action);
-                match self.inject(&key, &rule, &parsed, &seed).await {
-                    Ok(shaping) => shaping,
-                    Err(response) => return response,
+                match self.inject(&key, &rule, &parsed, &seed) {
+                    Continue(shaping) => shaping,
+                    Break(outcome) => return outcome,
                 }
             }
             Ok(None) => Shaping::default(),
             Err(error) => return self.reject(&key, error),
         };
-        self.respond(&key, parsed, &seed, shaping).await
+        self.respond(&key, parsed, &seed, shaping)
     }
 
     fn parse(&self) -> Result<ParsedRequest, ApiError> {
@@ -161,14 +216,14 @@ impl<'a> Exchange<'a> {
             .map(|active| active.rule.clone()))
     }
 
-    /// Carry out a fault: either a complete ending (`Err(response)`) or a shaping of the normal response.
-    async fn inject(
+    /// Carry out a fault: either a complete ending (`Break`) or a shaping of the normal response.
+    fn inject(
         &mut self,
         key: &KeyRuntime,
         rule: &FaultRule,
         parsed: &ParsedRequest,
         seed: &RequestSeed,
-    ) -> Result<Shaping, Response> {
+    ) -> ControlFlow<Outcome, Shaping> {
         let chunks = rule.chunks.unwrap_or(1);
         let body_fault = match rule.action {
             FaultKind::Error => {
@@ -176,11 +231,11 @@ impl<'a> Exchange<'a> {
                     status: rule.status.unwrap_or(500),
                     message: rule.message.clone(),
                 };
-                return Err(self.error(key, error, rule.retry_after, rule.should_retry));
+                return Break(self.error(key, error, rule.retry_after, rule.should_retry));
             }
-            FaultKind::RateLimit => return Err(self.injected_rate_limit(key, rule, parsed)),
+            FaultKind::RateLimit => return Break(self.injected_rate_limit(key, rule, parsed)),
             FaultKind::Quota => {
-                return Err(self.error(key, ApiError::Quota, rule.retry_after, rule.should_retry))
+                return Break(self.error(key, ApiError::Quota, rule.retry_after, rule.should_retry))
             }
             FaultKind::Overloaded => {
                 let status = if self.provider == Provider::Anthropic {
@@ -192,7 +247,7 @@ impl<'a> Exchange<'a> {
                     status,
                     message: rule.message.clone(),
                 };
-                return Err(self.error(
+                return Break(self.error(
                     key,
                     error,
                     rule.retry_after,
@@ -200,14 +255,16 @@ impl<'a> Exchange<'a> {
                 ));
             }
             FaultKind::Hang => {
-                return Err(self
-                    .drop_connection(key, Some(self.state.config.hang_max), Kill::Close)
-                    .await)
+                return Break(self.drop_connection(
+                    key,
+                    Some(self.state.config.hang_max),
+                    Kill::Close,
+                ))
             }
-            FaultKind::TcpReset => return Err(self.drop_connection(key, None, Kill::Reset).await),
-            FaultKind::Close => return Err(self.drop_connection(key, None, Kill::Close).await),
+            FaultKind::TcpReset => return Break(self.drop_connection(key, None, Kill::Reset)),
+            FaultKind::Close => return Break(self.drop_connection(key, None, Kill::Close)),
             FaultKind::Disconnect if !parsed.stream => {
-                return Err(self.drop_connection(key, rule.after, Kill::Close).await)
+                return Break(self.drop_connection(key, rule.after, Kill::Close))
             }
             FaultKind::Disconnect => BodyFault::DisconnectAt(
                 tokio::time::Instant::now() + rule.after.unwrap_or_default(),
@@ -224,7 +281,7 @@ impl<'a> Exchange<'a> {
             .as_ref()
             .map(|d| d.sample(&mut seed.rng(Purpose::Fault)))
             .unwrap_or_default();
-        Ok(Shaping {
+        Continue(Shaping {
             extra_latency,
             body_fault,
             bytes_per_sec: rule.bytes_per_sec,
@@ -236,7 +293,7 @@ impl<'a> Exchange<'a> {
         key: &KeyRuntime,
         rule: &FaultRule,
         parsed: &ParsedRequest,
-    ) -> Response {
+    ) -> Outcome {
         let status = key.limiter().peek(self.now);
         let kind = rule.limit.unwrap_or_default();
         let (limit, requested) = match kind {
@@ -260,37 +317,22 @@ impl<'a> Exchange<'a> {
     }
 
     /// End the exchange without a response: optionally wait, then close or reset the connection.
-    async fn drop_connection(
-        &self,
-        key: &KeyRuntime,
-        wait: Option<Duration>,
-        kill: Kill,
-    ) -> Response {
+    fn drop_connection(&self, key: &KeyRuntime, wait: Option<Duration>, kill: Kill) -> Outcome {
         key.ledger().record(self.call.route, NO_RESPONSE, 0, 0);
-        if let Some(wait) = wait {
-            tokio::time::sleep(wait).await;
-        }
-        match &self.call.conn {
-            Some(conn) => {
-                conn.kill(kill);
-                std::future::pending().await
-            }
-            // Not served by our accept loop: the closest thing is aborting the body right after the head.
-            None => Response::new(ResponseBody::Streamed(Body::from_stream(
-                futures::stream::once(async {
-                    Err::<Bytes, _>(std::io::Error::other("connection dropped by fault"))
-                }),
-            ))),
+        Outcome::Dropped {
+            wait,
+            kill,
+            conn: self.call.conn.clone(),
         }
     }
 
-    async fn respond(
+    fn respond(
         &mut self,
         key: &KeyRuntime,
         parsed: ParsedRequest,
         seed: &RequestSeed,
         shaping: Shaping,
-    ) -> Response {
+    ) -> Outcome {
         let output_tokens = self.output_tokens(&parsed);
         if let Some(refusal) = self.over_limit(key, &parsed, output_tokens) {
             return refusal;
@@ -305,7 +347,7 @@ impl<'a> Exchange<'a> {
         key.ledger()
             .record(self.call.route, 200, parsed.input_tokens, output);
         if parsed.stream {
-            sleep(profile.header_delay(&mut latency_rng) + shaping.extra_latency).await;
+            let delay = profile.header_delay(&mut latency_rng) + shaping.extra_latency;
             let script = SseScript {
                 provider: self.provider,
                 completion,
@@ -318,16 +360,17 @@ impl<'a> Exchange<'a> {
                 shaping.body_fault,
                 shaping.bytes_per_sec,
             ));
-            return self.finish(StatusCode::OK, "text/event-stream", body, None);
+            let response = self.finish(StatusCode::OK, "text/event-stream", body, None);
+            return Outcome::after(delay, response);
         }
         let delay = match profile.is_instant() {
             true => Duration::ZERO,
             false => profile.response_delay(&mut latency_rng, output_tokens),
         };
-        sleep(delay + shaping.extra_latency).await;
         let bytes = self.render_success(&parsed, &completion, seed);
         let (body, length) = body::json_body(bytes, &shaping.body_fault, shaping.bytes_per_sec);
-        self.finish(StatusCode::OK, "application/json", body, Some(length))
+        let response = self.finish(StatusCode::OK, "application/json", body, Some(length));
+        Outcome::after(delay + shaping.extra_latency, response)
     }
 
     /// Tokens to generate: `max_tokens` (or the default), capped; none for embeddings and models.
@@ -348,7 +391,7 @@ impl<'a> Exchange<'a> {
         key: &KeyRuntime,
         parsed: &ParsedRequest,
         output_tokens: u32,
-    ) -> Option<Response> {
+    ) -> Option<Outcome> {
         let tokens = parsed.input_tokens + u64::from(output_tokens);
         let admitted = key.limiter().admit(self.now, tokens);
         match admitted {
@@ -420,7 +463,7 @@ impl<'a> Exchange<'a> {
     }
 
     /// A request-level rejection before limits apply (bad key, bad body, unknown model, account state).
-    fn reject(&mut self, key: &KeyRuntime, error: ApiError) -> Response {
+    fn reject(&mut self, key: &KeyRuntime, error: ApiError) -> Outcome {
         self.error(key, error, None, None)
     }
 
@@ -431,7 +474,7 @@ impl<'a> Exchange<'a> {
         error: ApiError,
         retry_after: Option<Duration>,
         should_retry: Option<bool>,
-    ) -> Response {
+    ) -> Outcome {
         let status = error.status(self.provider);
         key.ledger().record(self.call.route, status.as_u16(), 0, 0);
         if let Some(wait) = retry_after {
@@ -458,7 +501,7 @@ impl<'a> Exchange<'a> {
                 HeaderValue::from_static(if retry { "true" } else { "false" }),
             );
         }
-        response
+        Outcome::Respond(response)
     }
 
     fn finish(
@@ -482,11 +525,5 @@ impl<'a> Exchange<'a> {
         let limits = self.limits.unwrap_or_default();
         providers::limit_headers(self.provider, &limits, &self.request_id, headers);
         response
-    }
-}
-
-async fn sleep(delay: Duration) {
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
     }
 }

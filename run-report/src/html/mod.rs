@@ -35,6 +35,7 @@ struct Page<'a> {
     thresholds_passed: bool,
     resource_verdict: Option<view::ResourceVerdict>,
     behaviour: Vec<view::BehaviourRow>,
+    latency_drift: Option<view::Table>,
     groups: Vec<GroupView>,
     requests: view::Table,
     failure_classes: view::Table,
@@ -107,6 +108,7 @@ pub fn render_html(input: &ReportInput) -> String {
         thresholds_passed: summary.thresholds_passed,
         resource_verdict: leak.as_ref().map(view::resource_verdict),
         behaviour: view::behaviour(&input.behaviour),
+        latency_drift: view::latency_drift(&input.raw_summary),
         groups,
         requests: view::request_table(summary),
         failure_classes: view::failure_classes(summary),
@@ -245,5 +247,25 @@ mod tests {
         assert!(html.contains("<header class=\"banner crashed\""));
         assert!(html.contains("proxy exited with &lt;signal 9&gt; &amp; core"));
         assert!(!html.contains("<script>x"), "scenario name escaped");
+    }
+
+    #[test]
+    fn latency_drift_is_shown_only_when_the_run_has_it() {
+        let summary = Summary::from_run(
+            &RunStats::new(std::time::UNIX_EPOCH),
+            serde_json::Value::Null,
+            Vec::new(),
+        );
+        let mut with_drift = input(summary);
+        assert!(!render_html(&with_drift).contains("Latency drift"));
+        let window = serde_json::json!({"start_s": 0.0, "end_s": 60.0, "requests": 10, "p50_ms": 1.0, "p95_ms": 2.0});
+        with_drift.raw_summary["engine"] = serde_json::json!({"latency_drift": {
+            "window_s": 60.0, "first": window, "last": window,
+            "p95_ratio": 1.0, "p95_diff_ms": 0.0, "p50_ratio": 1.0, "p50_diff_ms": 0.0}});
+        let html = render_html(&with_drift);
+        assert!(
+            html.contains("<h3>Latency drift") && html.contains("1.00×"),
+            "drift table"
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use load_stats::drift::{LatencyDrift, WindowLatency};
 use load_stats::percentiles::LOCUST_PERCENTILE_LABELS;
 use load_stats::summary::{LatencySummary, RequestSummary, StreamSummary, Summary};
 use load_stats::ErrorKind;
@@ -132,6 +133,63 @@ pub fn thresholds(summary: &Summary) -> Vec<ThresholdRow> {
             detail: t.detail.clone(),
         })
         .collect()
+}
+
+/// The latency drift table (`engine.latency_drift`: first vs last window of the load), when the run has one.
+///
+/// Read leniently from the raw summary: an older summary without the field, or a run stopped before its last
+/// window, simply has no table.
+pub fn latency_drift(raw_summary: &serde_json::Value) -> Option<Table> {
+    let drift: LatencyDrift = raw_summary
+        .pointer("/engine/latency_drift")
+        .filter(|v| !v.is_null())
+        .and_then(|v| serde_json::from_value(v.clone()).ok())?;
+    let window = |w: &WindowLatency| {
+        format!(
+            "{} – {} ({} requests)",
+            format::duration_secs(w.start_s),
+            format::duration_secs(w.end_s),
+            w.requests
+        )
+    };
+    let ratio = |r: Option<f64>| r.map_or_else(|| NOT_AVAILABLE.to_owned(), |r| format!("{r:.2}×"));
+    let diff =
+        |d: Option<f64>| d.map_or_else(|| NOT_AVAILABLE.to_owned(), |d| format!("{d:+.3} ms"));
+    let (first, last) = (&drift.first, &drift.last);
+    Some(Table {
+        columns: [
+            "Percentile",
+            "First window",
+            "Last window",
+            "Last / first",
+            "Change",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        rows: vec![
+            vec![
+                "windows".to_owned(),
+                window(first),
+                window(last),
+                String::new(),
+                String::new(),
+            ],
+            vec![
+                "p50".to_owned(),
+                format::ms(first.p50_ms),
+                format::ms(last.p50_ms),
+                ratio(drift.p50_ratio),
+                diff(drift.p50_diff_ms),
+            ],
+            vec![
+                "p95".to_owned(),
+                format::ms(first.p95_ms),
+                format::ms(last.p95_ms),
+                ratio(drift.p95_ratio),
+                diff(drift.p95_diff_ms),
+            ],
+        ],
+    })
 }
 
 /// One row of the proxy-behaviour table.
@@ -524,6 +582,33 @@ mod tests {
         ] {
             assert_eq!(scenario_name(&config).as_deref(), name);
             assert_eq!(seed(&config).as_deref(), found_seed);
+        }
+    }
+
+    #[test]
+    fn latency_drift_table_shows_both_windows_and_the_change() {
+        let window = |start: f64, p50: f64, p95: f64| json!({"start_s": start, "end_s": start + 900.0, "requests": 1000, "p50_ms": p50, "p95_ms": p95});
+        let summary = json!({"engine": {"latency_drift": {
+            "window_s": 900.0, "first": window(0.0, 2.0, 10.0), "last": window(2700.0, 3.0, 25.0),
+            "p95_ratio": 2.5, "p95_diff_ms": 15.0, "p50_ratio": 1.5, "p50_diff_ms": 1.0}}});
+        let table = latency_drift(&summary).expect("a drift table");
+        assert_eq!(
+            table.rows[0][1..3],
+            [
+                "0 s – 15m 00s (1000 requests)",
+                "45m 00s – 1h 00m 00s (1000 requests)"
+            ]
+        );
+        assert_eq!(
+            table.rows[2],
+            ["p95", "10 ms", "25 ms", "2.50×", "+15.000 ms"]
+        );
+        for absent in [
+            json!({}),
+            json!({"engine": {"latency_drift": null}}),
+            json!({"engine": {"latency_drift": 3}}),
+        ] {
+            assert!(latency_drift(&absent).is_none(), "{absent}");
         }
     }
 

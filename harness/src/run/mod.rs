@@ -4,6 +4,7 @@
 //! same ending: stop the load, fold in what was recorded, write every result file, stop the proxy and judge.
 
 mod behaviour;
+mod generator;
 mod output;
 mod plan;
 mod progress;
@@ -12,6 +13,7 @@ mod ticker;
 mod timeline;
 mod verdict;
 
+pub use generator::{GeneratorLoad, GeneratorVerdict};
 pub use output::Outputs;
 pub use plan::{Plan, PlanError};
 pub use verdict::{decide, ResourceVerdict, StopCause, Verdict};
@@ -28,6 +30,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use stop::Stop;
 use tokio_util::sync::CancellationToken;
+
+/// How long after its run time the load is stopped when the engine has not ended it (an open-model generator
+/// behind schedule); the engine itself stops at the run time when it keeps up.
+const LOAD_END_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Runs a scenario end to end and returns the exit code to use.
 pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
@@ -137,6 +143,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         None => None,
     };
     let origin = std::time::Instant::now();
+    stop.end_load_at(origin + p.plan.run_time() + LOAD_END_GRACE);
     let drift_window = load_stats::drift::drift_window(
         p.plan.run_time(),
         p.scenario.thresholds.as_ref().and_then(|t| t.drift_window),
@@ -288,7 +295,13 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     ));
     let behaviour = judge_behaviour(&f.scenario, &f.outputs, f.behaviour.as_ref(), &f.timeline)?;
     let failures = behaviour.iter().flat_map(behaviour_failures).collect();
-    let verdict = decide(f.cause, &results, &f.resources.verdict).with_failures(failures);
+    let generator = generator::judge(
+        &generator_load(&f.plan, &f.counters, &f.resources),
+        &f.scenario.generator_limits(),
+    );
+    let verdict = decide(f.cause, &results, &f.resources.verdict)
+        .with_failures(failures)
+        .with_inconclusive(generator.reasons.clone());
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
@@ -310,6 +323,7 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         "behaviour": behaviour,
         "timeline": timeline_json,
         "latency_drift": f.drift,
+        "generator": generator,
     });
     f.outputs.write_summary(&summary)?;
     f.outputs
@@ -318,6 +332,22 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         print_report(&summary, &f.outputs, behaviour.as_ref());
     }
     Ok(verdict.exit)
+}
+
+/// The generator's figures of the run: sends, late and dropped sends, and its own mean CPU.
+fn generator_load(
+    plan: &Plan,
+    counters: &engine::Counters,
+    resources: &crate::monitoring::ResourcesOutcome,
+) -> GeneratorLoad {
+    GeneratorLoad {
+        open_model: matches!(plan.load, LoadSpec::Open(_)),
+        sent: counters.sent.load(Ordering::Relaxed),
+        late: counters.late.load(Ordering::Relaxed),
+        dropped: counters.dropped.load(Ordering::Relaxed),
+        cpu_mean_percent: resources.harness["cpu_mean_percent"].as_f64(),
+        cores: generator::available_cores(),
+    }
 }
 
 /// Behaviour measurements and verdicts (with the scenario's `[behaviour]` thresholds); writes `ledger.json`

@@ -1,5 +1,7 @@
 //! Why and when a run stops early: Ctrl-C / SIGTERM (from the very start, so an interrupted start-up still
 //! cleans up the proxy) and the proxy exiting during the load. Each records its cause and fires the stop token.
+//! A deadline shortly after the run time fires it too (cause: completed), so a generator that fell behind its
+//! open-model schedule ends on time and its backlog counts as dropped instead of stretching the run.
 
 use super::verdict::StopCause;
 use crate::sut::Sut;
@@ -45,6 +47,16 @@ impl Stop {
                     token.cancel();
                 }
             }
+        });
+    }
+
+    /// Ends the load at `at` (the load's start + run time + a grace) whatever the engine's schedule says;
+    /// the cause stays "completed".
+    pub fn end_load_at(&mut self, at: std::time::Instant) {
+        let token = self.token.clone();
+        self.watchers.spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            token.cancel();
         });
     }
 

@@ -93,8 +93,38 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    /// Adds reasons that make a run prove nothing (an overloaded generator): each becomes a reason, and a
+    /// `PASS` becomes `INCONCLUSIVE` (exit 5) — a failed, invalid, crashed or interrupted run keeps its verdict.
+    pub fn with_inconclusive(mut self, reasons: Vec<String>) -> Verdict {
+        if reasons.is_empty() {
+            return self;
+        }
+        if self.exit == Exit::Pass {
+            (self.name, self.exit) = ("INCONCLUSIVE", Exit::Invalid);
+        }
+        self.reasons.extend(reasons);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn inconclusive_only_replaces_a_pass() {
+        let pass = || decide(StopCause::Completed, &[], &ResourceVerdict::Pass);
+        let v = pass().with_inconclusive(vec!["generator overloaded: x".into()]);
+        assert_eq!((v.name, v.exit), ("INCONCLUSIVE", Exit::Invalid));
+        assert_eq!(v.reasons, vec!["generator overloaded: x".to_string()]);
+        assert_eq!(pass().with_inconclusive(vec![]).exit, Exit::Pass);
+        let failed = pass().with_failures(vec!["behaviour".into()]);
+        let v = failed.with_inconclusive(vec!["generator overloaded: x".into()]);
+        assert_eq!((v.name, v.exit, v.reasons.len()), ("FAIL", Exit::Failed, 2));
+        let interrupted = decide(StopCause::Interrupted, &[], &ResourceVerdict::Pass);
+        let v = interrupted.with_inconclusive(vec!["generator overloaded: x".into()]);
+        assert_eq!(v.exit, Exit::Interrupted);
+    }
+
     use super::*;
     use load_stats::thresholds::Metric;
 

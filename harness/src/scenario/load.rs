@@ -76,6 +76,16 @@ pub(super) fn build_load(
     if run_time.is_zero() {
         return Err(cx.err("run_time", "must be > 0"));
     }
+    let g = &raw.generator;
+    for (key, value) in [
+        ("generator.max_late_percent", g.max_late_percent),
+        ("generator.max_dropped_percent", g.max_dropped_percent),
+        ("generator.max_cpu_percent", g.max_cpu_percent),
+    ] {
+        if !(0.0..=100.0).contains(&value) {
+            return Err(cx.err(key, "must be a percentage between 0 and 100"));
+        }
+    }
     let common = Common {
         run_time,
         timeout: raw.timeout.unwrap_or(DEFAULT_TIMEOUT),

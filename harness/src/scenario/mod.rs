@@ -15,14 +15,19 @@ mod validate;
 pub use duration::parse_duration;
 pub use error::{line_col, ScenarioError};
 pub use spec::{
-    BodySpec, ClosedLoad, ClosedStage, LoadSpec, MonitorSpec, OpenLoad, OpenStage, ProxySpec,
-    RequestSpec, Scenario, SetupCall, ThinkTime, TimelineEvent, DEFAULT_MAX_IN_FLIGHT,
+    BodySpec, ClosedLoad, ClosedStage, GeneratorLimits, LoadSpec, MonitorSpec, OpenLoad, OpenStage,
+    ProxySpec, RequestSpec, Scenario, SetupCall, ThinkTime, TimelineEvent, DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_SPAWN_RATE, DEFAULT_TIMEOUT,
 };
 
 use std::path::Path;
 
 impl Scenario {
+    /// `[load.generator]`: when the harness itself counts as overloaded (defaults when absent).
+    pub fn generator_limits(&self) -> GeneratorLimits {
+        self.load_file.get_ref().generator
+    }
+
     /// Reads, parses and validates a scenario file.
     pub fn from_file(path: &Path) -> Result<Scenario, ScenarioError> {
         let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {

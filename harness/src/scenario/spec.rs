@@ -74,6 +74,33 @@ pub(crate) struct LoadFile {
     pub keep_alive: Option<bool>,
     #[serde(default)]
     pub stages: Vec<Spanned<StageFile>>,
+    /// `[load.generator]`: when the harness itself counts as overloaded.
+    #[serde(default)]
+    pub generator: GeneratorLimits,
+}
+
+/// `[load.generator]`: limits beyond which the harness could not deliver the load it was asked for, and the
+/// run's verdict is INCONCLUSIVE (exit 5) instead of PASS. Percentages, all optional.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GeneratorLimits {
+    /// Open model: most sends (in % of sent) that may leave more than `LATE_AFTER` (10 ms) behind schedule.
+    pub max_late_percent: f64,
+    /// Open model: most arrivals (in % of scheduled) that may be due but never sent.
+    pub max_dropped_percent: f64,
+    /// Most CPU the harness process may use on average, in % of the cores it may run on (the in-process mock
+    /// runs in it too).
+    pub max_cpu_percent: f64,
+}
+
+impl Default for GeneratorLimits {
+    fn default() -> Self {
+        GeneratorLimits {
+            max_late_percent: 1.0,
+            max_dropped_percent: 0.1,
+            max_cpu_percent: 90.0,
+        }
+    }
 }
 
 /// `load.model`.

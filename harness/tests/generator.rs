@@ -1,0 +1,82 @@
+//! Generator overload on the real binary: an absurd open-model rate the harness cannot send (200 000 req/s with
+//! 10 requests in flight at most) is INCONCLUSIVE with exit 5 and a "generator overloaded" reason, never a
+//! PASS; a small rate it can keep passes with `engine.generator.overloaded = false`.
+
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_harness");
+
+fn scenario(rate: u32, max_in_flight: u32) -> String {
+    format!(
+        r#"
+name = "generator"
+seed = 3
+[load]
+model = "open"
+rate = {rate}
+max_in_flight = {max_in_flight}
+run_time = "3s"
+timeout = "5s"
+
+[[request]]
+name = "health"
+method = "GET"
+path = "/health"
+
+[thresholds]
+max_error_percent = 50
+"#
+    )
+}
+
+async fn run(dir: &std::path::Path, name: &str, text: &str) -> (Option<i32>, serde_json::Value) {
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join(name);
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(&file)
+        .arg("-q")
+        .arg("--out")
+        .arg(&out)
+        .stdin(Stdio::null())
+        .output();
+    let o = tokio::time::timeout(Duration::from_secs(60), o)
+        .await
+        .expect("harness finished")
+        .expect("spawn harness");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let text = std::fs::read_to_string(out.join("summary.json"))
+        .unwrap_or_else(|e| panic!("{name}: summary.json: {e}; {stderr}"));
+    (o.status.code(), serde_json::from_str(&text).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_rate_is_inconclusive_and_a_small_one_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, summary) = run(tmp.path(), "absurd", &scenario(200_000, 10)).await;
+    let generator = &summary["engine"]["generator"];
+    assert_eq!(code, Some(5), "{}", summary["verdict_reasons"]);
+    assert_eq!(summary["verdict"], "INCONCLUSIVE");
+    assert_eq!(generator["overloaded"], true, "{generator}");
+    let reasons = summary["verdict_reasons"].as_array().expect("reasons");
+    assert!(
+        reasons.iter().any(|r| r
+            .as_str()
+            .is_some_and(|r| r.starts_with("generator overloaded: "))),
+        "{reasons:?}"
+    );
+    assert!(
+        generator["late_percent"].as_f64().unwrap_or(0.0) > 1.0
+            || generator["dropped_percent"].as_f64().unwrap_or(0.0) > 0.1,
+        "{generator}"
+    );
+
+    let (code, summary) = run(tmp.path(), "small", &scenario(20, 100)).await;
+    let generator = &summary["engine"]["generator"];
+    assert_eq!(code, Some(0), "{} {generator}", summary["verdict_reasons"]);
+    assert_eq!(generator["overloaded"], false, "{generator}");
+    assert_eq!(generator["late_percent"], 0.0, "{generator}");
+}

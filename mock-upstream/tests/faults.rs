@@ -295,6 +295,33 @@ async fn stream_faults() {
 }
 
 #[tokio::test]
+async fn plain_streams_are_paced_by_the_inter_token_delay() {
+    let mut config = MockConfig::default();
+    config.latency.inter_token = Some(Distribution::Fixed(Duration::from_millis(20)));
+    let mock = start(config).await;
+    let started = Instant::now();
+    let text = post_chat(&mock, "k", &chat(5, true))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let (frames, done) = sse_data(&text);
+    assert!(done);
+    let tokens = frames
+        .iter()
+        .filter(|f| f["choices"][0]["delta"]["content"].is_string())
+        .count();
+    assert_eq!(tokens, 1 + 5, "role frame plus one frame per token");
+    // Four gaps between five tokens.
+    assert!(
+        started.elapsed() >= Duration::from_millis(80),
+        "{:?}",
+        started.elapsed()
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
 async fn rule_matching_and_triggers_over_http() {
     let mut config = keys(&[("k1", "s1"), ("k2", "s2")]);
     config.rules = vec![

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures::stream::{self, Stream, StreamExt};
 use hyper::body::{Frame, SizeHint};
 use rand_chacha::ChaCha8Rng;
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -22,7 +23,9 @@ use tokio::time::Instant;
 pub(crate) enum ResponseBody {
     /// One chunk, sent whole (`None` once sent).
     Whole(Option<Bytes>),
-    /// A streamed or faulted body (SSE, dribble, truncation), or a response from the axum router.
+    /// A plain SSE stream, polled directly.
+    Sse(Box<SsePlayer>),
+    /// A faulted body (dribble, truncation, deadline), or a response from the axum router.
     Streamed(Body),
 }
 
@@ -43,6 +46,9 @@ impl hyper::body::Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         match self.get_mut() {
             ResponseBody::Whole(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Sse(player) => Pin::new(player.as_mut())
+                .poll_next(cx)
+                .map(|item| item.map(|chunk| chunk.map(Frame::data).map_err(axum::Error::new))),
             ResponseBody::Streamed(body) => Pin::new(body).poll_frame(cx),
         }
     }
@@ -50,6 +56,7 @@ impl hyper::body::Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ResponseBody::Whole(bytes) => bytes.is_none(),
+            ResponseBody::Sse(_) => false,
             ResponseBody::Streamed(body) => hyper::body::Body::is_end_stream(body),
         }
     }
@@ -59,6 +66,7 @@ impl hyper::body::Body for ResponseBody {
             ResponseBody::Whole(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
+            ResponseBody::Sse(_) => SizeHint::default(),
             ResponseBody::Streamed(body) => hyper::body::Body::size_hint(body),
         }
     }
@@ -136,54 +144,109 @@ pub(crate) fn json_body(
     (ResponseBody::Streamed(Body::from_stream(body)), length)
 }
 
-/// An SSE body played frame by frame with the profile's delays and the fault applied.
-pub(crate) fn sse_body(script: SseScript, fault: BodyFault, bytes_per_sec: Option<u32>) -> Body {
+/// An SSE body played frame by frame with the profile's delays and the fault applied. A plain stream is
+/// polled by hyper directly (no boxed stream, no per-frame future); deadlines and dribbling wrap it.
+pub(crate) fn sse_body(
+    script: SseScript,
+    fault: BodyFault,
+    bytes_per_sec: Option<u32>,
+) -> ResponseBody {
     let deadline = match fault {
         BodyFault::DisconnectAt(at) => Some(at),
         _ => None,
     };
-    let frames = stream::unfold(
-        SsePlayer {
-            script,
-            fault,
-            frame: 0,
-            finished: false,
-        },
-        SsePlayer::next,
-    );
+    let frames = SsePlayer {
+        script,
+        fault,
+        frame: 0,
+        finished: false,
+        due: None,
+        timer: None,
+        armed: false,
+    };
     match (deadline, bytes_per_sec) {
-        (Some(at), _) => Body::from_stream(with_deadline(frames, at)),
-        (None, Some(rate)) => Body::from_stream(dribble(frames, rate)),
-        (None, None) => Body::from_stream(frames),
+        (Some(at), _) => ResponseBody::Streamed(Body::from_stream(with_deadline(frames, at))),
+        (None, Some(rate)) => ResponseBody::Streamed(Body::from_stream(dribble(frames, rate))),
+        (None, None) => ResponseBody::Sse(Box::new(frames)),
     }
 }
 
-struct SsePlayer {
+/// Plays an SSE script as a stream of frames. One timer per stream, re-armed for each frame.
+pub(crate) struct SsePlayer {
     script: SseScript,
     fault: BodyFault,
     frame: usize,
     finished: bool,
+    /// The next item, held back until the timer fires (or for one turn before an abort, so hyper can
+    /// flush what it already has: an immediate error would drop the buffered bytes with the connection).
+    due: Option<Due>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The timer holds back the due item.
+    armed: bool,
+}
+
+enum Due {
+    AfterTimer(Chunk),
+    AfterFlush(Chunk),
+}
+
+impl Stream for SsePlayer {
+    type Item = Chunk;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Chunk>> {
+        let this = self.get_mut();
+        if this.due.is_none() {
+            match this.next_item() {
+                Some(due) => this.due = Some(due),
+                None => return Poll::Ready(None),
+            }
+        }
+        match this.due.take() {
+            Some(Due::AfterTimer(item)) => {
+                if let (true, Some(timer)) = (this.armed, &mut this.timer) {
+                    if timer.as_mut().poll(cx).is_pending() {
+                        this.due = Some(Due::AfterTimer(item));
+                        return Poll::Pending;
+                    }
+                }
+                this.armed = false;
+                Poll::Ready(Some(item))
+            }
+            Some(Due::AfterFlush(item)) => {
+                this.due = Some(Due::AfterTimer(item));
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            None => Poll::Ready(None),
+        }
+    }
 }
 
 impl SsePlayer {
-    async fn next(mut self) -> Option<(Chunk, SsePlayer)> {
+    /// The next item: an injected one, or the next frame of the script (with its delay armed).
+    fn next_item(&mut self) -> Option<Due> {
         if self.finished {
             return None;
         }
         if let Some(item) = self.injected() {
-            if item.is_err() {
-                return Some((abort_after_flush("stream cut").await, self));
-            }
-            return Some((item, self));
+            return Some(match item {
+                Err(_) => Due::AfterFlush(item),
+                Ok(_) => Due::AfterTimer(item),
+            });
         }
         let bytes =
             providers::stream_frame(self.script.provider, &self.script.completion, self.frame)?;
         let delay = self.delay_before(self.frame);
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
         self.frame += 1;
-        Some((Ok(bytes), self))
+        if !delay.is_zero() {
+            let at = Instant::now() + delay;
+            match &mut self.timer {
+                Some(timer) => timer.as_mut().reset(at),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+            self.armed = true;
+        }
+        Some(Due::AfterTimer(Ok(bytes)))
     }
 
     /// The fault's frame when the stream has reached its position.

@@ -355,11 +355,7 @@ impl<'a> Exchange<'a> {
                 rng: latency_rng,
                 request_id: self.request_id.clone(),
             };
-            let body = ResponseBody::Streamed(body::sse_body(
-                script,
-                shaping.body_fault,
-                shaping.bytes_per_sec,
-            ));
+            let body = body::sse_body(script, shaping.body_fault, shaping.bytes_per_sec);
             let response = self.finish(StatusCode::OK, "text/event-stream", body, None);
             return Outcome::after(delay, response);
         }

@@ -10,9 +10,11 @@ use crate::limiter::{LimitStatus, UNLIMITED_RPM, UNLIMITED_TPM};
 use crate::text::{self, CountedTokens};
 use base64::Engine as _;
 use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const SYSTEM_FINGERPRINT: &str = "fp_mock0001";
@@ -495,6 +497,41 @@ pub(crate) fn limit_headers(status: &LimitStatus, request_id: &str, headers: &mu
     headers.append(ORGANIZATION, HeaderValue::from_static("org-mock"));
 }
 
+/// What an unlimited key's limiter reports (limits and remaining at the advertised maximum, nothing to reset).
+const UNLIMITED: LimitStatus = LimitStatus {
+    limit_requests: UNLIMITED_RPM,
+    remaining_requests: UNLIMITED_RPM,
+    reset_requests: Duration::ZERO,
+    limit_tokens: UNLIMITED_TPM,
+    remaining_tokens: UNLIMITED_TPM,
+    reset_tokens: Duration::ZERO,
+};
+
+/// All headers of a JSON response to an unlimited key (the throughput benchmark's case), or `None` for
+/// any other key: cloning a map built once beats hashing ten header names per response.
+pub(crate) fn unlimited_json_headers(
+    status: &LimitStatus,
+    length: u64,
+    request_id: &str,
+) -> Option<HeaderMap> {
+    static TEMPLATE: OnceLock<HeaderMap> = OnceLock::new();
+    if *status != UNLIMITED {
+        return None;
+    }
+    let mut headers = TEMPLATE
+        .get_or_init(|| {
+            let mut headers = HeaderMap::with_capacity(10);
+            headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.append(CONTENT_LENGTH, HeaderValue::from_static("0"));
+            limit_headers(&UNLIMITED, "", &mut headers);
+            headers
+        })
+        .clone();
+    headers.insert(CONTENT_LENGTH, length.into());
+    headers.insert(REQUEST_ID, header_text(request_id));
+    Some(headers)
+}
+
 /// A count header; the unlimited defaults are static (no allocation on the hot path).
 fn count(value: u64) -> HeaderValue {
     match value {
@@ -558,6 +595,26 @@ mod tests {
             include_usage,
             token_template: Default::default(),
         }
+    }
+
+    #[test]
+    fn unlimited_template_equals_headers_built_one_by_one() {
+        let built = |status: &LimitStatus| {
+            let mut headers = HeaderMap::new();
+            headers.append(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.append(CONTENT_LENGTH, 476.into());
+            limit_headers(status, "req_1", &mut headers);
+            headers
+        };
+        assert_eq!(
+            unlimited_json_headers(&UNLIMITED, 476, "req_1"),
+            Some(built(&UNLIMITED))
+        );
+        let limited = LimitStatus {
+            limit_requests: 60,
+            ..UNLIMITED
+        };
+        assert_eq!(unlimited_json_headers(&limited, 476, "req_1"), None);
     }
 
     #[test]

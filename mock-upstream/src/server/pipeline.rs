@@ -509,6 +509,15 @@ impl<'a> Exchange<'a> {
     ) -> Response {
         let mut response = Response::new(body);
         *response.status_mut() = status;
+        let limits = self.limits.unwrap_or_default();
+        if let (Provider::OpenAi, "application/json", Some(length)) =
+            (self.provider, content_type, length)
+        {
+            if let Some(ready) = openai::unlimited_json_headers(&limits, length, &self.request_id) {
+                *response.headers_mut() = ready;
+                return response;
+            }
+        }
         let headers = response.headers_mut();
         headers.reserve(16);
         headers.append(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -518,7 +527,6 @@ impl<'a> Exchange<'a> {
         if content_type == "text/event-stream" {
             headers.append(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         }
-        let limits = self.limits.unwrap_or_default();
         providers::limit_headers(self.provider, &limits, &self.request_id, headers);
         response
     }

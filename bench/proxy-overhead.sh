@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # What reference-proxy costs, side by side with talking to mock-upstream directly — one command:
 #
-#   bash bench/proxy-overhead.sh                 # ~2 min: throughput, latency at 1000 req/s, 60 s RSS run
+#   bash bench/proxy-overhead.sh                 # ~3 min: throughput, latency at 1000 req/s, 60 s RSS run
 #   DURATION=600 bash bench/proxy-overhead.sh    # the issue's 10-minute RSS run
+#   BASELINE=/tmp/proxy-baseline bash bench/proxy-overhead.sh   # also A/B an older reference-proxy binary
 #
 # Layout on a 2-core box: mock-upstream (zero latency) pinned to core 0, reference-proxy pinned to core 1, the
 # load clients unpinned. Same client, same rate for "direct" and "through proxy", in one run.
-#   1. throughput: wrk, closed loop (THREADS x CONNS for TPUT_SECS s) → req/s direct vs proxy, ratio (goal >= 0.4)
+#   1. throughput: wrk, closed loop (THREADS x CONNS for TPUT_SECS s) → req/s direct vs proxy, ratio (goal >= 0.4);
+#      ROUNDS rounds interleaved (direct, proxy[, baseline]) and medians reported, because the box is shared
 #   2. latency: fixed-rate open-loop client (examples/fixed_rate.rs, wrk2-style: latency measured from the
 #      scheduled send time) at RATE req/s for LAT_SECS s → p50/p99 direct vs proxy, added p50 (goal < 1 ms)
 #   3. memory: fixed-rate client at RATE req/s through the proxy for DURATION s; proxy RSS sampled every 5 s;
@@ -20,6 +22,8 @@ RATE=${RATE:-1000}
 DURATION=${DURATION:-60}
 WARMUP=${WARMUP:-30}
 TPUT_SECS=${TPUT_SECS:-10}
+ROUNDS=${ROUNDS:-3}
+BASELINE=${BASELINE:-}
 LAT_SECS=${LAT_SECS:-15}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
@@ -59,8 +63,11 @@ start_server() {
 
 MOCK=$(start_server "$WORK/mock" taskset -c 0 "$BIN/mock-upstream" --listen 127.0.0.1:0)
 PIDS+=("$(cat "$WORK/mock.pid")")
-PROXY=$(start_server "$WORK/proxy" taskset -c 1 "$BIN/reference-proxy" --listen 127.0.0.1:0 \
-  --upstream "http://$MOCK" --key k1=sk-bench-1 --key k2=sk-bench-2 --key k3=sk-bench-3)
+start_proxy() {  # $1 = name, $2 = binary; prints the address, pid in $WORK/$1.pid
+  start_server "$WORK/$1" taskset -c 1 "$2" --listen 127.0.0.1:0 \
+    --upstream "http://$MOCK" --key k1=sk-bench-1 --key k2=sk-bench-2 --key k3=sk-bench-3
+}
+PROXY=$(start_proxy proxy "$BIN/reference-proxy")
 PIDS+=("$(cat "$WORK/proxy.pid")")
 PROXY_PID=$(cat "$WORK/proxy.pid")
 export RUST_LOG=warn
@@ -85,12 +92,37 @@ open_fds() { ls "/proc/$PROXY_PID/fd" | wc -l; }
 echo "== warm-up"
 fixed_rate "$MOCK" 2 >/dev/null; fixed_rate "$PROXY" 2 >/dev/null
 
-echo "== 1. throughput (wrk -t$THREADS -c$CONNS, ${TPUT_SECS}s each)"
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# One wrk run through the proxy at $1 (pid $2): prints "req/s proxy-us-per-request mock-us-per-request".
+proxied_run() {
+  local p0 m0 p1 m1 rps
+  p0=$(cpu_ticks "$2"); m0=$(cpu_ticks "$MOCK_PID")
+  rps=$(wrk_rps "$1")
+  p1=$(cpu_ticks "$2"); m1=$(cpu_ticks "$MOCK_PID")
+  awk -v r="$rps" -v s="$TPUT_SECS" -v p=$((p1 - p0)) -v m=$((m1 - m0)) -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { n = r * s; printf "%s %.1f %.1f\n", r, p * 1e6 / hz / n, m * 1e6 / hz / n }'
+}
+echo "== 1. throughput (wrk -t$THREADS -c$CONNS, ${TPUT_SECS}s each, $ROUNDS interleaved rounds)"
 MOCK_PID=$(cat "$WORK/mock.pid")
-DIRECT_RPS=$(wrk_rps "$MOCK")
-P0=$(cpu_ticks "$PROXY_PID"); M0=$(cpu_ticks "$MOCK_PID")
-PROXY_RPS=$(wrk_rps "$PROXY")
-P1=$(cpu_ticks "$PROXY_PID"); M1=$(cpu_ticks "$MOCK_PID")
+if [[ -n $BASELINE ]]; then
+  BASE=$(start_proxy baseline "$BASELINE"); BASE_PID=$(cat "$WORK/baseline.pid"); PIDS+=("$BASE_PID")
+  wrk -t"$THREADS" -c"$CONNS" -d2s -s "$WORK/post.lua" "http://$BASE$PATH_" >/dev/null
+fi
+wrk -t"$THREADS" -c"$CONNS" -d2s -s "$WORK/post.lua" "http://$PROXY$PATH_" >/dev/null
+D_ALL=(); P_ALL=(); PC_ALL=(); MC_ALL=(); B_ALL=(); BC_ALL=()
+for ((round = 1; round <= ROUNDS; round++)); do
+  D_ALL+=("$(wrk_rps "$MOCK")")
+  read -r rps pc mc <<<"$(proxied_run "$PROXY" "$PROXY_PID")"; P_ALL+=("$rps"); PC_ALL+=("$pc"); MC_ALL+=("$mc")
+  line="round $round: direct ${D_ALL[-1]} req/s, proxy $rps req/s ($pc us CPU/req)"
+  if [[ -n $BASELINE ]]; then
+    read -r rps pc mc <<<"$(proxied_run "$BASE" "$BASE_PID")"; B_ALL+=("$rps"); BC_ALL+=("$pc")
+    line+=", baseline $rps req/s ($pc us CPU/req)"
+  fi
+  echo "   $line"
+done
+[[ -n $BASELINE ]] && kill "$BASE_PID" 2>/dev/null
+DIRECT_RPS=$(echo "${D_ALL[*]}" | median); PROXY_RPS=$(echo "${P_ALL[*]}" | median)
+PROXY_CPU=$(echo "${PC_ALL[*]}" | median); MOCK_CPU=$(echo "${MC_ALL[*]}" | median)
 
 echo "== 2. latency at $RATE req/s (${LAT_SECS}s each)"
 DIRECT_LAT=$(fixed_rate "$MOCK" "$LAT_SECS")
@@ -111,19 +143,24 @@ SOAK_LAT=$(cat "$WORK/soak.txt")
 echo
 echo "================ reference-proxy overhead ================"
 printf '%-34s %14s %14s %10s\n' "" "direct (mock)" "via proxy" "ratio"
-printf '%-34s %14s %14s %10s\n' "throughput req/s (wrk)" "$DIRECT_RPS" "$PROXY_RPS" \
+printf '%-34s %14s %14s %10s\n' "throughput req/s (wrk, median)" "$DIRECT_RPS" "$PROXY_RPS" \
   "$(awk -v a="$PROXY_RPS" -v b="$DIRECT_RPS" 'BEGIN {printf "%.2fx", a/b}')"
+if [[ -n $BASELINE ]]; then
+  B_RPS=$(echo "${B_ALL[*]}" | median)
+  printf '%-34s %14s %14s %10s\n' "  baseline $(basename "$BASELINE")" "$DIRECT_RPS" "$B_RPS" \
+    "$(awk -v a="$B_RPS" -v b="$DIRECT_RPS" 'BEGIN {printf "%.2fx", a/b}')"
+fi
 for q in p50 p90 p99; do
   d=$(field "${q}_ms" "$DIRECT_LAT"); p=$(field "${q}_ms" "$PROXY_LAT")
   printf '%-34s %14s %14s %10s\n' "$q ms at $RATE req/s" "$d" "$p" "$(awk -v a="$p" -v b="$d" 'BEGIN {printf "%+.3f", a-b}') ms"
 done
 printf '%-34s %14s %14s\n' "errors / dropped at $RATE req/s" \
   "$(field errors "$DIRECT_LAT")/$(field dropped "$DIRECT_LAT")" "$(field errors "$PROXY_LAT")/$(field dropped "$PROXY_LAT")"
-# CPU per request does not depend on what else runs on the box, unlike req/s on a shared 2-core machine.
-awk -v r="$PROXY_RPS" -v s="$TPUT_SECS" -v p=$((P1 - P0)) -v m=$((M1 - M0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
-  n = r * s; printf "%-34s %14.1f %14.1f %10s\n", "CPU us per proxied request", m * 1e6 / hz / n, p * 1e6 / hz / n, "mock|proxy" }'
+# CPU per request depends less on what else runs on the box than req/s on a shared 2-core machine.
+printf '%-34s %14s %14s %10s\n' "CPU us per proxied request (median)" "$MOCK_CPU" "$PROXY_CPU" "mock|proxy"
+[[ -n $BASELINE ]] && printf '%-34s %14s %14s\n' "  baseline CPU us per request" "" "$(echo "${BC_ALL[*]}" | median)"
 echo
-echo "goals: throughput ratio >= 0.40x; added p50 < 1 ms"
+echo "goals: throughput ratio >= 0.40x; added p50 < 1 ms; RSS within ±5 MB after warm-up"
 echo
 echo "RSS of reference-proxy over ${DURATION}s at $RATE req/s (kB): start $RSS_START; ${SAMPLES[*]}"
 awk -v warm="$WARMUP" -v samples="${SAMPLES[*]}" 'BEGIN {

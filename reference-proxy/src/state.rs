@@ -17,8 +17,8 @@ pub struct AppState {
     pub config: Arc<ProxyConfig>,
     /// The key pool.
     pub pool: SharedPool,
-    /// Upstream HTTP client (connection pool).
-    pub upstream: Upstream,
+    /// Upstream HTTP client (connection pool); behind an `Arc` so cloning the state per request stays cheap.
+    pub upstream: Arc<Upstream>,
 }
 
 impl AppState {
@@ -33,7 +33,7 @@ impl AppState {
         Ok(AppState {
             config: Arc::new(config),
             pool: SharedPool(Arc::new(Mutex::new(pool))),
-            upstream,
+            upstream: Arc::new(upstream),
         })
     }
 }

@@ -1,6 +1,13 @@
-//! The failure scenarios of the catalogue, shortened with `-t`, against the default system under test (the
-//! in-process mock and the reference proxy): each must pass (exit 0) with no failed behaviour verdict, and the
-//! checks each scenario is about must actually have been judged. Two runs at a time, ~20 s each.
+//! Every scenario of the catalogue, shortened with `-t` (and, where a short run cannot reach a throughput target,
+//! a documented CLI override), against the default system under test (in-process mock + reference proxy): each
+//! must end with its expected verdict and exit code, and the checks it is about must actually have been judged.
+//! Two runs at a time, 3-40 s each (about 3 min of CI on 2 cores). Every run must also have measured the
+//! proxy's behaviour from the mock's ledger.
+//!
+//! Expected verdicts: PASS (exit 0) for every scenario except `soak` and `nightly`, whose leak judgement needs
+//! minutes after their warm-up (5 min / 15 min): shortened to 16 s, the leak verdict is INCONCLUSIVE, so the run
+//! is exit 5 — what matters here is that the judgement ran (a leak report with its verdict, the drift thresholds
+//! and behaviour verdicts judged) and that nothing failed (exit 1).
 
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
@@ -10,48 +17,181 @@ use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_harness");
 
-/// Scenario, `-t`, and the behaviour checks that must have passed (not skipped) in the shortened run.
-const CASES: [(&str, &str, &[&str]); 6] = [
-    (
-        "key_rate_limited",
-        "22s",
-        &["retry_after", "failover_masking", "fairness", "key_report"],
-    ),
-    ("all_keys_exhausted", "30s", &["retry_after", "recovery"]),
-    ("upstream_outage", "25s", &["recovery", "fairness"]),
-    (
-        "stream_interrupted",
-        "18s",
-        &["stream_buffering", "ttft_overhead"],
-    ),
-    (
-        "key_revoked",
-        "25s",
-        &["key_report", "retry_after", "stream_buffering"],
-    ),
-    ("burst_then_recover", "40s", &["recovery", "fairness"]),
-];
-
-fn scenario(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../scenarios/{name}.toml"))
+/// One shortened catalogue run and what it must show.
+struct Case {
+    /// Scenario file name without `.toml`.
+    name: &'static str,
+    /// `-t` and any threshold overrides.
+    args: &'static [&'static str],
+    /// Expected exit code.
+    exit: i32,
+    /// Behaviour checks that must have passed (not skipped).
+    behaviour: &'static [&'static str],
+    /// Threshold metrics that must have been judged and passed.
+    thresholds: &'static [&'static str],
 }
 
-async fn run(dir: &Path, name: &str, run_time: &str) -> (Option<i32>, serde_json::Value, String) {
-    let out = dir.join(name);
+/// Short runs of closed-model suites cannot reach the users' throughput targets (the spawn ramp alone takes
+/// 4-10 s), so `--min-rps` is lowered for them (and fewer users keep two runs at a time within a small CI
+/// machine); their latency and error targets stay as in the scenario. `soak` and `nightly` run at 100 req/s with
+/// p99 and drift limits widened (`--p99`, `--max-p95-drift-*`): a 16 s debug-build run on a shared machine says
+/// nothing about an hour's tail latency; what they must show is that every judgement ran.
+const CASES: [Case; 14] = [
+    Case {
+        name: "quick_smoke",
+        args: &["-t", "3s"],
+        exit: 0,
+        behaviour: &[],
+        thresholds: &["p99", "error_percent_excluding_429"],
+    },
+    Case {
+        name: "normal_load",
+        args: &["-t", "12s", "-u", "60", "-r", "30", "--min-rps", "10"],
+        exit: 0,
+        behaviour: &[],
+        thresholds: &[
+            "min_rps",
+            "p50",
+            "p95",
+            "p99",
+            "error_percent_excluding_429",
+        ],
+    },
+    Case {
+        name: "high_load",
+        args: &["-t", "10s", "-u", "40", "-r", "40", "--min-rps", "30"],
+        exit: 0,
+        behaviour: &[],
+        thresholds: &[
+            "min_rps",
+            "p50",
+            "p95",
+            "p99",
+            "error_percent_excluding_429",
+        ],
+    },
+    Case {
+        name: "failure_scenario",
+        args: &["-t", "10s", "-u", "30", "-r", "30"],
+        exit: 0,
+        behaviour: &[],
+        thresholds: &["p95", "error_percent_excluding_429"],
+    },
+    Case {
+        name: "concurrent_key_switching",
+        args: &["-t", "10s", "-u", "30", "-r", "30"],
+        exit: 0,
+        behaviour: &[],
+        thresholds: &["p50", "p95", "p99", "error_percent_excluding_429"],
+    },
+    Case {
+        name: "slow_upstream",
+        args: &["-t", "36s"],
+        exit: 0,
+        behaviour: &["recovery", "fairness"],
+        thresholds: &["error_percent"],
+    },
+    Case {
+        name: "soak",
+        args: &[
+            "-t",
+            "16s",
+            "--rate",
+            "100",
+            "--p99",
+            "2s",
+            "--max-p95-drift-ratio",
+            "20",
+            "--max-p95-drift-ms",
+            "1000",
+        ],
+        exit: 5,
+        behaviour: &["fairness", "retry_after", "key_report"],
+        thresholds: &["p99", "error_percent", "p95_drift_ratio", "p95_drift_ms"],
+    },
+    Case {
+        name: "nightly",
+        args: &[
+            "-t",
+            "16s",
+            "--rate",
+            "100",
+            "--p99",
+            "2s",
+            "--max-p95-drift-ratio",
+            "20",
+            "--max-p95-drift-ms",
+            "1000",
+        ],
+        exit: 5,
+        behaviour: &["fairness", "retry_after", "key_report"],
+        thresholds: &["p99", "error_percent", "p95_drift_ratio", "p95_drift_ms"],
+    },
+    Case {
+        name: "key_rate_limited",
+        args: &["-t", "22s"],
+        exit: 0,
+        behaviour: &["retry_after", "failover_masking", "fairness", "key_report"],
+        thresholds: &[],
+    },
+    Case {
+        name: "all_keys_exhausted",
+        args: &["-t", "30s"],
+        exit: 0,
+        behaviour: &["retry_after", "recovery"],
+        thresholds: &[],
+    },
+    Case {
+        name: "upstream_outage",
+        args: &["-t", "28s"],
+        exit: 0,
+        behaviour: &["recovery", "fairness"],
+        thresholds: &[],
+    },
+    Case {
+        name: "stream_interrupted",
+        args: &["-t", "18s"],
+        exit: 0,
+        behaviour: &["stream_buffering", "ttft_overhead"],
+        thresholds: &[],
+    },
+    Case {
+        name: "key_revoked",
+        args: &["-t", "25s"],
+        exit: 0,
+        behaviour: &["key_report", "retry_after", "stream_buffering"],
+        thresholds: &[],
+    },
+    Case {
+        name: "burst_then_recover",
+        args: &["-t", "40s"],
+        exit: 0,
+        behaviour: &["recovery", "fairness"],
+        thresholds: &[],
+    },
+];
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+async fn run(dir: &Path, case: &Case) -> (Option<i32>, serde_json::Value, String) {
+    let out = dir.join(case.name);
     let child = Command::new(BIN)
         .arg("run")
-        .arg(scenario(name))
-        .args(["-t", run_time, "-q", "--out"])
+        .arg(scenarios_dir().join(format!("{}.toml", case.name)))
+        .args(case.args)
+        .args(["-q", "--no-report", "--out"])
         .arg(&out)
         .stdin(Stdio::null())
         .output();
-    let o = tokio::time::timeout(Duration::from_secs(120), child)
+    let o = tokio::time::timeout(Duration::from_secs(150), child)
         .await
         .expect("harness finished")
         .expect("spawn harness");
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     let text = std::fs::read_to_string(out.join("summary.json"))
-        .unwrap_or_else(|e| panic!("{name}: summary.json: {e}; {stderr}"));
+        .unwrap_or_else(|e| panic!("{}: summary.json: {e}; {stderr}", case.name));
     (
         o.status.code(),
         serde_json::from_str(&text).expect("JSON"),
@@ -59,32 +199,97 @@ async fn run(dir: &Path, name: &str, run_time: &str) -> (Option<i32>, serde_json
     )
 }
 
+/// What is wrong with one run, if anything.
+fn problems(case: &Case, code: Option<i32>, summary: &serde_json::Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    if code != Some(case.exit) {
+        wrong.push(format!("exit {code:?}, expected {}", case.exit));
+    }
+    let verdicts = summary["engine"]["behaviour"]["verdicts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    wrong.extend(
+        verdicts
+            .iter()
+            .filter(|v| v["outcome"] == "fail")
+            .map(|v| format!("behaviour failed: {v}")),
+    );
+    for check in case.behaviour {
+        if !verdicts
+            .iter()
+            .any(|v| v["check"] == *check && v["outcome"] == "pass")
+        {
+            wrong.push(format!("behaviour {check} not judged as pass"));
+        }
+    }
+    let thresholds = summary["thresholds"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for metric in case.thresholds {
+        if !thresholds
+            .iter()
+            .any(|t| t["metric"] == *metric && t["passed"] == true)
+        {
+            wrong.push(format!("threshold {metric} not judged as pass"));
+        }
+    }
+    if case.exit == 5 {
+        let leak = &summary["leak_report"]["verdict"];
+        if leak != "INCONCLUSIVE" {
+            wrong.push(format!(
+                "leak judgement not INCONCLUSIVE: {}",
+                summary["leak_report"]
+            ));
+        }
+        if summary["engine"]["latency_drift"]["p95_ratio"]
+            .as_f64()
+            .is_none()
+        {
+            wrong.push("no latency drift measured".into());
+        }
+    }
+    wrong
+}
+
+#[test]
+fn the_table_covers_every_catalogue_scenario() {
+    let mut files: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .expect("scenarios/")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".toml").map(str::to_string)
+        })
+        .collect();
+    files.sort();
+    let mut covered: Vec<String> = CASES.iter().map(|c| c.name.to_string()).collect();
+    covered.sort();
+    assert_eq!(covered, files);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shortened_failure_scenarios_pass_against_the_reference_proxy() {
+async fn every_catalogue_scenario_shortened_gives_its_expected_verdict() {
     let tmp = tempfile::tempdir().unwrap();
-    let runs = futures::stream::iter(CASES)
-        .map(|(name, t, checks)| {
+    let runs = futures::stream::iter(CASES.iter())
+        .map(|case| {
             let dir = tmp.path().to_path_buf();
-            async move { (name, checks, run(&dir, name, t).await) }
+            async move { (case, run(&dir, case).await) }
         })
         .buffer_unordered(2)
         .collect::<Vec<_>>()
         .await;
-    for (name, checks, (code, summary, stderr)) in runs {
-        let verdicts = summary["engine"]["behaviour"]["verdicts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let why = format!("{name}: {}\n{stderr}", summary["verdict_reasons"]);
-        assert_eq!(code, Some(0), "{why}");
-        assert!(verdicts.iter().all(|v| v["outcome"] != "fail"), "{why}");
-        for check in checks {
-            assert!(
-                verdicts
-                    .iter()
-                    .any(|v| v["check"] == *check && v["outcome"] == "pass"),
-                "{name}: {check} not judged: {verdicts:?}"
-            );
+    let mut report = Vec::new();
+    for (case, (code, summary, stderr)) in runs {
+        let wrong = problems(case, code, &summary);
+        if !wrong.is_empty() {
+            report.push(format!(
+                "{}: {}\n  reasons: {}\n  {stderr}",
+                case.name,
+                wrong.join("; "),
+                summary["verdict_reasons"]
+            ));
         }
     }
+    assert!(report.is_empty(), "{}", report.join("\n"));
 }

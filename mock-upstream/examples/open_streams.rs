@@ -36,6 +36,18 @@ struct Counters {
     opened: AtomicU64,
     failed: AtomicU64,
     bytes: AtomicU64,
+    /// SSE frames received (each ends with a blank line, `\n\n`).
+    frames: AtomicU64,
+}
+
+/// Count SSE frame ends (`\n\n`) across reads; `previous` carries the last byte of the previous read.
+fn frame_ends(previous: &mut u8, bytes: &[u8]) -> u64 {
+    let mut ends = 0;
+    for &byte in bytes {
+        ends += u64::from(byte == b'\n' && *previous == b'\n');
+        *previous = byte;
+    }
+    ends
 }
 
 fn main() -> anyhow::Result<()> {
@@ -65,11 +77,20 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     let (cpu_before, probe_started) = (cpu_seconds(args.pid), Instant::now());
+    let frames_before = counters.frames.load(Ordering::Relaxed);
     let (latencies, peak_rss_kb) = probe_models(addr, args.pid, deadline)?;
-    let cpu_cores = (cpu_seconds(args.pid) - cpu_before) / probe_started.elapsed().as_secs_f64();
+    let seconds = probe_started.elapsed().as_secs_f64();
+    let cpu_cores = (cpu_seconds(args.pid) - cpu_before) / seconds;
+    let frames_per_sec = (counters.frames.load(Ordering::Relaxed) - frames_before) as f64 / seconds;
     let _ = holder.join();
     report(&args, &counters, latencies, peak_rss_kb);
     println!("mock_cpu_while_probing={cpu_cores:.2} cores (if far below the machine's idle capacity, the mock was starved)");
+    if frames_per_sec > 0.0 {
+        println!(
+            "sse_frames_per_sec={frames_per_sec:.0} mock_us_per_frame={:.2}",
+            cpu_cores * 1e6 / frames_per_sec
+        );
+    }
     Ok(())
 }
 
@@ -116,12 +137,17 @@ async fn hold_one(
     stream.write_all(request.as_bytes()).await?;
     counters.opened.fetch_add(1, Ordering::Relaxed);
     let mut buffer = vec![0u8; 2048];
+    let mut previous = 0;
     let until = tokio::time::Instant::from_std(deadline);
     loop {
         match tokio::time::timeout_at(until, stream.read(&mut buffer)).await {
             Err(_) => return Ok(()),
             Ok(Ok(0)) => return Err(std::io::Error::other("closed before the hold ended")),
-            Ok(Ok(n)) => counters.bytes.fetch_add(n as u64, Ordering::Relaxed),
+            Ok(Ok(n)) => {
+                counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                let ends = frame_ends(&mut previous, &buffer[..n]);
+                counters.frames.fetch_add(ends, Ordering::Relaxed)
+            }
             Ok(Err(err)) => return Err(err),
         };
     }

@@ -88,6 +88,15 @@ impl LatencyHistogram {
         self.max_us = self.max_us.max(clamped);
     }
 
+    /// Forgets every sample but keeps the counters' memory (a recorder reuses its histograms every interval).
+    pub fn reset(&mut self) {
+        self.hdr.reset();
+        self.sum_us = 0;
+        self.min_us = u64::MAX;
+        self.max_us = 0;
+        self.saturated = 0;
+    }
+
     /// Adds every sample of `other` into `self`.
     pub fn add(&mut self, other: &LatencyHistogram) {
         if other.is_empty() {

@@ -61,6 +61,27 @@ impl StatsDelta {
         self.errors.merge(&other.errors);
     }
 
+    /// Adds what `self` recorded into `into`, then zeroes `self` in place: request and stream entries and their
+    /// histograms stay allocated for the next interval, so a recorder taken every second allocates nothing in
+    /// the steady state. Entries that recorded nothing since the last drain are not copied.
+    pub fn drain_into(&mut self, into: &mut StatsDelta) {
+        for request in &mut self.requests {
+            if request.requests() > 0 || request.content_bytes > 0 {
+                into.request_mut(&request.method, &request.name)
+                    .merge_seen(request);
+            }
+            request.reset();
+        }
+        for stream in &mut self.streams {
+            if !stream.is_empty() {
+                into.stream_mut(&stream.name).merge(stream);
+            }
+            stream.reset();
+        }
+        into.errors.merge(&self.errors);
+        self.errors = ErrorTable::new();
+    }
+
     /// Records one outcome; `unix_secs` stamps a failure's first/last seen.
     pub fn record(&mut self, outcome: &Outcome<'_>, unix_secs: u64) {
         let class = StatusClass::of_result(&outcome.result);
@@ -148,6 +169,12 @@ impl Recorder {
     /// What was recorded since the last take; the recorder starts empty again.
     pub fn take(&mut self) -> StatsDelta {
         std::mem::take(&mut self.delta)
+    }
+
+    /// Adds what was recorded since the last drain or take into `into` and starts again from zero, keeping the
+    /// recorder's memory (see [`StatsDelta::drain_into`]): the allocation-free alternative to [`Recorder::take`].
+    pub fn drain_into(&mut self, into: &mut StatsDelta) {
+        self.delta.drain_into(into);
     }
 }
 
@@ -269,6 +296,36 @@ mod tests {
         let delta = recorder.take();
         let s = delta.stream("s").unwrap();
         assert_eq!((s.streams, s.chunks, s.chunk_gap.count()), (1, 12, 1));
+    }
+
+    #[test]
+    fn drain_copies_what_was_seen_and_keeps_the_recorder_memory() {
+        let mut recorder = Recorder::new();
+        recorder.record(&outcome("x", OutcomeResult::Status(200), true, 7));
+        recorder.record(&outcome("x", OutcomeResult::Status(503), false, 9));
+        let mut streamed = outcome("s", OutcomeResult::Status(200), true, 50);
+        streamed.stream = Some(StreamTiming::default());
+        recorder.record(&streamed);
+        recorder.record_chunk_gap("s", Duration::from_millis(3));
+        let mut first = StatsDelta::new();
+        recorder.drain_into(&mut first);
+        let x = first.request("POST", "x").unwrap();
+        assert_eq!((x.requests(), x.failures(), x.content_bytes), (2, 1, 200));
+        assert_eq!(first.stream("s").unwrap().chunk_gap.count(), 1);
+        assert_eq!(first.errors.total(), 1);
+
+        recorder.record(&outcome("y", OutcomeResult::Status(200), true, 1));
+        let mut second = StatsDelta::new();
+        recorder.drain_into(&mut second);
+        let names: Vec<_> = second.requests.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["y"], "idle entries are not copied");
+        assert!(second.streams.is_empty() && second.errors.is_empty());
+        let kept = &recorder.delta.requests[0];
+        assert_eq!((kept.name.as_str(), kept.requests()), ("x", 0));
+        assert!(kept.classes[&StatusClass::Success].latency.counter_bytes() > 0);
+        let mut third = StatsDelta::new();
+        recorder.drain_into(&mut third);
+        assert!(third.is_empty());
     }
 
     #[test]

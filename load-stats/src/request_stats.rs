@@ -59,6 +59,25 @@ impl RequestStats {
         self.classes.entry(class).or_default()
     }
 
+    /// Adds the classes of `other` that saw requests into `self` (method and name are not checked); idle
+    /// classes create no entry.
+    pub fn merge_seen(&mut self, other: &RequestStats) {
+        self.content_bytes += other.content_bytes;
+        for (class, stats) in other.classes.iter().filter(|(_, s)| s.requests > 0) {
+            self.class_mut(*class).merge(stats);
+        }
+    }
+
+    /// Zeroes every counter and histogram, keeping the entries and their memory.
+    pub fn reset(&mut self) {
+        self.content_bytes = 0;
+        for class in self.classes.values_mut() {
+            class.requests = 0;
+            class.failures = 0;
+            class.latency.reset();
+        }
+    }
+
     /// Adds `other` into `self` (method and name are not checked).
     pub fn merge(&mut self, other: &RequestStats) {
         self.content_bytes += other.content_bytes;

@@ -78,6 +78,29 @@ impl StreamStats {
         self.cut.values().sum()
     }
 
+    /// True when nothing was recorded (no stream, no gap).
+    pub fn is_empty(&self) -> bool {
+        self.streams == 0 && self.chunk_gap.is_empty()
+    }
+
+    /// Zeroes every counter and histogram, keeping the memory.
+    pub fn reset(&mut self) {
+        self.streams = 0;
+        self.without_first_token = 0;
+        self.chunks = 0;
+        self.max_chunks = 0;
+        self.cut.clear();
+        for h in [
+            &mut self.ttfb,
+            &mut self.ttft,
+            &mut self.chunk_gap,
+            &mut self.max_gap,
+            &mut self.duration,
+        ] {
+            h.reset();
+        }
+    }
+
     /// Adds `other` into `self` (names are not checked).
     pub fn merge(&mut self, other: &StreamStats) {
         self.streams += other.streams;

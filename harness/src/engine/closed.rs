@@ -1,7 +1,10 @@
-//! Closed model: N users, each looping pick → send → think, with the user count following the stages.
+//! Closed model: N users, each looping pick → send → think on its own connection, with the user count following
+//! the stages.
 
 use super::schedule::users_at;
+use super::workers::Worker;
 use super::{pause, rng_for, Shared};
+use crate::http::Connection;
 use crate::scenario::{ClosedLoad, ClosedStage, ThinkTime};
 use rand::Rng;
 use std::sync::atomic::Ordering;
@@ -12,8 +15,15 @@ use tokio::task::JoinSet;
 /// How often the controller re-evaluates the user count.
 const TICK: Duration = Duration::from_millis(20);
 
-/// Runs the closed model until its run time is over or the engine is stopped.
-pub(super) async fn drive(shared: Arc<Shared>, load: ClosedLoad, seed: u64) {
+/// Runs `worker`'s share of the closed model (users `worker.index`, `+ worker.count`, ...) from `start` until
+/// the run time is over or the engine is stopped.
+pub(super) async fn drive(
+    shared: Arc<Shared>,
+    load: ClosedLoad,
+    seed: u64,
+    worker: Worker,
+    start: Instant,
+) {
     let stages = if load.stages.is_empty() {
         vec![ClosedStage {
             duration: load.run_time,
@@ -23,7 +33,6 @@ pub(super) async fn drive(shared: Arc<Shared>, load: ClosedLoad, seed: u64) {
     } else {
         load.stages.clone()
     };
-    let start = Instant::now();
     let mut users = JoinSet::new();
     let mut spawned = 0u32;
     loop {
@@ -34,7 +43,10 @@ pub(super) async fn drive(shared: Arc<Shared>, load: ClosedLoad, seed: u64) {
         let want = users_at(&stages, load.spawn_rate, t);
         shared.counters.users.store(want, Ordering::Relaxed);
         while spawned < want {
-            users.spawn(user(shared.clone(), spawned, load.think_time, seed));
+            if worker.owns(u64::from(spawned)) {
+                let user = user(shared.clone(), spawned, worker.index, load.think_time, seed);
+                users.spawn(user);
+            }
             spawned += 1;
         }
         let until_end = load.run_time.saturating_sub(start.elapsed());
@@ -47,10 +59,10 @@ pub(super) async fn drive(shared: Arc<Shared>, load: ClosedLoad, seed: u64) {
     shared.counters.users.store(0, Ordering::Relaxed);
 }
 
-/// One user: while its index is below the wanted count, pick → send → think.
-async fn user(shared: Arc<Shared>, index: u32, think: ThinkTime, seed: u64) {
+/// One user: while its index is below the wanted count, pick → send → think, recording into `shard`.
+async fn user(shared: Arc<Shared>, index: u32, shard: usize, think: ThinkTime, seed: u64) {
     let mut rng = rng_for(seed, u64::from(index) + 1);
-    let shard = index as usize;
+    let mut conn = Connection::new(shared.keep_alive);
     while !shared.stop.is_cancelled() {
         if index >= shared.counters.users.load(Ordering::Relaxed) {
             if !pause(TICK, &shared.stop).await {
@@ -60,7 +72,7 @@ async fn user(shared: Arc<Shared>, index: u32, think: ThinkTime, seed: u64) {
         }
         let pick = shared.mix.pick(&mut rng);
         shared.counters.sent.fetch_add(1, Ordering::Relaxed);
-        shared.send(shard, pick, Instant::now()).await;
+        shared.send(&mut conn, shard, pick, Instant::now()).await;
         let pause_for = think_time(think, &mut rng);
         if !pause_for.is_zero() && !pause(pause_for, &shared.stop).await {
             break;

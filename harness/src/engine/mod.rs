@@ -1,20 +1,25 @@
 //! The load engine: drives the closed or open model against the target and records every outcome.
 //!
-//! Outcomes go into sharded [`load_stats::Recorder`]s (one mutex per shard, so workers rarely contend); the run
-//! loop takes their deltas once per second. The engine owns its timing: it stops by itself at the run time, or
-//! earlier when the stop token fires (Ctrl-C, proxy crash). At the stop, worker tasks are aborted: requests
-//! still in flight are dropped unrecorded (as Locust does), and the hot path needs no per-request stop check.
+//! Why its own threads: the load runs on one single-threaded tokio runtime per core ([`workers`]), each with its
+//! share of the users (closed model) or arrivals (open model), their connections and its own
+//! [`load_stats::Recorder`] shard — no work stealing, no cross-thread wake-ups, and a shard mutex that only the
+//! once-per-second take ever contends for. The run loop takes the shards' deltas once per second, merged into
+//! one delta while the shards keep their allocations (memory stays flat). The engine owns its timing: it stops by
+//! itself at the run time, or earlier when the stop token fires (Ctrl-C, proxy crash). At the stop, worker tasks
+//! are aborted: requests still in flight are dropped unrecorded (as Locust does), and the hot path needs no
+//! per-request stop check.
 
 mod closed;
 mod mix;
 mod open;
 pub mod schedule;
 mod tally;
+mod workers;
 
 pub use mix::{Mix, MixError, TagFilter};
 pub use tally::{Observed, Tally, KEY_USED_HEADER, MAX_REPORTED_KEYS, OTHER_KEYS};
 
-use crate::http::{Exchange, HttpClient};
+use crate::http::{Connection, Exchange};
 use crate::scenario::LoadSpec;
 use load_stats::{Recorder, StatsDelta};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -47,7 +52,10 @@ pub const LATE_AFTER: Duration = Duration::from_millis(10);
 /// State shared by every worker task.
 pub(crate) struct Shared {
     pub(crate) mix: Mix,
-    clients: Vec<HttpClient>,
+    /// Connections keep-alive between requests.
+    pub(crate) keep_alive: bool,
+    /// Per-request timeout (connect, headers and body).
+    timeout: Duration,
     shards: Vec<Mutex<Recorder>>,
     tallies: Vec<Mutex<Tally>>,
     pub(crate) counters: Arc<Counters>,
@@ -56,19 +64,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Sends one request on shard `shard`'s client and records its outcome there.
+    /// Sends one request on the worker's connection `conn` and records its outcome in shard `shard` (the
+    /// worker's index).
     pub(crate) async fn send(
         &self,
+        conn: &mut Connection,
         shard: usize,
         pick: (usize, usize),
         origin: std::time::Instant,
     ) {
         let req = &self.mix.requests()[pick.0];
-        let shard = shard % self.shards.len();
         let mut gaps = Vec::new();
         let in_flight = InFlight::enter(&self.counters);
-        let ex = self.clients[shard]
-            .exchange(req, pick.1, origin, &mut gaps)
+        let ex = conn
+            .exchange(req, pick.1, origin, self.timeout, &mut gaps)
             .await;
         drop(in_flight);
         self.record(shard, req, &ex, &gaps);
@@ -109,6 +118,18 @@ impl Shared {
 }
 
 impl Shared {
+    /// The shards' records since the last take, merged; the shards keep their allocations for the next second.
+    fn take(&self) -> StatsDelta {
+        let mut delta = StatsDelta::new();
+        for shard in &self.shards {
+            shard
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain_into(&mut delta);
+        }
+        delta
+    }
+
     fn observed(&self) -> Observed {
         let tallies: Vec<_> = self
             .tallies
@@ -142,13 +163,9 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    /// Everything recorded since the last call, one delta per shard.
+    /// Everything recorded since the last call (one delta: the shards merged).
     pub fn take_deltas(&self) -> Vec<StatsDelta> {
-        self.shared
-            .shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).take())
-            .collect()
+        vec![self.shared.take()]
     }
 
     /// Client-side behaviour observations so far (reported keys, stream samples), merged over the shards.
@@ -181,12 +198,7 @@ impl EngineHandle {
     pub async fn join(self) -> (Vec<StatsDelta>, Observed) {
         let EngineHandle { shared, driver } = self;
         let _ = driver.await;
-        let deltas = shared
-            .shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).take())
-            .collect();
-        (deltas, shared.observed())
+        (vec![shared.take()], shared.observed())
     }
 }
 
@@ -200,32 +212,40 @@ pub struct EngineConfig {
     pub seed: u64,
 }
 
-/// Starts the engine on the current tokio runtime; it stops at the run time or when `stop` fires.
+/// Starts the engine: one load thread per core (see [`workers`]); it stops at the run time or when `stop`
+/// fires. Must be called within a tokio runtime (the handle's waits run there).
 pub fn start(config: EngineConfig, stop: &CancellationToken) -> EngineHandle {
     let (keep_alive, timeout) = match &config.load {
         LoadSpec::Closed(c) => (c.keep_alive, c.timeout),
         LoadSpec::Open(o) => (o.keep_alive, o.timeout),
     };
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shard_count = workers * 4;
+    let count = workers::count();
     let shared = Arc::new(Shared {
         mix: config.mix,
-        clients: (0..shard_count)
-            .map(|_| HttpClient::new(keep_alive, timeout))
-            .collect(),
-        shards: (0..shard_count)
-            .map(|_| Mutex::new(Recorder::new()))
-            .collect(),
-        tallies: (0..shard_count)
-            .map(|_| Mutex::new(Tally::default()))
-            .collect(),
+        keep_alive,
+        timeout,
+        shards: (0..count).map(|_| Mutex::new(Recorder::new())).collect(),
+        tallies: (0..count).map(|_| Mutex::new(Tally::default())).collect(),
         counters: Arc::new(Counters::default()),
         stop: stop.child_token(),
     });
-    let driver = match config.load {
-        LoadSpec::Closed(c) => tokio::spawn(closed::drive(shared.clone(), c, config.seed)),
-        LoadSpec::Open(o) => tokio::spawn(open::drive(shared.clone(), o, config.seed)),
+    let start = std::time::Instant::now();
+    let in_flight_slots = match &config.load {
+        LoadSpec::Open(o) => o.max_in_flight as usize,
+        LoadSpec::Closed(_) => 0,
     };
+    let slots = Arc::new(tokio::sync::Semaphore::new(in_flight_slots));
+    let driver = workers::spawn(count, |worker| {
+        let (shared, load, slots) = (shared.clone(), config.load.clone(), slots.clone());
+        async move {
+            match load {
+                LoadSpec::Closed(c) => closed::drive(shared, c, config.seed, worker, start).await,
+                LoadSpec::Open(o) => {
+                    open::drive(shared, o, config.seed, worker, start, slots).await
+                }
+            }
+        }
+    });
     EngineHandle { shared, driver }
 }
 

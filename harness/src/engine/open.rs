@@ -4,17 +4,65 @@
 //! are sent late, but their latency still counts from when they should have left — the stall's queueing shows
 //! up in the percentiles instead of being hidden (coordinated omission). Late sends are counted; arrivals still
 //! waiting when the run ends are counted as dropped.
+//!
+//! Each in-flight slot owns a connection. Free slots are a stack, so the most recently used (warm) connection
+//! goes out first and a run needing few concurrent requests opens few connections whatever `max_in_flight`.
 
 use super::schedule::next_arrival;
+use super::workers::Worker;
 use super::{rng_for, Shared, LATE_AFTER};
+use crate::http::Connection;
 use crate::scenario::{OpenLoad, OpenStage};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Runs the open model until its run time is over or the engine is stopped.
-pub(super) async fn drive(shared: Arc<Shared>, load: OpenLoad, seed: u64) {
+/// This worker's in-flight slots: permits shared by all workers (`max_in_flight` in all), connections its own
+/// (opened on this worker's runtime, unopened until first used).
+struct Slots {
+    permits: Arc<Semaphore>,
+    free: Mutex<Vec<Connection>>,
+    keep_alive: bool,
+}
+
+impl Slots {
+    /// Waits for a free slot unless the engine is stopped first.
+    async fn acquire(&self, shared: &Shared) -> Option<(OwnedSemaphorePermit, Connection)> {
+        let permit = match self.permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => tokio::select! {
+                p = self.permits.clone().acquire_owned() => p.ok()?,
+                () = shared.stop.cancelled() => return None,
+            },
+        };
+        let conn = self.lock().pop();
+        Some((
+            permit,
+            conn.unwrap_or_else(|| Connection::new(self.keep_alive)),
+        ))
+    }
+
+    fn release(&self, conn: Connection, permit: OwnedSemaphorePermit) {
+        self.lock().push(conn);
+        drop(permit);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Runs `worker`'s share of the open model (arrivals `worker.index`, `+ worker.count`, ... of the common
+/// schedule starting at `start`) until its run time is over or the engine is stopped.
+pub(super) async fn drive(
+    shared: Arc<Shared>,
+    load: OpenLoad,
+    seed: u64,
+    worker: Worker,
+    start: Instant,
+    permits: Arc<Semaphore>,
+) {
     let stages = if load.stages.is_empty() {
         vec![OpenStage {
             duration: load.run_time,
@@ -24,50 +72,77 @@ pub(super) async fn drive(shared: Arc<Shared>, load: OpenLoad, seed: u64) {
     } else {
         load.stages.clone()
     };
-    let slots = Arc::new(Semaphore::new(load.max_in_flight as usize));
-    let mut rng = rng_for(seed, 0);
-    let start = Instant::now();
-    let (mut t, mut arrival) = (
-        Duration::ZERO,
-        super::schedule::rate_at(&stages, Duration::ZERO) > 0.0,
-    );
-    let mut seq = 0usize;
+    let slots = Arc::new(Slots {
+        permits,
+        free: Mutex::new(Vec::new()),
+        keep_alive: shared.keep_alive,
+    });
+    let mut rng = rng_for(seed, worker.index as u64);
+    let mut next = Arrival {
+        t: Duration::ZERO,
+        due: super::schedule::rate_at(&stages, Duration::ZERO) > 0.0,
+        n: 0,
+    };
     let mut in_flight = tokio::task::JoinSet::new();
-    while t < load.run_time {
-        let intended = start + t;
-        if !sleep_until(intended, &shared).await {
+    let mut stopped = false;
+    while next.t < load.run_time {
+        let mine = next.due && worker.owns(next.n);
+        if (mine || !next.due) && !sleep_until(start + next.t, &shared).await {
+            stopped = true;
             break;
         }
-        if arrival {
-            let permit = match slots.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => tokio::select! {
-                    p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                    () = shared.stop.cancelled() => break,
-                },
+        if mine {
+            let intended = start + next.t;
+            let Some((permit, mut conn)) = slots.acquire(&shared).await else {
+                stopped = true;
+                break;
             };
             if intended.elapsed() > LATE_AFTER {
                 shared.counters.late.fetch_add(1, Ordering::Relaxed);
             }
             let pick = shared.mix.pick(&mut rng);
             shared.counters.sent.fetch_add(1, Ordering::Relaxed);
-            let worker = shared.clone();
+            let (sender, slots) = (shared.clone(), slots.clone());
             in_flight.spawn(async move {
-                worker.send(seq, pick, intended).await;
-                drop(permit);
+                sender.send(&mut conn, worker.index, pick, intended).await;
+                slots.release(conn, permit);
             });
-            seq = seq.wrapping_add(1);
             while in_flight.try_join_next().is_some() {}
         }
-        (t, arrival) = next_arrival(&stages, t);
+        next = next.after(&stages);
     }
-    let dropped = count_due(&stages, t, arrival, start.elapsed().min(load.run_time));
+    if !stopped {
+        // The last arrivals may be other workers': stay until the run time like them.
+        sleep_until(start + load.run_time, &shared).await;
+    }
+    let now = start.elapsed().min(load.run_time);
+    let dropped = count_due(&stages, next, now, worker);
     shared
         .counters
         .dropped
         .fetch_add(dropped, Ordering::Relaxed);
     shared.stop.cancel();
     in_flight.shutdown().await;
+}
+
+/// A point of the common arrival schedule: offset `t`, whether an arrival is due there (or only an idle
+/// check) and the arrival's number `n` (arrivals are numbered from 0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Arrival {
+    t: Duration,
+    due: bool,
+    n: u64,
+}
+
+impl Arrival {
+    fn after(self, stages: &[OpenStage]) -> Arrival {
+        let (t, due) = next_arrival(stages, self.t);
+        Arrival {
+            t,
+            due,
+            n: self.n + u64::from(self.due),
+        }
+    }
 }
 
 /// Waits until `at` unless the engine is stopped first.
@@ -81,12 +156,12 @@ async fn sleep_until(at: Instant, shared: &Shared) -> bool {
     }
 }
 
-/// Arrivals from offset `t` (inclusive when `arrival`) that were due before `now` but not sent.
-fn count_due(stages: &[OpenStage], mut t: Duration, mut arrival: bool, now: Duration) -> u64 {
+/// `worker`'s arrivals from `next` (inclusive) that were due before `now` but not sent.
+fn count_due(stages: &[OpenStage], mut next: Arrival, now: Duration, worker: Worker) -> u64 {
     let mut n = 0;
-    while t < now {
-        n += u64::from(arrival);
-        (t, arrival) = next_arrival(stages, t);
+    while next.t < now {
+        n += u64::from(next.due && worker.owns(next.n));
+        next = next.after(stages);
     }
     n
 }
@@ -103,18 +178,25 @@ mod tests {
             ramp: false,
         }];
         let ms = Duration::from_millis;
-        // (next arrival, now) -> due
+        let one = Worker { index: 0, count: 1 };
+        let (first, second) = (Worker { index: 0, count: 2 }, Worker { index: 1, count: 2 });
+        // (next arrival, its number, now, worker) -> due
         let cases = [
-            (ms(1000), ms(1000), 0),
-            (ms(990), ms(1000), 1),
-            (ms(900), ms(1000), 10),
-            (ms(0), ms(0), 0),
+            (ms(1000), 100, ms(1000), one, 0),
+            (ms(990), 99, ms(1000), one, 1),
+            (ms(900), 90, ms(1000), one, 10),
+            (ms(0), 0, ms(0), one, 0),
+            (ms(900), 90, ms(1000), first, 5),
+            (ms(900), 90, ms(1000), second, 5),
+            (ms(990), 99, ms(1000), first, 0),
+            (ms(990), 99, ms(1000), second, 1),
         ];
-        for (t, now, want) in cases {
+        for (t, n, now, worker, want) in cases {
+            let next = Arrival { t, due: true, n };
             assert_eq!(
-                count_due(&stages, t, true, now),
+                count_due(&stages, next, now, worker),
                 want,
-                "t={t:?} now={now:?}"
+                "t={t:?} n={n} now={now:?} {worker:?}"
             );
         }
     }

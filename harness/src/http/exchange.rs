@@ -1,129 +1,142 @@
-//! One request/response exchange on the pooled hyper-util client, with the timings the stats need.
+//! One request/response exchange on a worker's own connection, with the timings the stats need.
 
-use super::{classify, PreparedRequest, SseScanner};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use super::conn::Link;
+use super::{classify, Connection, PreparedRequest, SendError, SseScanner};
+use http_body_util::BodyExt;
 use load_stats::{ErrorClass, Outcome, OutcomeResult, StreamTiming};
 use std::time::{Duration, Instant};
 
-/// Pooled HTTP/1.1 client for the hot path. Cheap to clone (shares the pool).
-#[derive(Clone)]
-pub struct HttpClient {
-    inner: Client<HttpConnector, Full<Bytes>>,
-    timeout: Duration,
-}
-
-impl HttpClient {
-    /// A client with keep-alive (`keep_alive = false` opens one connection per request) and a per-request
-    /// timeout covering connect, headers and the whole body.
-    pub fn new(keep_alive: bool, timeout: Duration) -> HttpClient {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeout));
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(if keep_alive { usize::MAX } else { 0 })
-            .build(connector);
-        HttpClient { inner, timeout }
-    }
-
-    /// Sends `req` (body variant `variant`); latency is measured from `origin` (the intended send time in the
-    /// open model, the actual one in the closed model). Inter-chunk gaps of streams are appended to `gaps`.
+impl Connection {
+    /// Sends `req` (body variant `variant`) on this connection; latency is measured from `origin` (the intended
+    /// send time in the open model, the actual one in the closed model). `timeout` covers connect, headers and
+    /// the whole body. Inter-chunk gaps of streams are appended to `gaps`.
     pub async fn exchange(
-        &self,
+        &mut self,
         req: &PreparedRequest,
         variant: usize,
         origin: Instant,
+        timeout: Duration,
         gaps: &mut Vec<Duration>,
     ) -> Exchange {
         gaps.clear();
         let mut ex = Exchange::default();
-        let run = self.run(req, variant, origin, gaps, &mut ex);
-        if tokio::time::timeout(self.timeout, run).await.is_err() {
-            let msg = format!("no complete response within {:?}", self.timeout);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let watchdog = self
+            .watchdog
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let timed_out = {
+            let run = receive(&mut self.link, req, variant, origin, gaps, &mut ex);
+            tokio::pin!(run);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = &mut run => break false,
+                    () = watchdog.as_mut() => {
+                        // Armed for an earlier exchange's deadline: re-arm for this one.
+                        if tokio::time::Instant::now() >= deadline {
+                            break true;
+                        }
+                        watchdog.as_mut().reset(deadline);
+                    }
+                }
+            }
+        };
+        if timed_out {
+            let msg = format!("no complete response within {timeout:?}");
             ex.error = Some((ErrorClass::Timeout, msg));
         }
         ex.latency = origin.elapsed();
         ex.judge(req);
         ex
     }
+}
 
-    async fn run(
-        &self,
-        req: &PreparedRequest,
-        variant: usize,
-        origin: Instant,
-        gaps: &mut Vec<Duration>,
-        ex: &mut Exchange,
-    ) {
-        let resp = match self.inner.request(req.build(variant)).await {
-            Ok(r) => r,
-            Err(e) => {
-                ex.error = Some(classify(&e));
-                return;
+/// Sends `req` on `link` and reads the response to its end, filling in `ex` (and `gaps` for streams).
+async fn receive(
+    link: &mut Link,
+    req: &PreparedRequest,
+    variant: usize,
+    origin: Instant,
+    gaps: &mut Vec<Duration>,
+    ex: &mut Exchange,
+) {
+    let resp = match link.send(req.connect_to(), req.build(variant)).await {
+        Ok(r) => r,
+        Err(e) => {
+            ex.error = Some(classify_send(&e));
+            return;
+        }
+    };
+    ex.status = Some(resp.status().as_u16());
+    ex.header_ok = req
+        .expect_header
+        .as_ref()
+        .is_some_and(|h| resp.headers().contains_key(h));
+    ex.key_used = resp.headers().get(crate::engine::KEY_USED_HEADER).cloned();
+    let mut scan = (req.stream && resp_is_ok(ex.status)).then(SseScanner::default);
+    let mut timing = StreamTiming::default();
+    if scan.is_some() {
+        timing.ttfb = origin.elapsed();
+    }
+    let mut body = resp.into_body();
+    let mut last_event: Option<Instant> = None;
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Err(e)) => {
+                let (class, msg) = classify(&e);
+                let class = if scan.is_some() {
+                    ErrorClass::StreamCut
+                } else {
+                    class
+                };
+                ex.error = Some((class, format!("body: {msg}")));
+                break;
             }
-        };
-        ex.status = Some(resp.status().as_u16());
-        ex.header_ok = req
-            .expect_header
-            .as_ref()
-            .is_some_and(|h| resp.headers().contains_key(h));
-        ex.key_used = resp.headers().get(crate::engine::KEY_USED_HEADER).cloned();
-        let ttfb = origin.elapsed();
-        let mut body = resp.into_body();
-        let mut scan = (req.stream && resp_is_ok(ex.status)).then(SseScanner::default);
-        let mut timing = StreamTiming {
-            ttfb,
-            ..StreamTiming::default()
-        };
-        let mut last_event: Option<Instant> = None;
-        loop {
-            match body.frame().await {
-                None => break,
-                Some(Err(e)) => {
-                    let (class, msg) = classify(&e);
-                    let class = if scan.is_some() {
-                        ErrorClass::StreamCut
-                    } else {
-                        class
-                    };
-                    ex.error = Some((class, format!("body: {msg}")));
-                    break;
-                }
-                Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    ex.bytes += data.len() as u64;
-                    if let Some(scan) = scan.as_mut() {
-                        let step = scan.feed(&data);
-                        if step.data_events > 0 {
-                            let now = Instant::now();
-                            timing.ttft.get_or_insert(now - origin);
-                            if let Some(prev) = last_event {
-                                let gap = now - prev;
-                                timing.max_gap = timing.max_gap.max(gap);
-                                gaps.push(gap);
-                            }
-                            last_event = Some(now);
-                            timing.chunks += step.data_events;
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                ex.bytes += data.len() as u64;
+                if let Some(scan) = scan.as_mut() {
+                    let step = scan.feed(&data);
+                    if step.data_events > 0 {
+                        let now = Instant::now();
+                        timing.ttft.get_or_insert(now - origin);
+                        if let Some(prev) = last_event {
+                            let gap = now - prev;
+                            timing.max_gap = timing.max_gap.max(gap);
+                            gaps.push(gap);
                         }
+                        last_event = Some(now);
+                        timing.chunks += step.data_events;
                     }
                 }
             }
         }
-        if let Some(scan) = scan {
-            if !scan.finished() && ex.error.is_none() {
-                ex.error = Some((
-                    ErrorClass::StreamCut,
-                    "stream ended before its terminal event".into(),
-                ));
-            }
-            ex.stream = Some(timing);
+    }
+    if ex.error.is_none() {
+        link.finished();
+    }
+    if let Some(scan) = scan {
+        if !scan.finished() && ex.error.is_none() {
+            ex.error = Some((
+                ErrorClass::StreamCut,
+                "stream ended before its terminal event".into(),
+            ));
         }
+        ex.stream = Some(timing);
+    }
+}
+
+/// Class and message of a failed send: the innermost error decides the class, the message keeps the chain.
+fn classify_send(e: &SendError) -> (ErrorClass, String) {
+    match e {
+        SendError::Connect(io) => {
+            let (class, msg) = classify(io);
+            (class, format!("tcp connect error: {msg}"))
+        }
+        SendError::Http(h) => classify(h),
     }
 }
 

@@ -1,15 +1,19 @@
 //! HTTP on the hot path: prepared requests, one send with full timing, SSE scanning, error classes.
 //!
-//! The hot path uses hyper-util's pooled client directly rather than reqwest: on one core against nginx a bare
-//! reqwest loop reached ~0.7× oha's request rate and a bare hyper-util loop ~1.0× (see the harness README and
-//! `bench/harness-vs-oha-wrk.sh`); reqwest still serves the cold paths (readiness checks, setup calls).
+//! The hot path uses hyper's connection-level HTTP/1.1 client rather than reqwest or a pooled client: each load
+//! worker owns its [`Connection`] (as oha and wrk do), so a request costs no pool lookup or lock. On one core
+//! against nginx a bare reqwest loop reached ~0.6× oha's request rate, a pooled hyper-util loop ~1.0× and a
+//! connection-level loop more (see the harness README and `bench/harness-vs-oha-wrk.sh`); reqwest still serves
+//! the cold paths (readiness checks, setup calls).
 
 mod classify;
+mod conn;
 mod exchange;
 mod prepared;
 mod sse;
 
 pub use classify::classify;
-pub use exchange::{Exchange, HttpClient};
+pub use conn::{Connection, SendError};
+pub use exchange::Exchange;
 pub use prepared::{PreparedRequest, TargetError};
 pub use sse::{ScanStep, SseScanner};

@@ -4,6 +4,40 @@ use crate::scenario::RequestSpec;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
+/// The connection address (`host:port`, port 80 by default) and the wire head of a request to `uri`: origin-form
+/// URI (what HTTP/1.1 sends to an origin server) and the headers plus `Host`.
+fn wire_head(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<(String, http::request::Parts), String> {
+    let authority = uri.authority().ok_or("no host")?;
+    let host = authority.host();
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let connect_to = format!("{host}:{}", authority.port_u16().unwrap_or(80));
+    let host_header = match authority.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let (mut head, ()) = http::Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .body(())
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    head.headers = headers.clone();
+    head.headers.insert(
+        http::header::HOST,
+        HeaderValue::from_str(&host_header).map_err(|e| e.to_string())?,
+    );
+    Ok((connect_to, head))
+}
+
 /// The target URL is not usable.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid target URL {url:?}: {reason}")]
@@ -33,6 +67,10 @@ pub struct PreparedRequest {
     pub expect: Vec<u16>,
     /// A header required for success.
     pub expect_header: Option<HeaderName>,
+    /// `host:port` to open connections to.
+    connect_to: String,
+    /// Method, origin-form URI and headers (with `Host`) as they go on the wire; cloned per send.
+    head: http::request::Parts,
 }
 
 impl PreparedRequest {
@@ -72,9 +110,11 @@ impl PreparedRequest {
                 HeaderValue::from_static("text/event-stream"),
             );
         }
+        let method = Method::from_bytes(spec.method.as_bytes()).map_err(|e| err(e.to_string()))?;
+        let (connect_to, head) = wire_head(&method, &uri, &headers).map_err(err)?;
         Ok(PreparedRequest {
             name: spec.name.clone(),
-            method: Method::from_bytes(spec.method.as_bytes()).map_err(|e| err(e.to_string()))?,
+            method,
             uri,
             headers,
             bodies: spec.body_variants.iter().map(|b| b.json.clone()).collect(),
@@ -84,20 +124,24 @@ impl PreparedRequest {
                 .expect_header
                 .as_deref()
                 .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+            connect_to,
+            head,
         })
     }
 
-    /// Builds one instance with body variant `variant` (ignored when there is no body).
+    /// `host:port` that connections for this request go to.
+    pub fn connect_to(&self) -> &str {
+        &self.connect_to
+    }
+
+    /// Builds one instance with body variant `variant` (ignored when there is no body), ready for a
+    /// connection-level client: origin-form URI and a `Host` header. Costs a clone of the prepared head.
     pub fn build(&self, variant: usize) -> http::Request<http_body_util::Full<Bytes>> {
         let body = self
             .bodies
             .get(variant % self.bodies.len().max(1))
             .cloned()
             .unwrap_or_default();
-        let mut req = http::Request::new(http_body_util::Full::new(body));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
-        *req.headers_mut() = self.headers.clone();
-        req
+        http::Request::from_parts(self.head.clone(), http_body_util::Full::new(body))
     }
 }

@@ -6,10 +6,13 @@
 # 1. Throughput: non-streaming POST /v1/chat/completions on the mock vs nginx returning the very same JSON
 #    body, each pinned to core 0 (`taskset -c 0`), wrk pinned to core 1, same script run, best of ROUNDS.
 #    Goal: mock >= 0.6x nginx.
-# 2. Capacity: 10,000 concurrent open streams (50 ms inter-token delay), then 10,000 hanging requests, while a
-#    separate thread probes GET /v1/models every 10 ms. Goal: mock RSS < 300 MB and probe p99 < 10 ms.
+# 2. Capacity: concurrent open streams (50 ms inter-token delay) at each count of the STREAMS ladder, then
+#    as many hanging requests as the largest count, while a separate thread probes GET /v1/models every
+#    10 ms. Goal at 10,000: mock RSS < 300 MB and probe p99 < 10 ms. Also printed: the mock's CPU
+#    microseconds per SSE frame (the ladder shows up to which stream count p99 < 10 ms holds on this box).
 #
-# Env knobs: DURATION (wrk, default 10s), CONNECTIONS (64), ROUNDS (2), STREAMS (10000), HOLD (20s).
+# Env knobs: DURATION (wrk, default 10s), CONNECTIONS (64), ROUNDS (2), STREAMS ("2500 5000 10000"),
+# HOLD (20s), BASELINE_BIN (another mock-upstream binary, e.g. an older build, measured in the same rounds).
 # Installs wrk and nginx with apt-get when missing. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +20,8 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 ROUNDS=${ROUNDS:-2}
-STREAMS=${STREAMS:-10000}
+STREAMS=${STREAMS:-2500 5000 10000}
+BASELINE_BIN=${BASELINE_BIN:-}
 HOLD=${HOLD:-20s}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
@@ -53,13 +57,14 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-bench"
 EOF
 
-# start_mock CPUSET -> sets MOCK_PID, MOCK_ADDR
+# start_mock CPUSET [BIN] -> sets MOCK_PID, MOCK_ADDR
 start_mock() {
-    local cpus=$1
+    local cpus=$1 bin=${2:-$MOCK_BIN}
+    : >"$WORK/mock.out"
     if [ -n "$cpus" ]; then
-        taskset -c "$cpus" "$MOCK_BIN" --listen 127.0.0.1:0 --config "$WORK/mock.toml" >"$WORK/mock.out" 2>"$WORK/mock.err" &
+        taskset -c "$cpus" "$bin" --listen 127.0.0.1:0 --config "$WORK/mock.toml" >"$WORK/mock.out" 2>"$WORK/mock.err" &
     else
-        "$MOCK_BIN" --listen 127.0.0.1:0 --config "$WORK/mock.toml" >"$WORK/mock.out" 2>"$WORK/mock.err" &
+        "$bin" --listen 127.0.0.1:0 --config "$WORK/mock.toml" >"$WORK/mock.out" 2>"$WORK/mock.err" &
     fi
     MOCK_PID=$!
     PIDS+=("$MOCK_PID")
@@ -109,10 +114,17 @@ EOF
 
 MOCK_RUNS=()
 NGINX_RUNS=()
+BASELINE_RUNS=()
 for round in $(seq "$ROUNDS"); do
     start_mock 0
     MOCK_RUNS+=("$(rps "http://$MOCK_ADDR/v1/chat/completions")")
     stop "$MOCK_PID"
+    if [ -n "$BASELINE_BIN" ]; then
+        start_mock 0 "$BASELINE_BIN"
+        BASELINE_RUNS+=("$(rps "http://$MOCK_ADDR/v1/chat/completions")")
+        stop "$MOCK_PID"
+        echo "round $round: baseline ${BASELINE_RUNS[-1]} req/s"
+    fi
     taskset -c 0 nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log" &
     NGINX_PID=$!
     PIDS+=("$NGINX_PID")
@@ -127,14 +139,27 @@ RATIO=$(awk -v m="$MOCK_RPS" -v n="$NGINX_RPS" 'BEGIN { printf "%.2f", m / n }')
 printf '%-22s %12s\n' "server (best of $ROUNDS)" "req/s"
 printf '%-22s %12s\n' "mock-upstream" "$MOCK_RPS"
 printf '%-22s %12s\n' "nginx (same body)" "$NGINX_RPS"
+if [ -n "$BASELINE_BIN" ]; then
+    BASELINE_RPS=$(best "${BASELINE_RUNS[@]}")
+    printf '%-22s %12s  (ratio to nginx %s)\n' "baseline mock" "$BASELINE_RPS" \
+        "$(awk -v m="$BASELINE_RPS" -v n="$NGINX_RPS" 'BEGIN { printf "%.2f", m / n }')"
+fi
 echo "ratio mock/nginx = $RATIO (goal >= 0.60)"
 
-for mode in stream hang; do
+# capacity MODE COUNT [BIN]
+capacity() {
     echo
-    echo "== capacity: $STREAMS concurrent $mode requests for $HOLD (50 ms inter-token), probing GET /v1/models"
-    start_mock ""
-    "$STREAMS_BIN" --url "$MOCK_ADDR" --pid "$MOCK_PID" --streams "$STREAMS" --hold "$HOLD" --mode "$mode"
+    echo "== capacity${3:+ (baseline)}: $2 concurrent $1 requests for $HOLD (50 ms inter-token), probing GET /v1/models"
+    start_mock "" "${3:-$MOCK_BIN}"
+    "$STREAMS_BIN" --url "$MOCK_ADDR" --pid "$MOCK_PID" --streams "$2" --hold "$HOLD" --mode "$1"
     stop "$MOCK_PID"
+}
+LARGEST=0
+for count in $STREAMS; do
+    capacity stream "$count"
+    if [ -n "$BASELINE_BIN" ]; then capacity stream "$count" "$BASELINE_BIN"; fi
+    LARGEST=$count
 done
+capacity hang "$LARGEST"
 echo
-echo "goals: mock_peak_rss_mb < 300 and models_probe p99 < 10 ms"
+echo "goals at 10000: mock_peak_rss_mb < 300 and models_probe p99 < 10 ms"

@@ -40,7 +40,10 @@ pub(crate) struct ProviderCall {
 pub(crate) async fn handle(state: MockState, call: ProviderCall) -> Response {
     let started = std::time::Instant::now();
     let route = call.route;
-    let response = Exchange::start(&state, call).run().complete().await;
+    let response = Exchange::start(&state, call, started)
+        .run()
+        .complete()
+        .await;
     state.latency_histograms.observe(route, started.elapsed());
     response
 }
@@ -115,13 +118,13 @@ struct Exchange<'a> {
 }
 
 impl<'a> Exchange<'a> {
-    fn start(state: &'a MockState, call: ProviderCall) -> Self {
+    fn start(state: &'a MockState, call: ProviderCall, arrived: std::time::Instant) -> Self {
         let provider = call.route.provider();
         Exchange {
             state,
             provider,
             request_id: state.next_request_id(),
-            now: state.now(),
+            now: state.at(arrived),
             limits: None,
             call,
         }

@@ -5,7 +5,13 @@ use crate::faults::{FaultKind, FaultRule};
 use crate::latency::Distribution;
 use crate::providers::ApiError;
 use crate::route::Provider;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
+
+// Ready-made names: looking a header up by `&str` parses and validates the name on every request.
+static API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+static MOCK_FAULT: HeaderName = HeaderName::from_static("x-mock-fault");
+static MOCK_STATUS: HeaderName = HeaderName::from_static("x-mock-status");
+static MOCK_LATENCY: HeaderName = HeaderName::from_static("x-mock-latency");
 
 /// The secret a request carries: OpenAI `Authorization: Bearer`, Anthropic `x-api-key` (each falls back to
 /// the other, as both SDKs can be configured either way).
@@ -18,7 +24,7 @@ pub(crate) fn secret(headers: &HeaderMap, provider: Provider) -> Option<&str> {
             .strip_prefix("Bearer ")
             .map(str::trim)
     };
-    let api_key = || headers.get("x-api-key")?.to_str().ok().map(str::trim);
+    let api_key = || headers.get(&API_KEY)?.to_str().ok().map(str::trim);
     match provider {
         Provider::OpenAi => bearer().or_else(api_key),
         Provider::Anthropic => api_key().or_else(bearer),
@@ -27,13 +33,13 @@ pub(crate) fn secret(headers: &HeaderMap, provider: Provider) -> Option<&str> {
 
 /// Build a one-off rule from `x-mock-status`, `x-mock-latency` and `x-mock-fault` (checked like any rule).
 pub(crate) fn override_rule(headers: &HeaderMap) -> Result<Option<FaultRule>, ApiError> {
-    let header = |name: &'static str| {
+    let header = |name: &'static HeaderName| {
         headers
             .get(name)
-            .map(|v| (name, v.to_str().unwrap_or_default().trim()))
+            .map(|v| (name.as_str(), v.to_str().unwrap_or_default().trim()))
     };
     let invalid = |field: &'static str, message: String| ApiError::InvalidField { field, message };
-    let mut rule = match (header("x-mock-fault"), header("x-mock-status")) {
+    let mut rule = match (header(&MOCK_FAULT), header(&MOCK_STATUS)) {
         (Some((name, kind)), _) => FaultRule::new(
             serde_json::from_value(serde_json::Value::String(kind.into()))
                 .map_err(|_| invalid(name, format!("unknown fault kind `{kind}`")))?,
@@ -48,7 +54,7 @@ pub(crate) fn override_rule(headers: &HeaderMap) -> Result<Option<FaultRule>, Ap
         },
         (None, None) => FaultRule::new(FaultKind::Latency),
     };
-    if let Some((name, latency)) = header("x-mock-latency") {
+    if let Some((name, latency)) = header(&MOCK_LATENCY) {
         let delay = crate::durations::parse(latency).map_err(|message| invalid(name, message))?;
         if rule.action == FaultKind::Latency {
             rule.latency = Some(Distribution::Fixed(delay));

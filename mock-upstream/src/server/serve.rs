@@ -180,7 +180,9 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(None)
         .serve_connection(TokioIo::new(stream), service);
+    // Biased: the connection is polled first on every wake-up (no random branch order to draw).
     let ended = tokio::select! {
+        biased;
         _ = poll_fn(|cx| connection.poll_without_shutdown(cx)) => Ended::Done,
         mode = control.killed() => Ended::Killed(mode),
         _ = drain.wait_for(|draining| *draining) => Ended::Draining,

@@ -77,6 +77,11 @@ impl Inner {
         self.started.elapsed()
     }
 
+    /// The mock's clock at `instant` (no clock read).
+    pub(crate) fn at(&self, instant: Instant) -> Duration {
+        instant.saturating_duration_since(self.started)
+    }
+
     /// Time since the fault-window epoch (the start, unless set through the admin API).
     pub(crate) fn since_epoch(&self, now: Duration) -> Duration {
         now.saturating_sub(Duration::from_millis(self.epoch_ms.load(Ordering::Relaxed)))

@@ -74,9 +74,12 @@ async fn an_absurd_rate_is_inconclusive_and_a_small_one_passes() {
         "{generator}"
     );
 
-    let (code, summary) = run(tmp.path(), "small", &scenario(20, 100)).await;
+    let (code, summary) = run(tmp.path(), "small", &scenario(50, 100)).await;
     let generator = &summary["engine"]["generator"];
     assert_eq!(code, Some(0), "{} {generator}", summary["verdict_reasons"]);
     assert_eq!(generator["overloaded"], false, "{generator}");
-    assert_eq!(generator["late_percent"], 0.0, "{generator}");
+    assert!(
+        generator["late_percent"].as_f64().is_some_and(|p| p < 5.0),
+        "{generator}"
+    );
 }

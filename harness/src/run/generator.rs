@@ -124,7 +124,8 @@ mod tests {
         let limits = GeneratorLimits::default();
         let cases = [
             (open(10_000, 50, 0, Some(60.0)), vec![]),
-            (open(10_000, 101, 0, None), vec!["behind schedule"]),
+            (open(10_000, 499, 0, None), vec![]),
+            (open(10_000, 501, 0, None), vec!["behind schedule"]),
             (open(10_000, 0, 11, None), vec!["never sent"]),
             (open(10_000, 0, 0, Some(190.0)), vec!["CPU"]),
             (

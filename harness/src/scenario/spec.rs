@@ -85,6 +85,8 @@ pub(crate) struct LoadFile {
 #[serde(deny_unknown_fields, default)]
 pub struct GeneratorLimits {
     /// Open model: most sends (in % of sent) that may leave more than `LATE_AFTER` (10 ms) behind schedule.
+    /// Default 5: on a busy machine 1-3 % of sends are that late without the generator being the bottleneck
+    /// (measured 0.6-2.6 % at 50 req/s with a load average of 10 on 2 cores, harness CPU 3 %).
     pub max_late_percent: f64,
     /// Open model: most arrivals (in % of scheduled) that may be due but never sent.
     pub max_dropped_percent: f64,
@@ -96,7 +98,7 @@ pub struct GeneratorLimits {
 impl Default for GeneratorLimits {
     fn default() -> Self {
         GeneratorLimits {
-            max_late_percent: 1.0,
+            max_late_percent: 5.0,
             max_dropped_percent: 0.1,
             max_cpu_percent: 90.0,
         }

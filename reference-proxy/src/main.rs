@@ -6,6 +6,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use reference_proxy::{build_runtime, run, Args, ConfigError, EXIT_BAD_CONFIG};
 
+/// jemalloc gives freed memory back to the OS over time, so RSS falls again after a burst of connections.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let filter =

@@ -33,7 +33,9 @@ struct Case {
 
 /// Short runs of closed-model suites cannot reach the users' throughput targets (the spawn ramp alone takes
 /// 4-10 s), so `--min-rps` is lowered for them (and fewer users keep two runs at a time within a small CI
-/// machine); their latency and error targets stay as in the scenario. `soak` and `nightly` run at 100 req/s with
+/// machine). Their latency limits are widened too (`--p50 250ms --p95 1s --p99 2s`): CI runs a debug build, two
+/// runs at a time, on a 2-core machine where a neighbouring test can stall the box for a moment, and the users'
+/// millisecond targets are for a release build on their hardware; the error targets stay as in the scenario. `soak` and `nightly` run at 100 req/s with
 /// p99 and drift limits widened (`--p99`, `--max-p95-drift-*`): a 16 s debug-build run on a shared machine says
 /// nothing about an hour's tail latency; what they must show is that every judgement ran.
 const CASES: [Case; 14] = [
@@ -46,7 +48,22 @@ const CASES: [Case; 14] = [
     },
     Case {
         name: "normal_load",
-        args: &["-t", "12s", "-u", "60", "-r", "30", "--min-rps", "10"],
+        args: &[
+            "-t",
+            "12s",
+            "-u",
+            "60",
+            "-r",
+            "30",
+            "--min-rps",
+            "10",
+            "--p50",
+            "250ms",
+            "--p95",
+            "1s",
+            "--p99",
+            "2s",
+        ],
         exit: 0,
         behaviour: &[],
         thresholds: &[
@@ -59,7 +76,22 @@ const CASES: [Case; 14] = [
     },
     Case {
         name: "high_load",
-        args: &["-t", "10s", "-u", "40", "-r", "40", "--min-rps", "30"],
+        args: &[
+            "-t",
+            "10s",
+            "-u",
+            "40",
+            "-r",
+            "40",
+            "--min-rps",
+            "30",
+            "--p50",
+            "250ms",
+            "--p95",
+            "1s",
+            "--p99",
+            "2s",
+        ],
         exit: 0,
         behaviour: &[],
         thresholds: &[
@@ -72,14 +104,18 @@ const CASES: [Case; 14] = [
     },
     Case {
         name: "failure_scenario",
-        args: &["-t", "10s", "-u", "30", "-r", "30"],
+        args: &[
+            "-t", "10s", "-u", "30", "-r", "30", "--p50", "250ms", "--p95", "1s", "--p99", "2s",
+        ],
         exit: 0,
         behaviour: &[],
         thresholds: &["p95", "error_percent_excluding_429"],
     },
     Case {
         name: "concurrent_key_switching",
-        args: &["-t", "10s", "-u", "30", "-r", "30"],
+        args: &[
+            "-t", "10s", "-u", "30", "-r", "30", "--p50", "250ms", "--p95", "1s", "--p99", "2s",
+        ],
         exit: 0,
         behaviour: &[],
         thresholds: &["p50", "p95", "p99", "error_percent_excluding_429"],

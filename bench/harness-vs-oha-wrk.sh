@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Generator capacity: harness vs oha vs wrk on ONE core against nginx on ANOTHER core, same connection count.
 #
-#   bench/harness-vs-oha-wrk.sh [CONNECTIONS=50] [SECONDS=10]
+#   bench/harness-vs-oha-wrk.sh [CONNECTIONS=50] [SECONDS=10]      (ROUNDS=3 by default)
 #
 # Installs wrk and nginx (apt) and oha (cargo install --locked; SKIP_OHA=1 to skip) when missing. Each generator is pinned with taskset
 # to core 0, nginx (one worker, returns a 2-byte body, no access log) to core 1. Prints req/s side by side and the
-# harness's ratios (goal: >= 1.0x oha, >= 0.75x wrk). Also runs bare hyper-util and reqwest client loops (the
-# measurement behind the harness's hot-path client choice). Not run by CI.
+# harness's ratios (goal: >= 1.0x oha, >= 0.75x wrk). Also runs bare client loops (examples/client_loop.rs: hyper
+# connection-level, hyper-util pooled, reqwest — the ceiling of each client style). Not run by CI.
 set -euo pipefail
 CONNS=${1:-50}
 SECS=${2:-10}
@@ -58,28 +58,46 @@ name = "get"
 path = "/"
 TOML
 
-echo "== $CONNS connections, ${SECS}s, generator on core 0, nginx on core 1"
-taskset -c 0 "$HARNESS" run "$WORK/bench.toml" --target "$URL" --out "$WORK/harness" -q || true
-H=$(python3 -c "import json;print(round(json.load(open('$WORK/harness/summary.json'))['aggregate']['requests_per_sec']))")
-O=0
-if need oha; then
-  O=$(taskset -c 0 oha -z "${SECS}s" -c "$CONNS" --no-tui --output-format json "$URL" 2>/dev/null \
-      | python3 -c "import json,sys;print(round(json.load(sys.stdin)['summary']['requestsPerSec']))")
-fi
-W=$(taskset -c 0 wrk -t1 -c "$CONNS" -d "${SECS}s" "$URL" | awk '/Requests\/sec/ {printf "%d", $2}')
-HY=$(taskset -c 0 "$CLIENT_LOOP" "$URL" "$CONNS" "$SECS" hyper | awk '{print $2}')
-RQ=$(taskset -c 0 "$CLIENT_LOOP" "$URL" "$CONNS" "$SECS" reqwest | awk '{print $2}')
+# One run of each generator per round, interleaved; req/s and CPU microseconds per request (user + system time of
+# the generator / requests: less sensitive than req/s to other load on a shared machine). Medians are printed.
+ROUNDS=${ROUNDS:-3}
+TIMEFORMAT='%U %S'
+cpu_of() { awk '{printf "%.0f", ($1 + $2) * 1e6}' "$WORK/cpu"; }
+record() { echo "$1 $2 $(cpu_of)" >> "$WORK/results"; }  # name req/s cpu_us
+: > "$WORK/results"
+echo "== $CONNS connections, ${SECS}s, generator on core 0, nginx on core 1, $ROUNDS rounds"
+for round in $(seq "$ROUNDS"); do
+  rm -rf "$WORK/harness"
+  { time taskset -c 0 "$HARNESS" run "$WORK/bench.toml" --target "$URL" --out "$WORK/harness" -q >/dev/null 2>&1; } 2> "$WORK/cpu" || true
+  record harness "$(python3 -c "import json;a=json.load(open('$WORK/harness/summary.json'))['aggregate'];print(a['requests_per_sec'], a['requests'])")"
+  if need oha; then
+    { time taskset -c 0 oha -z "${SECS}s" -c "$CONNS" --no-tui --output-format json "$URL" > "$WORK/oha.json" 2>/dev/null; } 2> "$WORK/cpu"
+    record oha "$(python3 -c "import json;d=json.load(open('$WORK/oha.json'));print(d['summary']['requestsPerSec'], sum(d['statusCodeDistribution'].values()))")"
+  fi
+  { time taskset -c 0 wrk -t1 -c "$CONNS" -d "${SECS}s" "$URL" > "$WORK/wrk.out"; } 2> "$WORK/cpu"
+  record wrk "$(awk '/Requests\/sec/ {r=$2} /requests in/ {n=$1} END {print r, n}' "$WORK/wrk.out")"
+  for kind in conn hyper reqwest; do
+    { time taskset -c 0 "$CLIENT_LOOP" "$URL" "$CONNS" "$SECS" "$kind" > "$WORK/loop.out"; } 2> "$WORK/cpu"
+    record "$kind" "$(awk '{gsub(/\(/, "", $4); print $2, $4}' "$WORK/loop.out")"
+  done
+done
 
-printf '%-28s %10s\n' generator req/s
-printf '%-28s %10s\n' "harness (full bookkeeping)" "$H"
-printf '%-28s %10s\n' oha "$O"
-printf '%-28s %10s\n' "wrk -t1" "$W"
-printf '%-28s %10s\n' "bare hyper-util loop" "$HY"
-printf '%-28s %10s\n' "bare reqwest loop" "$RQ"
-python3 - "$H" "$O" "$W" "$HY" "$RQ" <<'PY'
-import sys
-h, o, w, hy, rq = map(float, sys.argv[1:])
-oha = f"{h/o:.2f}x" if o else "n/a (oha not installed)"
-print(f"harness / oha = {oha} (goal >= 1.0)   harness / wrk = {h/w:.2f}x (goal >= 0.75)")
-print(f"bare reqwest / bare hyper-util = {rq/hy:.2f}x")
+python3 - "$WORK/results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, rate, n, cpu = line.split()
+    rows.setdefault(name, []).append((float(rate), float(cpu) / max(float(n), 1)))
+med = {k: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
+labels = {"harness": "harness (full bookkeeping)", "oha": "oha", "wrk": "wrk -t1",
+          "conn": "bare hyper conn-level loop", "hyper": "bare hyper-util pooled loop", "reqwest": "bare reqwest loop"}
+print(f"{'generator (median of rounds)':32} {'req/s':>10} {'CPU us/req':>11}")
+for k, label in labels.items():
+    if k in med:
+        print(f"{label:32} {med[k][0]:10.0f} {med[k][1]:11.2f}")
+h = med["harness"]
+for peer, goal in (("oha", 1.0), ("wrk", 0.75)):
+    if peer in med:
+        p = med[peer]
+        print(f"harness / {peer}: {h[0] / p[0]:.2f}x req/s, {p[1] / h[1]:.2f}x CPU efficiency (goal >= {goal}x)")
 PY

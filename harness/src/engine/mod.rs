@@ -9,7 +9,6 @@
 //! are aborted: requests still in flight are dropped unrecorded (as Locust does), and the hot path needs no
 //! per-request stop check.
 
-mod allocator;
 mod closed;
 mod mix;
 mod open;

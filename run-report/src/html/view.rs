@@ -135,6 +135,58 @@ pub fn thresholds(summary: &Summary) -> Vec<ThresholdRow> {
         .collect()
 }
 
+/// The load generator's own health (`engine.generator`): late and dropped sends and the harness's CPU, each
+/// against its limit — a run the harness could not deliver is INCONCLUSIVE, and this table says why.
+pub fn generator(raw_summary: &serde_json::Value) -> Option<Table> {
+    let g = raw_summary
+        .pointer("/engine/generator")
+        .filter(|v| v.is_object())?;
+    let figure = |field: &str| g.get(field).and_then(serde_json::Value::as_f64);
+    let limit = |field: &str| {
+        g.pointer(&format!("/limits/{field}"))
+            .and_then(serde_json::Value::as_f64)
+    };
+    let rows = [
+        (
+            "sends > 10 ms behind schedule",
+            "late_percent",
+            "max_late_percent",
+        ),
+        (
+            "arrivals due but never sent",
+            "dropped_percent",
+            "max_dropped_percent",
+        ),
+        (
+            "harness CPU, mean of its cores",
+            "cpu_percent_of_cores",
+            "max_cpu_percent",
+        ),
+    ]
+    .into_iter()
+    .map(|(what, measured, max)| {
+        let (value, max) = (figure(measured), limit(max));
+        let result = match (value, max) {
+            (Some(v), Some(m)) if v > m => "OVERLOADED",
+            (Some(_), Some(_)) => "ok",
+            _ => "not measured",
+        };
+        vec![
+            what.to_owned(),
+            format::percent(value),
+            format::percent(max),
+            result.to_owned(),
+        ]
+    })
+    .collect();
+    Some(Table {
+        columns: ["Generator check", "Measured", "Limit", "Result"]
+            .map(str::to_owned)
+            .to_vec(),
+        rows,
+    })
+}
+
 /// The latency drift table (`engine.latency_drift`: first vs last window of the load), when the run has one.
 ///
 /// Read leniently from the raw summary: an older summary without the field, or a run stopped before its last
@@ -610,6 +662,18 @@ mod tests {
         ] {
             assert!(latency_drift(&absent).is_none(), "{absent}");
         }
+    }
+
+    #[test]
+    fn generator_table_flags_the_exceeded_limit() {
+        let summary = json!({"engine": {"generator": {
+            "late_percent": 7.5, "dropped_percent": 0.0, "cpu_percent_of_cores": null,
+            "limits": {"max_late_percent": 5.0, "max_dropped_percent": 0.1, "max_cpu_percent": 90.0},
+            "overloaded": true, "reasons": ["generator overloaded: ..."]}}});
+        let table = generator(&summary).expect("a generator table");
+        let results: Vec<&str> = table.rows.iter().map(|r| r[3].as_str()).collect();
+        assert_eq!(results, ["OVERLOADED", "ok", "not measured"]);
+        assert!(generator(&json!({"engine": {}})).is_none());
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //!   upstream connections for ~90 s after load stops; the drain check is for gross retention, the trend test
 //!   catches steady leaks.
 //! - A sampling gap over 3 intervals makes the run INVALID (never PASS): a stalled monitor may hide a spike.
+//! - Load steadiness (`load`): a memory LEAK becomes INCONCLUSIVE when the open sockets' last-quarter median is
+//!   over 2× and at least 20 above the second quarter's (memory follows connections; see [`super::load`]).
 //!
 //! ## What the defaults achieve (synthetic series, `bench/monitor-leak-sensitivity.sh`)
 //! 10-minute run (2 min warm-up), 80 MiB process, AR(1) noise (φ 0.9, σ 256 KiB) + jitter + spikes:
@@ -28,6 +30,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::load::LoadSteadiness;
 use super::series::Metric;
 
 /// Slope limit and minimum growth for one metric. The effective limit is `max(abs_per_hour, rel_per_hour ×
@@ -118,6 +121,8 @@ pub struct LeakConfig {
     pub drain_fds: DrainTolerance,
     /// Drain tolerance for threads.
     pub drain_threads: DrainTolerance,
+    /// When the open connections rose too much for a memory rise to be judged a leak.
+    pub load: LoadSteadiness,
 }
 
 impl Default for LeakConfig {
@@ -159,6 +164,7 @@ impl Default for LeakConfig {
                 abs: 8.0,
                 rel: 0.25,
             },
+            load: LoadSteadiness::default(),
         }
     }
 }
@@ -207,6 +213,15 @@ impl LeakConfig {
                 format!(
                     "max_gap_intervals must be at least 1, got {}",
                     self.max_gap_intervals
+                ),
+            ),
+            (
+                self.load.ratio >= 1.0
+                    && self.load.min_rise >= 0.0
+                    && self.load.min_rise.is_finite(),
+                format!(
+                    "load: ratio must be at least 1 and min_rise finite and >= 0, got {} and {}",
+                    self.load.ratio, self.load.min_rise
                 ),
             ),
         ];
@@ -301,6 +316,12 @@ mod tests {
         let mut bad = LeakConfig::default();
         bad.fds.abs_per_hour = -1.0;
         assert!(bad.validate().is_err_and(|e| e.starts_with("fds")));
+        let mut bad = LeakConfig::default();
+        bad.load.ratio = 0.5;
+        assert!(bad.validate().is_err_and(|e| e.starts_with("load")));
+        let load: LeakConfig =
+            toml::from_str("[load]\nratio = 3.0\nmin_rise = 50.0").expect("load");
+        assert_eq!((load.load.ratio, load.load.min_rise), (3.0, 50.0));
         let err = toml::from_str::<LeakConfig>("min_steady = \"soon\"").expect_err("bad duration");
         assert!(err.to_string().contains("soon"), "{err}");
     }

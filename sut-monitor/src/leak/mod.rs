@@ -4,14 +4,16 @@
 //! spilled into the window. Instead, per metric ([`Metric`]): cut the warm-up (phase labels), judge the steady
 //! window with robust trend statistics ([`stats`]: Theil–Sen, Mann–Kendall + Hamed–Rao), on cycle floors for
 //! sawtooth memory ([`series`]), and require significance AND a calibrated magnitude AND growth still present at
-//! the end ([`trend`]). Counts are additionally checked after a drain and against hard peak ceilings
-//! ([`drain`]). Thresholds and their calibration: [`config`].
+//! the end ([`trend`]). A memory LEAK also needs a steady load: when the open connections rose materially in the
+//! final quarter, memory that follows them is INCONCLUSIVE, not LEAK ([`load`]). Counts are additionally checked
+//! after a drain and against hard peak ceilings ([`drain`]). Thresholds and their calibration: [`config`].
 //!
 //! Overall verdict, first match wins: CRASHED (process gone before the end) → INVALID (a sampling gap over
 //! `max_gap_intervals`: the data cannot back a PASS) → LEAK → GROWTH → INCONCLUSIVE → PASS.
 
 pub mod config;
 pub mod drain;
+pub mod load;
 mod report;
 pub mod series;
 pub(crate) mod stats;
@@ -28,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{DrainTolerance, LeakConfig, PeakLimits, SlopeLimit};
 pub use drain::{DrainCheck, PeakCheck};
+pub use load::{LoadShift, LoadSteadiness};
 pub use series::Metric;
 pub use trend::{Basis, TrendJudgement, TrendNumbers};
 
@@ -160,9 +163,10 @@ impl LeakReport {
 
 /// Judges a series. Pure: same series and config, same report.
 pub fn analyze(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
+    let shift = load::load_shift(series, &config.load);
     let metrics: Vec<MetricReport> = Metric::ALL
         .iter()
-        .map(|&m| analyze_metric(series, m, config))
+        .map(|&m| analyze_metric(series, m, shift.as_ref(), config))
         .collect();
     let sampling = summarize_sampling(series, config);
     let (verdict, reasons) = overall(&metrics, &sampling);
@@ -175,9 +179,14 @@ pub fn analyze(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
     }
 }
 
-fn analyze_metric(series: &ResourceSeries, metric: Metric, config: &LeakConfig) -> MetricReport {
+fn analyze_metric(
+    series: &ResourceSeries,
+    metric: Metric,
+    shift: Option<&LoadShift>,
+    config: &LeakConfig,
+) -> MetricReport {
     let steady = series::phase_points(series, metric, Phase::Steady);
-    let trend = trend::judge(metric, &steady, config);
+    let trend = unsteady_load_guard(metric, trend::judge(metric, &steady, config), shift);
     let drain = drain::check_drain(series, metric, config);
     let peak = drain::check_peak(series, metric, config);
     let peak_verdict = match (peak.exceeded, metric.is_memory()) {
@@ -200,6 +209,23 @@ fn analyze_metric(series: &ResourceSeries, metric: Metric, config: &LeakConfig) 
         trend,
         drain,
         peak,
+    }
+}
+
+/// A memory LEAK under a material rise of the open connections is INCONCLUSIVE (never PASS), with both figures;
+/// the numbers stay. Other verdicts and metrics are unchanged (a socket leak is the sockets/fds GROWTH verdict's).
+fn unsteady_load_guard(
+    metric: Metric,
+    trend: TrendJudgement,
+    shift: Option<&LoadShift>,
+) -> TrendJudgement {
+    match shift {
+        Some(shift) if metric.is_memory() && trend.verdict == Verdict::Leak => TrendJudgement {
+            verdict: Verdict::Inconclusive,
+            reason: format!("{} (memory: {})", shift.reason(), trend.reason),
+            ..trend
+        },
+        _ => trend,
     }
 }
 

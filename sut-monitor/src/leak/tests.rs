@@ -461,3 +461,134 @@ fn live_slope_follows_the_steady_samples() {
         .for_each(|s| s.phase = Phase::WarmUp);
     assert_eq!(live_slope_per_hour(&warm_only, Metric::Rss), None);
 }
+
+/// A 10-minute run whose open sockets are `sockets(t)` and whose memory is `memory(t, sockets)` + realistic noise.
+fn load_run(
+    sockets: impl Fn(f64) -> f64,
+    memory: impl Fn(f64, f64) -> f64,
+    seed: u64,
+) -> ResourceSeries {
+    let run = Run::TEN_MINUTES;
+    let mut r = rng(seed);
+    let level = |t: f64| memory(t, sockets(t));
+    let rss = noisy_memory(level, Noise::REALISTIC, run.len(), &mut r);
+    let counts = |t: f64| {
+        let s = sockets(t).round() as u64;
+        (s + 9, s, 8)
+    };
+    build(run, &rss, counts, &mut r)
+}
+
+/// The guard switched off, to show what the memory verdict would be without it.
+fn without_load_guard() -> LeakConfig {
+    let mut config = LeakConfig::default();
+    config.load.ratio = f64::INFINITY;
+    config
+}
+
+#[test]
+fn memory_following_a_late_rise_of_connections_is_inconclusive_not_leak() {
+    // The false-LEAK shape of the loaded-box runs: from t = 420 s the box slows, open sockets climb from 10 to
+    // ~130 and a clean proxy's memory follows them (48 KiB a connection), still rising at the end.
+    let sockets = |t: f64| 10.0 + (t - 420.0).max(0.0) * 0.7;
+    let memory = |t: f64, s: f64| warmed(64.0 * MIB)(t) + 48.0 * KIB * (s - 10.0);
+    let mut shape_leaks = 0;
+    for seed in 0..10 {
+        let series = load_run(sockets, memory, seed);
+        let unguarded = analyze(&series, &without_load_guard());
+        let report = analyze(&series, &LeakConfig::default());
+        for metric in [Metric::Rss, Metric::RssAnon] {
+            let after = report.metric(metric).expect("metric");
+            assert_ne!(after.verdict, Verdict::Leak, "seed {seed}: {metric:?}");
+            if unguarded.metric(metric).map(|m| m.verdict) != Some(Verdict::Leak) {
+                continue;
+            }
+            shape_leaks += 1;
+            assert_eq!(
+                after.verdict,
+                Verdict::Inconclusive,
+                "seed {seed}: {metric:?}"
+            );
+            assert!(
+                after
+                    .trend
+                    .reason
+                    .starts_with("open sockets rose from 10 to ")
+                    && after.trend.reason.contains("in the final quarter"),
+                "seed {seed}: {}",
+                after.trend.reason
+            );
+        }
+        // The counts keep their own verdicts; the run is never PASS.
+        for metric in [Metric::Fds, Metric::Sockets, Metric::Threads] {
+            assert_eq!(
+                report.metric(metric).map(|m| m.verdict),
+                unguarded.metric(metric).map(|m| m.verdict),
+                "seed {seed}: {metric:?}"
+            );
+        }
+        assert_ne!(report.verdict, Verdict::Pass, "seed {seed}");
+        assert_ne!(report.verdict, Verdict::Leak, "seed {seed}");
+    }
+    // Without the guard this shape is a (false) LEAK nearly every time.
+    assert!(shape_leaks >= 16, "only {shape_leaks}/20 unguarded LEAKs");
+}
+
+#[test]
+fn a_leak_under_steady_or_breathing_connections_is_still_a_leak() {
+    // (name, sockets(t)): the guard needs > 2× AND +20 sockets in the last quarter over the second.
+    type Sockets = Box<dyn Fn(f64) -> f64>;
+    let cases: Vec<(&str, Sockets)> = vec![
+        ("steady 20", Box::new(|_| 20.0)),
+        (
+            "breathing 10 then 25",
+            Box::new(|t| if t < 360.0 { 10.0 } else { 25.0 }),
+        ),
+        (
+            "big pool 100 then 160",
+            Box::new(|t| if t < 360.0 { 100.0 } else { 160.0 }),
+        ),
+        (
+            "tiny pool 3 then 12",
+            Box::new(|t| if t < 360.0 { 3.0 } else { 12.0 }),
+        ),
+        (
+            "falling 120 to 10",
+            Box::new(|t| (120.0 - t / 4.0).max(10.0)),
+        ),
+    ];
+    let leaking = |t: f64, _| warmed(80.0 * MIB)(t) + 256.0 * KIB * t / 60.0;
+    for (name, sockets) in &cases {
+        for seed in 0..10 {
+            let report = analyze(&load_run(sockets, leaking, seed), &LeakConfig::default());
+            let rss = report.metric(Metric::Rss).expect("rss");
+            assert_eq!(
+                rss.verdict,
+                Verdict::Leak,
+                "{name} seed {seed}: {}",
+                rss.trend.reason
+            );
+            assert_eq!(report.verdict, Verdict::Leak, "{name} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn a_hard_peak_limit_is_a_leak_even_under_unsteady_load() {
+    let sockets = |t: f64| 10.0 + (t - 420.0).max(0.0) * 0.7;
+    let memory = |t: f64, s: f64| warmed(64.0 * MIB)(t) + 48.0 * KIB * (s - 10.0);
+    let mut config = LeakConfig::default();
+    config.peak.rss_bytes = Some(66 << 20);
+    let report = analyze(&load_run(sockets, memory, 3), &config);
+    let rss = report.metric(Metric::Rss).expect("rss");
+    assert_eq!(
+        rss.trend.verdict,
+        Verdict::Inconclusive,
+        "{}",
+        rss.trend.reason
+    );
+    assert_eq!(
+        (rss.verdict, report.verdict),
+        (Verdict::Leak, Verdict::Leak)
+    );
+}

@@ -10,8 +10,11 @@
 //! So a memory LEAK is only given when the load was steady: when the open sockets (fds when the series has no
 //! socket counts) in the last quarter of the steady window are far above the second quarter's — both more than
 //! `ratio` × and at least `min_rise` more (calibrated defaults in [`LoadSteadiness`]) — the memory verdict is
-//! INCONCLUSIVE instead, naming both figures. Never PASS: a real leak may hide under the shift. A socket leak
-//! itself is judged by the sockets/fds GROWTH verdict, which this check does not touch.
+//! INCONCLUSIVE instead, naming both figures. Never PASS: a real leak may hide under the shift. Except when the
+//! memory was already leaking while the load was steady: the stretch of the steady window before the connections
+//! rose ([`steady_until`]) is judged alone with the same rules, and a LEAK there stands (on the recorded runs
+//! this kept the 384 and 512 KiB/min leaks of the slowed-down batch). A socket leak itself is judged by the
+//! sockets/fds GROWTH verdict, which this check does not touch.
 
 use serde::{Deserialize, Serialize};
 
@@ -70,16 +73,25 @@ impl LoadShift {
 
 /// The rise of open connections in the steady window's last quarter over its second, when it exceeds `limits`.
 pub fn load_shift(series: &ResourceSeries, limits: &LoadSteadiness) -> Option<LoadShift> {
+    let (metric, points) = connection_points(series);
+    shift_in(metric, &points, limits)
+}
+
+/// The steady window's open sockets, or its fds when no socket was ever counted.
+fn connection_points(series: &ResourceSeries) -> (Metric, Vec<(f64, f64)>) {
     let sockets = phase_points(series, Metric::Sockets, Phase::Steady);
-    let (metric, points) = if sockets.iter().any(|p| p.1 > 0.0) {
+    if sockets.iter().any(|p| p.1 > 0.0) {
         (Metric::Sockets, sockets)
     } else {
         (
             Metric::Fds,
             phase_points(series, Metric::Fds, Phase::Steady),
         )
-    };
-    let quarter_median = |q| median(&quarter(&points, q).iter().map(|p| p.1).collect::<Vec<_>>());
+    }
+}
+
+fn shift_in(metric: Metric, points: &[(f64, f64)], limits: &LoadSteadiness) -> Option<LoadShift> {
+    let quarter_median = |q| median(&quarter(points, q).iter().map(|p| p.1).collect::<Vec<_>>());
     let (earlier, final_quarter) = (quarter_median(1)?, quarter_median(3)?);
     let shifted =
         final_quarter > limits.ratio * earlier && final_quarter - earlier >= limits.min_rise;
@@ -88,6 +100,24 @@ pub fn load_shift(series: &ResourceSeries, limits: &LoadSteadiness) -> Option<Lo
         earlier,
         final_quarter,
     })
+}
+
+/// When the load was still steady: the time of the first sample from the third quarter on whose connections are
+/// over halfway from the second-quarter level to the shift's threshold — provided the steady window up to then
+/// shows no shift of its own. `None` when there is no such steady stretch. A real leak already visible before
+/// the load rose can then still be judged on that stretch alone (see [`super::analyze`]).
+pub fn steady_until(
+    series: &ResourceSeries,
+    shift: &LoadShift,
+    limits: &LoadSteadiness,
+) -> Option<f64> {
+    let (metric, points) = connection_points(series);
+    let threshold = (limits.ratio * shift.earlier).max(shift.earlier + limits.min_rise);
+    let bar = (shift.earlier + threshold) / 2.0;
+    let third_quarter = quarter(&points, 2).first()?.0;
+    let onset = points.iter().find(|p| p.0 >= third_quarter && p.1 > bar)?.0;
+    let before: Vec<(f64, f64)> = points.iter().copied().filter(|p| p.0 < onset).collect();
+    shift_in(metric, &before, limits).is_none().then_some(onset)
 }
 
 #[cfg(test)]
@@ -148,6 +178,23 @@ mod tests {
             "{reason}"
         );
         assert!(reason.contains("steady load"), "{reason}");
+    }
+
+    #[test]
+    fn steady_stretch_ends_where_the_connections_rose() {
+        // Sockets 10, then from t = 480 (the last steady quarter) 96.
+        let limits = LoadSteadiness::default();
+        let series = run_with_sockets(10, 96, false);
+        let shift = load_shift(&series, &limits).expect("shift");
+        let onset = steady_until(&series, &shift, &limits).expect("steady stretch");
+        assert!((480.0..481.0).contains(&onset), "{onset}");
+        // Connections climbing all along (0 -> 200 over the steady window): no steady stretch before the onset.
+        let mut climbing = series.clone();
+        for s in &mut climbing.samples {
+            s.socket_fds = ((s.t_secs - 120.0) / 2.4).max(0.0) as u64;
+        }
+        let shift = load_shift(&climbing, &limits).expect("shift");
+        assert_eq!(steady_until(&climbing, &shift, &limits), None);
     }
 
     #[test]

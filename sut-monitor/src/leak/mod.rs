@@ -163,10 +163,13 @@ impl LeakReport {
 
 /// Judges a series. Pure: same series and config, same report.
 pub fn analyze(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
-    let shift = load::load_shift(series, &config.load);
+    let load = load::load_shift(series, &config.load).map(|shift| UnsteadyLoad {
+        steady_until: load::steady_until(series, &shift, &config.load),
+        shift,
+    });
     let metrics: Vec<MetricReport> = Metric::ALL
         .iter()
-        .map(|&m| analyze_metric(series, m, shift.as_ref(), config))
+        .map(|&m| analyze_metric(series, m, load.as_ref(), config))
         .collect();
     let sampling = summarize_sampling(series, config);
     let (verdict, reasons) = overall(&metrics, &sampling);
@@ -182,11 +185,17 @@ pub fn analyze(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
 fn analyze_metric(
     series: &ResourceSeries,
     metric: Metric,
-    shift: Option<&LoadShift>,
+    load: Option<&UnsteadyLoad>,
     config: &LeakConfig,
 ) -> MetricReport {
     let steady = series::phase_points(series, metric, Phase::Steady);
-    let trend = unsteady_load_guard(metric, trend::judge(metric, &steady, config), shift);
+    let trend = trend::judge(metric, &steady, config);
+    let trend = match load {
+        Some(load) if metric.is_memory() && trend.verdict == Verdict::Leak => {
+            unsteady_load_guard(metric, &steady, trend, load, config)
+        }
+        _ => trend,
+    };
     let drain = drain::check_drain(series, metric, config);
     let peak = drain::check_peak(series, metric, config);
     let peak_verdict = match (peak.exceeded, metric.is_memory()) {
@@ -212,20 +221,42 @@ fn analyze_metric(
     }
 }
 
-/// A memory LEAK under a material rise of the open connections is INCONCLUSIVE (never PASS), with both figures;
-/// the numbers stay. Other verdicts and metrics are unchanged (a socket leak is the sockets/fds GROWTH verdict's).
+/// A material rise of the open connections late in the steady window, and when the load was still steady.
+struct UnsteadyLoad {
+    shift: LoadShift,
+    steady_until: Option<f64>,
+}
+
+/// A memory LEAK under a material rise of the open connections is INCONCLUSIVE (never PASS), with both figures
+/// and the whole window's numbers — unless the memory was already leaking while the load was steady: then the
+/// stretch before the rise, judged alone, backs the LEAK. Counts are not touched (a socket leak is the
+/// sockets/fds GROWTH verdict's).
 fn unsteady_load_guard(
     metric: Metric,
+    steady: &[(f64, f64)],
     trend: TrendJudgement,
-    shift: Option<&LoadShift>,
+    load: &UnsteadyLoad,
+    config: &LeakConfig,
 ) -> TrendJudgement {
-    match shift {
-        Some(shift) if metric.is_memory() && trend.verdict == Verdict::Leak => TrendJudgement {
-            verdict: Verdict::Inconclusive,
-            reason: format!("{} (memory: {})", shift.reason(), trend.reason),
-            ..trend
-        },
-        _ => trend,
+    let before: Vec<(f64, f64)> = load.steady_until.map_or_else(Vec::new, |until| {
+        steady.iter().copied().filter(|p| p.0 < until).collect()
+    });
+    let stretch = trend::judge(metric, &before, config);
+    if stretch.verdict == Verdict::Leak {
+        let secs = before.last().map_or(0.0, |l| l.0) - before.first().map_or(0.0, |f| f.0);
+        return TrendJudgement {
+            reason: format!(
+                "{} — judged on the first {secs:.0} s of the steady window, while the load was steady (then {})",
+                stretch.reason,
+                load.shift.reason()
+            ),
+            ..stretch
+        };
+    }
+    TrendJudgement {
+        verdict: Verdict::Inconclusive,
+        reason: format!("{} (memory: {})", load.shift.reason(), trend.reason),
+        ..trend
     }
 }
 

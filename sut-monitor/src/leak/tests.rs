@@ -592,3 +592,32 @@ fn a_hard_peak_limit_is_a_leak_even_under_unsteady_load() {
         (Verdict::Leak, Verdict::Leak)
     );
 }
+
+#[test]
+fn a_leak_already_visible_before_the_load_rose_is_still_a_leak() {
+    // 512 KiB/min leak; from t = 480 s (the last quarter) the box slows and connections climb from 10 to ~94.
+    let sockets = |t: f64| 10.0 + (t - 480.0).max(0.0) * 0.7;
+    let memory =
+        |t: f64, s: f64| warmed(64.0 * MIB)(t) + 512.0 * KIB * t / 60.0 + 48.0 * KIB * (s - 10.0);
+    for seed in 0..10 {
+        let report = analyze(&load_run(sockets, memory, seed), &LeakConfig::default());
+        let rss = report.metric(Metric::Rss).expect("rss");
+        assert_eq!(
+            rss.verdict,
+            Verdict::Leak,
+            "seed {seed}: {}",
+            rss.trend.reason
+        );
+        assert!(
+            rss.trend.reason.contains("while the load was steady")
+                && rss.trend.reason.contains("open sockets rose from 10 to "),
+            "seed {seed}: {}",
+            rss.trend.reason
+        );
+        let window = rss.trend.numbers.as_ref().map_or(0.0, |n| n.window_secs);
+        assert!(
+            (360.0..=380.0).contains(&window),
+            "seed {seed}: judged {window} s"
+        );
+    }
+}

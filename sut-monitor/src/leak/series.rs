@@ -5,7 +5,8 @@
 //! - Memory of garbage-collected or arena-recycling processes is a sawtooth: it climbs, drops at each collection,
 //!   climbs again. The level (medians) of a sawtooth says little; the **floors** (the value right after each drop,
 //!   i.e. what survives a collection) are what grows when live objects leak. So when a series has at least
-//!   [`MIN_DROPS`] sharp drops, the judged points are the cycle floors instead.
+//!   [`MIN_DROPS`] sharp drops, the judged points are the cycle floors instead (when there are at least
+//!   `min_cycles` of them; otherwise the samples are judged, see [`super::trend`]).
 
 use serde::{Deserialize, Serialize};
 

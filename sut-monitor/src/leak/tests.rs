@@ -621,3 +621,50 @@ fn a_leak_already_visible_before_the_load_rose_is_still_a_leak() {
         );
     }
 }
+
+#[test]
+fn too_few_cycle_floors_are_judged_on_the_samples() {
+    // One burst at t = 150 s (+3 MiB) released in three 1 MiB steps: three "drops", but no sawtooth. Before,
+    // three floors (< min_cycles) made the verdict INCONCLUSIVE; now the samples are judged.
+    let burst = |t: f64| {
+        let released = [200.0, 250.0, 300.0].iter().filter(|&&at| t >= at).count();
+        if t >= 150.0 {
+            (3 - released) as f64 * MIB
+        } else {
+            0.0
+        }
+    };
+    let quiet = Noise {
+        phi: 0.9,
+        ar_sigma: 32.0 * KIB,
+        white_sigma: 8.0 * KIB,
+        spike_prob: 0.0,
+        spike_bytes: 0.0,
+    };
+    // (leak per minute, expected rss verdict)
+    let cases = [(0.0, Verdict::Pass), (1024.0 * KIB, Verdict::Leak)];
+    for (leak_per_min, want) in cases {
+        for seed in 0..5 {
+            let run = Run::TEN_MINUTES;
+            let mut r = rng(seed);
+            let level = |t: f64| 64.0 * MIB + burst(t) + leak_per_min * t / 60.0;
+            let rss = noisy_memory(level, quiet, run.len(), &mut r);
+            let series = build(run, &rss, steady_counts(seed), &mut r);
+            let steady = series::phase_points(&series, Metric::Rss, Phase::Steady);
+            let floors = series::cycle_floors(&steady).map_or(0, |f| f.floors.len());
+            assert!(
+                (3..LeakConfig::default().min_cycles).contains(&floors),
+                "seed {seed}: {floors} floors"
+            );
+            let report = analyze(&series, &LeakConfig::default());
+            let m = report.metric(Metric::Rss).expect("rss");
+            assert_eq!(
+                m.verdict, want,
+                "{leak_per_min} seed {seed}: {}",
+                m.trend.reason
+            );
+            let basis = m.trend.numbers.as_ref().map(|n| n.basis);
+            assert_eq!(basis, Some(Basis::BinMedians), "seed {seed}");
+        }
+    }
+}

@@ -20,6 +20,10 @@
 //! report says which). Otherwise INCONCLUSIVE, with a rough steady duration that would suffice (slope
 //! uncertainty shrinks like T^-3/2 at a fixed sampling rate).
 //!
+//! Memory is judged on cycle floors only when there are at least `min_cycles` of them; fewer (one burst released
+//! in a few steps looks like three "collections") is judged on the samples, which still carry a usable slope,
+//! rather than answering INCONCLUSIVE for lack of floors.
+//!
 //! Why Hamed–Rao instead of testing 30–60 s medians: binning to medians throws away resolution exactly when CI
 //! runs are short (a 90 s run would keep 2–3 points), whereas the variance correction adapts to however much
 //! autocorrelation the series actually has. Long series are still binned, but to bound the O(n²) cost
@@ -111,7 +115,12 @@ pub(crate) fn judge(metric: Metric, steady: &[(f64, f64)], config: &LeakConfig) 
             format!("steady window {window:.0} s is shorter than the {min_steady:.0} s minimum");
         return inconclusive(reason, None, min_steady);
     }
-    let floors = metric.is_memory().then(|| cycle_floors(steady)).flatten();
+    // Too few floors to judge (e.g. one burst released in steps) is no sawtooth: judge the samples instead.
+    let floors = metric
+        .is_memory()
+        .then(|| cycle_floors(steady))
+        .flatten()
+        .filter(|f| f.floors.len() >= config.min_cycles.max(3));
     let (basis, points, period, min_n) = match floors {
         Some(f) => (
             Basis::CycleFloors,
@@ -128,10 +137,7 @@ pub(crate) fn judge(metric: Metric, steady: &[(f64, f64)], config: &LeakConfig) 
         None => (Basis::Samples, steady.to_vec(), None, config.min_points),
     };
     if points.len() < min_n.max(3) {
-        let needed = match period {
-            Some(p) => p * (min_n as f64 + 1.0),
-            None => window * min_n as f64 / points.len().max(1) as f64,
-        };
+        let needed = window * min_n as f64 / points.len().max(1) as f64;
         let reason = format!(
             "only {} points ({basis:?}) in the steady window, {min_n} needed",
             points.len()

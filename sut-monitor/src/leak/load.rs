@@ -57,16 +57,24 @@ pub struct LoadShift {
 }
 
 impl LoadShift {
-    /// Why a memory rise is not judged a leak, with both figures.
-    pub fn reason(&self) -> String {
+    /// The rise with both figures: "open sockets rose from 12 to 96 in the final quarter".
+    pub fn describe(&self) -> String {
         let what = match self.metric {
             Metric::Fds => "open fds",
             _ => "open sockets",
         };
         format!(
-            "{what} rose from {:.0} to {:.0} in the final quarter; memory that follows connections is not a \
-             leak until load is steady — rerun at a steady load / lower rate",
+            "{what} rose from {:.0} to {:.0} in the final quarter",
             self.earlier, self.final_quarter
+        )
+    }
+
+    /// Why a memory rise is not judged a leak, with both figures and what to do.
+    pub fn reason(&self) -> String {
+        format!(
+            "{}; memory that follows connections is not a leak until load is steady — rerun at a steady load / \
+             lower rate",
+            self.describe()
         )
     }
 }

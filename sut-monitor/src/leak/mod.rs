@@ -248,7 +248,7 @@ fn unsteady_load_guard(
             reason: format!(
                 "{} — judged on the first {secs:.0} s of the steady window, while the load was steady (then {})",
                 stretch.reason,
-                load.shift.reason()
+                load.shift.describe()
             ),
             ..stretch
         };

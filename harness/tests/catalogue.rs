@@ -9,13 +9,11 @@
 //! is exit 5 — what matters here is that the judgement ran (a leak report with its verdict, the drift thresholds
 //! and behaviour verdicts judged) and that nothing failed (exit 1).
 
+mod common;
+
 use futures::StreamExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_harness");
 
 /// One shortened catalogue run and what it must show.
 struct Case {
@@ -212,27 +210,16 @@ fn scenarios_dir() -> PathBuf {
 }
 
 async fn run(dir: &Path, case: &Case) -> (Option<i32>, serde_json::Value, String) {
-    let out = dir.join(case.name);
-    let child = Command::new(BIN)
-        .arg("run")
-        .arg(scenarios_dir().join(format!("{}.toml", case.name)))
-        .args(case.args)
-        .args(["-q", "--no-report", "--out"])
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output();
-    let o = tokio::time::timeout(Duration::from_secs(150), child)
-        .await
-        .expect("harness finished")
-        .expect("spawn harness");
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    let text = std::fs::read_to_string(out.join("summary.json"))
-        .unwrap_or_else(|e| panic!("{}: summary.json: {e}; {stderr}", case.name));
-    (
-        o.status.code(),
-        serde_json::from_str(&text).expect("JSON"),
-        stderr,
+    let scenario = scenarios_dir().join(format!("{}.toml", case.name));
+    let args: Vec<&str> = case.args.iter().copied().chain(["--no-report"]).collect();
+    let run = common::run_scenario(
+        &scenario,
+        &args,
+        &dir.join(case.name),
+        Duration::from_secs(150),
     )
+    .await;
+    (run.code, run.summary, run.stderr)
 }
 
 /// What is wrong with one run, if anything.

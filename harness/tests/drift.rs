@@ -2,11 +2,9 @@
 //! window slower than the first by about the injected delay; `max_p95_drift_ms` below it fails the run
 //! (exit 1), and the figures are in `summary.json` under `engine.latency_drift`.
 
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::process::Command;
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_harness");
+use std::time::Duration;
 
 /// 4 s run → 1 s windows; from 2.5 s every chat answer is 80 ms slower.
 const SCENARIO: &str = r#"
@@ -39,24 +37,12 @@ max_p95_drift_ratio = 100
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slower_last_window_fails_the_drift_threshold() {
     let tmp = tempfile::tempdir().unwrap();
-    let file = tmp.path().join("drift.toml");
-    std::fs::write(&file, SCENARIO).unwrap();
-    let out = tmp.path().join("out");
-    let o = Command::new(BIN)
-        .arg("run")
-        .arg(&file)
-        .arg("-q")
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output();
-    let o = tokio::time::timeout(Duration::from_secs(60), o)
-        .await
-        .expect("harness finished")
-        .expect("spawn harness");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    let text = std::fs::read_to_string(out.join("summary.json")).expect("summary.json");
-    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let file = common::scenario_file(tmp.path(), "drift.toml", SCENARIO);
+    let common::HarnessRun {
+        code,
+        summary,
+        stderr,
+    } = common::run_scenario(&file, &[], &tmp.path().join("out"), Duration::from_secs(60)).await;
     let drift = &summary["engine"]["latency_drift"];
     assert_eq!(drift["window_s"], 1.0, "{drift}");
     assert_eq!(drift["last"]["start_s"], 3.0, "{drift}");
@@ -66,7 +52,7 @@ async fn a_slower_last_window_fails_the_drift_threshold() {
         drift["first"]["requests"].as_u64().unwrap_or(0) > 0,
         "{drift}"
     );
-    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert_eq!(code, Some(1), "{stderr}");
     let results = summary["thresholds"].as_array().expect("thresholds");
     let by_metric = |m: &str| results.iter().find(|r| r["metric"] == m).cloned();
     let ms = by_metric("p95_drift_ms").expect("ms drift judged");

@@ -2,11 +2,9 @@
 //! 10 requests in flight at most) is INCONCLUSIVE with exit 5 and a "generator overloaded" reason, never a
 //! PASS; a small rate it can keep passes with `engine.generator.overloaded = false`.
 
-use std::process::Stdio;
-use std::time::Duration;
-use tokio::process::Command;
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_harness");
+use std::time::Duration;
 
 fn scenario(rate: u32, max_in_flight: u32) -> String {
     format!(
@@ -32,25 +30,9 @@ max_error_percent = 50
 }
 
 async fn run(dir: &std::path::Path, name: &str, text: &str) -> (Option<i32>, serde_json::Value) {
-    let file = dir.join(format!("{name}.toml"));
-    std::fs::write(&file, text).unwrap();
-    let out = dir.join(name);
-    let o = Command::new(BIN)
-        .arg("run")
-        .arg(&file)
-        .arg("-q")
-        .arg("--out")
-        .arg(&out)
-        .stdin(Stdio::null())
-        .output();
-    let o = tokio::time::timeout(Duration::from_secs(60), o)
-        .await
-        .expect("harness finished")
-        .expect("spawn harness");
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    let text = std::fs::read_to_string(out.join("summary.json"))
-        .unwrap_or_else(|e| panic!("{name}: summary.json: {e}; {stderr}"));
-    (o.status.code(), serde_json::from_str(&text).unwrap())
+    let file = common::scenario_file(dir, &format!("{name}.toml"), text);
+    let run = common::run_scenario(&file, &[], &dir.join(name), Duration::from_secs(60)).await;
+    (run.code, run.summary)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -88,3 +88,49 @@ pub fn scenario_file(dir: &std::path::Path, name: &str, text: &str) -> std::path
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// What one `harness run` of a scenario ended with.
+pub struct HarnessRun {
+    /// The process exit code (`None` when a signal ended it).
+    pub code: Option<i32>,
+    /// `summary.json` of the run.
+    pub summary: serde_json::Value,
+    /// What the harness printed on stderr (for assertion messages).
+    pub stderr: String,
+}
+
+/// Runs `harness run SCENARIO ARGS -q --out OUT` with stdin closed, waits at most `limit`, and reads the
+/// `summary.json` it wrote — panicking with the harness's stderr when it hangs or writes no summary.
+pub async fn run_scenario(
+    scenario: &std::path::Path,
+    args: &[&str],
+    out: &std::path::Path,
+    limit: Duration,
+) -> HarnessRun {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("run")
+        .arg(scenario)
+        .args(args)
+        .arg("-q")
+        .arg("--out")
+        .arg(out)
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = tokio::time::timeout(limit, child)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{}: harness still running after {limit:?}",
+                scenario.display()
+            )
+        })
+        .expect("spawn harness");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let text = std::fs::read_to_string(out.join("summary.json"))
+        .unwrap_or_else(|e| panic!("{}: summary.json: {e}; {stderr}", scenario.display()));
+    HarnessRun {
+        code: output.status.code(),
+        summary: serde_json::from_str(&text).expect("summary.json is JSON"),
+        stderr,
+    }
+}

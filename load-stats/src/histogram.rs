@@ -1,20 +1,29 @@
-//! A latency histogram with a fixed memory ceiling, exact mean/min/max, and a portable encoding.
+//! A latency histogram with a fixed memory footprint, exact mean/min/max, and a portable encoding.
 //!
 //! Why a wrapper around [`hdrhistogram::Histogram`]: the run keeps one histogram per (request, status class) for
-//! hours, so its size must not depend on the number of requests, its extreme values must never make it grow
-//! without bound, and it must travel between processes (future distributed workers) without losing mergeability.
+//! hours, so its size must not depend on the number of requests nor on the latencies seen, and it must travel
+//! between processes (future distributed workers) without losing mergeability.
 //!
-//! # Memory
-//! Values are microseconds with 3 significant digits (0.1 % relative error) in `u32` counters. The histogram
-//! starts at 8 KiB and auto-resizes with the largest value seen, by 4 KiB per doubling of the range:
-//! `4 KiB x (2 + ceil(log2(max_us / 2048)))`, i.e. 32 KiB for a 100 ms maximum, 48 KiB for 10 s and at most
-//! [`MAX_HISTOGRAM_BYTES`] (~92 KiB) because values above [`MAX_TRACKABLE_US`] (1 h) are recorded as 1 h and
-//! counted in [`LatencyHistogram::saturated`] — never dropped silently. Counters saturate at `u32::MAX` per bucket
-//! (4.29 billion samples of the same 0.1 % bucket), far beyond any run.
+//! # Precision and memory
+//! Values are microseconds in `u32` counters, and every histogram covers the whole range 1 µs ..
+//! [`MAX_TRACKABLE_US`] (1 h) from the start: its counters are allocated (and written) once, at creation, and
+//! never grow — a rare slow request cannot make hundreds of histograms resize in the middle of a soak. Values
+//! above 1 h are recorded as 1 h and counted in [`LatencyHistogram::saturated`], never dropped silently. Counters
+//! saturate at `u32::MAX` per bucket (4.29 billion samples of the same bucket), far beyond any run. Two
+//! precisions ([`Precision`]):
+//! - [`Precision::PerRequest`] (the default, [`LatencyHistogram::new`]): 2 significant digits — exact below
+//!   256 µs, within 1 % above — in [`PER_REQUEST_HISTOGRAM_BYTES`] (13 KiB). One exists per (request name,
+//!   status class) and per copy (each worker's recorder, the run totals), so this is the size that scales.
+//! - [`Precision::Aggregate`] ([`LatencyHistogram::aggregate`]): 3 significant digits — exact below 2048 µs,
+//!   within 0.1 % above — in [`AGGREGATE_HISTOGRAM_BYTES`] (92 KiB). Used for the all-requests latency (the
+//!   `Aggregated` row, history rows, the CI thresholds), a handful per run whatever the number of names.
+//!
+//! Merging keeps the finer precision when the destination is empty, otherwise the destination's: adding a
+//! per-request histogram into an aggregate one is exact to the per-request precision (1 %).
 //!
 //! # Encoding
 //! Serialized (serde) as the standard HdrHistogram "V2 + DEFLATE" binary, base64 encoded, next to the exact
-//! sum/min/max, so any HdrHistogram implementation can read the `hdr` field.
+//! sum/min/max, so any HdrHistogram implementation can read the `hdr` field (its header carries the precision).
 
 use std::time::Duration;
 
@@ -23,12 +32,48 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-/// Significant decimal digits kept by every histogram.
-pub const SIGNIFICANT_DIGITS: u8 = 3;
 /// Largest latency tracked exactly (1 hour, in microseconds); larger values are recorded as this and counted.
 pub const MAX_TRACKABLE_US: u64 = 3_600_000_000;
-/// Upper bound of the counter memory of one histogram (23 buckets x 1024 sub-buckets x 4 bytes).
-pub const MAX_HISTOGRAM_BYTES: usize = 23 * 1024 * 4;
+/// Counter memory of a [`Precision::PerRequest`] histogram: 26 buckets x 128 sub-buckets x 4 bytes.
+pub const PER_REQUEST_HISTOGRAM_BYTES: usize = 26 * 128 * 4;
+/// Counter memory of a [`Precision::Aggregate`] histogram: 23 buckets x 1024 sub-buckets x 4 bytes.
+pub const AGGREGATE_HISTOGRAM_BYTES: usize = 23 * 1024 * 4;
+
+/// How many significant digits a histogram keeps (see the module docs for the memory of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Precision {
+    /// 2 significant digits (1 %): per (request, status class) histograms.
+    PerRequest,
+    /// 3 significant digits (0.1 %): all-requests histograms.
+    Aggregate,
+}
+
+impl Precision {
+    /// Significant decimal digits.
+    pub fn digits(self) -> u8 {
+        match self {
+            Self::PerRequest => 2,
+            Self::Aggregate => 3,
+        }
+    }
+
+    /// Bytes of counters of a histogram of this precision.
+    pub fn counter_bytes(self) -> usize {
+        match self {
+            Self::PerRequest => PER_REQUEST_HISTOGRAM_BYTES,
+            Self::Aggregate => AGGREGATE_HISTOGRAM_BYTES,
+        }
+    }
+
+    /// The precision closest to `digits` (decoded histograms may come from elsewhere).
+    fn nearest(digits: u8) -> Self {
+        if digits >= Self::Aggregate.digits() {
+            Self::Aggregate
+        } else {
+            Self::PerRequest
+        }
+    }
+}
 
 /// Microsecond latency histogram; merge with [`LatencyHistogram::add`].
 #[derive(Debug, Clone)]
@@ -57,15 +102,30 @@ impl PartialEq for LatencyHistogram {
 }
 
 impl LatencyHistogram {
-    /// An empty histogram (8 KiB until larger values arrive).
+    /// An empty [`Precision::PerRequest`] histogram ([`PER_REQUEST_HISTOGRAM_BYTES`], fixed).
     pub fn new() -> Self {
+        Self::with_precision(Precision::PerRequest)
+    }
+
+    /// An empty [`Precision::Aggregate`] histogram ([`AGGREGATE_HISTOGRAM_BYTES`], fixed).
+    pub fn aggregate() -> Self {
+        Self::with_precision(Precision::Aggregate)
+    }
+
+    /// An empty histogram of `precision`, its counters allocated for the whole range.
+    pub fn with_precision(precision: Precision) -> Self {
         Self {
-            hdr: empty_hdr(),
+            hdr: full_range_hdr(precision),
             sum_us: 0,
             min_us: u64::MAX,
             max_us: 0,
             saturated: 0,
         }
+    }
+
+    /// The precision of this histogram.
+    pub fn precision(&self) -> Precision {
+        Precision::nearest(self.hdr.sigfig())
     }
 
     /// Records one duration (microsecond resolution).
@@ -81,7 +141,7 @@ impl LatencyHistogram {
         } else {
             value_us
         };
-        // Cannot fail: the value is within range and auto-resize is on; counters saturate by themselves.
+        // Cannot fail: the counters cover 1 µs..MAX_TRACKABLE_US; counters saturate by themselves.
         let _ = self.hdr.record(clamped);
         self.sum_us = self.sum_us.saturating_add(clamped);
         self.min_us = self.min_us.min(clamped);
@@ -97,19 +157,21 @@ impl LatencyHistogram {
         self.saturated = 0;
     }
 
-    /// Adds every sample of `other` into `self`.
+    /// Adds every sample of `other` into `self`. An empty `self` first takes `other`'s precision if it is finer.
     pub fn add(&mut self, other: &LatencyHistogram) {
         if other.is_empty() {
             return;
         }
-        // Cannot fail: both sides are within MAX_TRACKABLE_US and `self` auto-resizes.
+        if self.is_empty() && other.precision() > self.precision() {
+            self.hdr = full_range_hdr(other.precision());
+        }
+        // Cannot fail: both sides cover 1 µs..MAX_TRACKABLE_US (decoding re-homes foreign ranges).
         let _ = self.hdr.add(&other.hdr);
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
         self.min_us = self.min_us.min(other.min_us);
         self.max_us = self.max_us.max(other.max_us);
         self.saturated += other.saturated;
     }
-
     /// Number of samples.
     pub fn count(&self) -> u64 {
         self.hdr.len()
@@ -151,8 +213,8 @@ impl LatencyHistogram {
         (!self.is_empty()).then(|| self.sum_us as f64 / (self.count() as f64 * 1000.0))
     }
 
-    /// Value at `quantile` (0.0..=1.0) in microseconds, within 0.1 %, never outside the exact min/max
-    /// (`None` when empty).
+    /// Value at `quantile` (0.0..=1.0) in microseconds, within the histogram's precision (1 % per request,
+    /// 0.1 % aggregate), never outside the exact min/max (`None` when empty).
     pub fn quantile_us(&self, quantile: f64) -> Option<u64> {
         if self.is_empty() {
             return None;
@@ -178,17 +240,35 @@ impl LatencyHistogram {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|e| format!("histogram is not valid base64: {e}"))?;
-        let mut hdr: Histogram<u32> = Deserializer::new()
+        let decoded: Histogram<u32> = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("histogram is not a valid HdrHistogram V2 encoding: {e:?}"))?;
-        hdr.auto(true);
+        let precision = Precision::nearest(decoded.sigfig());
+        let ours = decoded.low() == 1
+            && decoded.high() == MAX_TRACKABLE_US
+            && decoded.sigfig() == precision.digits();
+        if ours {
+            return Ok(decoded);
+        }
+        // Another range or precision (another tool, or an older auto-resizing encoding): re-home the counts
+        // into a full-range histogram of the nearest precision so the memory stays fixed and merges stay exact.
+        let mut hdr = full_range_hdr(precision);
+        hdr.add(&decoded).map_err(|_| {
+            format!(
+                "histogram holds values above {MAX_TRACKABLE_US} µs (largest {})",
+                decoded.max()
+            )
+        })?;
         Ok(hdr)
     }
 }
 
-fn empty_hdr() -> Histogram<u32> {
-    // 3 significant digits is always a valid configuration.
-    Histogram::new(SIGNIFICANT_DIGITS).expect("valid HdrHistogram configuration")
+/// Counters for 1 µs..[`MAX_TRACKABLE_US`] at `precision`, allocated and zeroed now (so the memory is resident
+/// from the start), never resized.
+fn full_range_hdr(precision: Precision) -> Histogram<u32> {
+    // 1..MAX_TRACKABLE_US at 2 or 3 significant digits is always a valid configuration.
+    Histogram::new_with_bounds(1, MAX_TRACKABLE_US, precision.digits())
+        .expect("valid HdrHistogram configuration")
 }
 
 /// Wire form: exact aggregates plus the encoded HDR counts.
@@ -252,23 +332,42 @@ mod tests {
     }
 
     #[test]
-    fn quantiles_are_within_a_tenth_of_a_percent() {
-        let h = hist(&(1..=100_000).collect::<Vec<_>>());
-        for (q, exact) in [
-            (0.5, 50_000.0),
-            (0.95, 95_000.0),
-            (0.99, 99_000.0),
-            (1.0, 100_000.0),
-        ] {
-            let got = h.quantile_us(q).unwrap() as f64;
-            assert!(
-                (got - exact).abs() / exact <= 0.001,
-                "q{q}: {got} vs {exact}"
-            );
+    fn quantiles_are_within_each_precisions_error() {
+        for (precision, max_error) in [(Precision::PerRequest, 0.01), (Precision::Aggregate, 0.001)]
+        {
+            let mut h = LatencyHistogram::with_precision(precision);
+            for v in 1..=100_000 {
+                h.record_us(v);
+            }
+            for (q, exact) in [
+                (0.5, 50_000.0),
+                (0.95, 95_000.0),
+                (0.99, 99_000.0),
+                (1.0, 100_000.0),
+            ] {
+                let got = h.quantile_us(q).unwrap() as f64;
+                assert!(
+                    (got - exact).abs() / exact <= max_error,
+                    "{precision:?} q{q}: {got} vs {exact}"
+                );
+            }
+            assert_eq!(h.min_us(), Some(1));
+            assert_eq!(h.max_us(), Some(100_000));
+            assert_eq!(h.mean_us(), Some(50_000.5));
         }
-        assert_eq!(h.min_us(), Some(1));
-        assert_eq!(h.max_us(), Some(100_000));
-        assert_eq!(h.mean_us(), Some(50_000.5));
+    }
+
+    #[test]
+    fn small_values_are_exact_to_the_microsecond() {
+        for (precision, exact_below) in [(Precision::PerRequest, 256), (Precision::Aggregate, 2048)]
+        {
+            let mut h = LatencyHistogram::with_precision(precision);
+            for v in 1..exact_below {
+                h.record_us(v);
+            }
+            let median = exact_below / 2;
+            assert_eq!(h.quantile_us(0.5), Some(median), "{precision:?}");
+        }
     }
 
     #[test]
@@ -292,25 +391,45 @@ mod tests {
         assert_eq!(h.saturated(), 1);
         assert_eq!(h.max_us(), Some(MAX_TRACKABLE_US));
         assert_eq!(h.count(), 2);
-        assert!(
-            h.counter_bytes() <= MAX_HISTOGRAM_BYTES,
-            "{}",
-            h.counter_bytes()
-        );
     }
 
     #[test]
-    fn memory_does_not_grow_with_sample_count() {
-        let mut h = hist(&[1, 100_000]);
-        let before = h.counter_bytes();
-        for i in 0..200_000u64 {
-            h.record_us(i % 100_000);
+    fn memory_is_fixed_at_creation_whatever_is_recorded() {
+        for precision in [Precision::PerRequest, Precision::Aggregate] {
+            let mut h = LatencyHistogram::with_precision(precision);
+            assert_eq!(h.counter_bytes(), precision.counter_bytes());
+            for i in 0..200_000u64 {
+                h.record_us(1 + i * i);
+            }
+            h.record_us(MAX_TRACKABLE_US * 2);
+            let mut merged = LatencyHistogram::with_precision(precision);
+            merged.add(&h);
+            merged.add(&hist(&[MAX_TRACKABLE_US]));
+            assert_eq!(
+                (h.counter_bytes(), merged.counter_bytes()),
+                (precision.counter_bytes(), precision.counter_bytes()),
+                "{precision:?}"
+            );
         }
-        assert_eq!(h.counter_bytes(), before);
-        assert!(
-            before <= 32 * 1024,
-            "100 ms range should fit 32 KiB, got {before}"
-        );
+    }
+
+    #[test]
+    fn an_empty_histogram_takes_the_finer_precision_of_what_is_added() {
+        let mut fine = LatencyHistogram::aggregate();
+        fine.record_us(12_345);
+        let cases = [
+            (LatencyHistogram::new(), &fine, Precision::Aggregate),
+            (hist(&[5]), &fine, Precision::PerRequest),
+            (
+                LatencyHistogram::aggregate(),
+                &hist(&[5]),
+                Precision::Aggregate,
+            ),
+        ];
+        for (mut into, added, expected) in cases {
+            into.add(added);
+            assert_eq!(into.precision(), expected);
+        }
     }
 
     #[test]
@@ -326,12 +445,46 @@ mod tests {
 
     #[test]
     fn serde_round_trip_keeps_everything_and_stays_mergeable() {
-        let h = hist(&[3, 999, 12_345, 7_000_000]);
-        let json = serde_json::to_string(&h).unwrap();
-        let mut back: LatencyHistogram = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, h);
-        back.add(&hist(&[MAX_TRACKABLE_US]));
-        assert_eq!(back.count(), 5);
+        for precision in [Precision::PerRequest, Precision::Aggregate] {
+            let mut h = LatencyHistogram::with_precision(precision);
+            for v in [3, 999, 12_345, 7_000_000] {
+                h.record_us(v);
+            }
+            let json = serde_json::to_string(&h).unwrap();
+            let mut back: LatencyHistogram = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, h);
+            back.add(&hist(&[MAX_TRACKABLE_US]));
+            assert_eq!(back.count(), 5);
+        }
+    }
+
+    #[test]
+    fn foreign_encodings_are_rehomed_into_a_full_range_histogram() {
+        // An auto-resizing 3-digit histogram (what earlier versions wrote) and a 1-digit one from another tool.
+        for (digits, expected, error) in [
+            (3, Precision::Aggregate, 0.001),
+            (1, Precision::PerRequest, 0.1),
+        ] {
+            let mut foreign = Histogram::<u32>::new(digits).unwrap();
+            foreign.record(1_500).unwrap();
+            foreign.record(80_000).unwrap();
+            let mut bytes = Vec::new();
+            V2DeflateSerializer::new()
+                .serialize(&foreign, &mut bytes)
+                .unwrap();
+            let hdr = base64::engine::general_purpose::STANDARD.encode(bytes);
+            let json = format!(
+                r#"{{"count":2,"sum_us":81500,"min_us":1500,"max_us":80000,"saturated":0,"hdr":"{hdr}"}}"#
+            );
+            let back: LatencyHistogram = serde_json::from_str(&json).unwrap();
+            assert_eq!((back.precision(), back.count()), (expected, 2));
+            assert_eq!(back.counter_bytes(), expected.counter_bytes());
+            let p100 = back.quantile_us(1.0).unwrap() as f64;
+            assert!(
+                (p100 - 80_000.0).abs() / 80_000.0 <= error,
+                "{digits}: {p100}"
+            );
+        }
     }
 
     #[test]

@@ -11,19 +11,34 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::errors::{status_failure_message, ErrorKind, ErrorTable};
-use crate::{Outcome, OutcomeResult, RequestStats, StatusClass, StreamStats};
+use crate::{LatencyHistogram, Outcome, OutcomeResult, RequestStats, StatusClass, StreamStats};
 
-/// Everything recorded during one period: per-request class histograms, streaming metrics and failures.
-/// Its size depends on the scenario (names x classes x distinct messages, all bounded), not on traffic.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Everything recorded during one period: per-request class histograms, the all-requests histogram, streaming
+/// metrics and failures. Its size depends on the scenario (names x classes x distinct messages, all bounded), not
+/// on traffic: [`PER_REQUEST_HISTOGRAM_BYTES`](crate::histogram::PER_REQUEST_HISTOGRAM_BYTES) per (request, class) plus one [`AGGREGATE_HISTOGRAM_BYTES`](crate::histogram::AGGREGATE_HISTOGRAM_BYTES).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatsDelta {
     /// Per request (method + name), in first-seen order.
     pub requests: Vec<RequestStats>,
+    /// Latency of every outcome at [`Precision::Aggregate`](crate::histogram::Precision::Aggregate) (0.1 %): the `Aggregated` row is read from here
+    /// rather than from the per-request histograms (1 %).
+    pub aggregate: LatencyHistogram,
     /// Streaming metrics per request name, in first-seen order.
     pub streams: Vec<StreamStats>,
     /// Failures by request, kind and message.
     pub errors: ErrorTable,
+}
+
+impl Default for StatsDelta {
+    fn default() -> Self {
+        Self {
+            requests: Vec::new(),
+            aggregate: LatencyHistogram::aggregate(),
+            streams: Vec::new(),
+            errors: ErrorTable::new(),
+        }
+    }
 }
 
 impl StatsDelta {
@@ -55,6 +70,7 @@ impl StatsDelta {
             self.request_mut(&request.method, &request.name)
                 .merge(request);
         }
+        self.aggregate.add(&other.aggregate);
         for stream in &other.streams {
             self.stream_mut(&stream.name).merge(stream);
         }
@@ -72,6 +88,8 @@ impl StatsDelta {
             }
             request.reset();
         }
+        into.aggregate.add(&self.aggregate);
+        self.aggregate.reset();
         for stream in &mut self.streams {
             if !stream.is_empty() {
                 into.stream_mut(&stream.name).merge(stream);
@@ -85,6 +103,7 @@ impl StatsDelta {
     /// Records one outcome; `unix_secs` stamps a failure's first/last seen.
     pub fn record(&mut self, outcome: &Outcome<'_>, unix_secs: u64) {
         let class = StatusClass::of_result(&outcome.result);
+        self.aggregate.record(outcome.latency);
         let request = self.request_mut(outcome.method, outcome.name);
         request.content_bytes += outcome.bytes;
         let class_stats = request.class_mut(class);
@@ -313,16 +332,21 @@ mod tests {
         assert_eq!((x.requests(), x.failures(), x.content_bytes), (2, 1, 200));
         assert_eq!(first.stream("s").unwrap().chunk_gap.count(), 1);
         assert_eq!(first.errors.total(), 1);
+        assert_eq!(first.aggregate.count(), 3, "every outcome, all requests");
 
         recorder.record(&outcome("y", OutcomeResult::Status(200), true, 1));
         let mut second = StatsDelta::new();
         recorder.drain_into(&mut second);
         let names: Vec<_> = second.requests.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["y"], "idle entries are not copied");
+        assert_eq!(second.aggregate.count(), 1);
         assert!(second.streams.is_empty() && second.errors.is_empty());
         let kept = &recorder.delta.requests[0];
         assert_eq!((kept.name.as_str(), kept.requests()), ("x", 0));
-        assert!(kept.classes[&StatusClass::Success].latency.counter_bytes() > 0);
+        assert!(
+            kept.classes.contains_key(&StatusClass::Success),
+            "the class entry is kept"
+        );
         let mut third = StatsDelta::new();
         recorder.drain_into(&mut third);
         assert!(third.is_empty());

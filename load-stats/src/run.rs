@@ -51,15 +51,19 @@ impl RequestReport {
             latency: LatencyHistogram::new(),
         };
         for request in stats {
-            report.requests += request.requests();
-            report.failures += request.failures();
-            report.failures_429 += request.failures_429();
-            report.content_bytes += request.content_bytes;
+            report.add_counts(request);
             for class in request.classes.values() {
                 report.latency.add(&class.latency);
             }
         }
         report
+    }
+
+    fn add_counts(&mut self, request: &RequestStats) {
+        self.requests += request.requests();
+        self.failures += request.failures();
+        self.failures_429 += request.failures_429();
+        self.content_bytes += request.content_bytes;
     }
 
     /// Failures / requests (0 when there were no requests).
@@ -134,8 +138,8 @@ pub struct HistoryRow {
     pub total: CumulativeTotals,
 }
 
-/// The current interval's aggregate.
-#[derive(Debug, Default)]
+/// The current interval's aggregate; reset in place when it closes (its histogram is allocated once).
+#[derive(Debug)]
 struct Interval {
     requests: u64,
     failures: u64,
@@ -144,13 +148,32 @@ struct Interval {
     failures_by_class: BTreeMap<StatusClass, u64>,
 }
 
+impl Interval {
+    fn new() -> Self {
+        Self {
+            requests: 0,
+            failures: 0,
+            failures_429: 0,
+            latency: LatencyHistogram::aggregate(),
+            failures_by_class: BTreeMap::new(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.requests = 0;
+        self.failures = 0;
+        self.failures_429 = 0;
+        self.latency.reset();
+        self.failures_by_class.clear();
+    }
+}
+
 /// Totals and interval accounting of one run.
 #[derive(Debug)]
 pub struct RunStats {
     started: SystemTime,
     last_closed: SystemTime,
     totals: StatsDelta,
-    aggregated: LatencyHistogram,
     interval: Interval,
 }
 
@@ -161,18 +184,16 @@ impl RunStats {
             started,
             last_closed: started,
             totals: StatsDelta::new(),
-            aggregated: LatencyHistogram::new(),
-            interval: Interval::default(),
+            interval: Interval::new(),
         }
     }
 
     /// Adds a recorder's delta to the totals and to the current interval.
     pub fn merge(&mut self, delta: &StatsDelta) {
         self.totals.merge(delta);
+        self.interval.latency.add(&delta.aggregate);
         for request in &delta.requests {
             for (class, stats) in &request.classes {
-                self.aggregated.add(&stats.latency);
-                self.interval.latency.add(&stats.latency);
                 self.interval.requests += stats.requests;
                 self.interval.failures += stats.failures;
                 if stats.failures > 0 {
@@ -190,9 +211,9 @@ impl RunStats {
             .unwrap_or_default()
             .as_secs_f64();
         self.last_closed = self.last_closed.max(at);
-        let interval = std::mem::take(&mut self.interval);
+        let interval = &self.interval;
         let per_sec = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
-        HistoryRow {
+        let row = HistoryRow {
             timestamp: unix_secs(at),
             users,
             interval_secs: secs,
@@ -202,15 +223,18 @@ impl RunStats {
             requests_per_sec: per_sec(interval.requests),
             failures_per_sec: per_sec(interval.failures),
             percentiles: LatencyPercentiles::of(&interval.latency),
-            failures_by_class: interval.failures_by_class,
+            failures_by_class: interval.failures_by_class.clone(),
             total: self.cumulative_totals(),
-        }
+        };
+        self.interval.reset();
+        row
     }
 
     fn cumulative_totals(&self) -> CumulativeTotals {
         let ms = |us: Option<u64>| us.map(crate::percentiles::us_to_ms);
+        let aggregated = &self.totals.aggregate;
         CumulativeTotals {
-            requests: self.aggregated.count(),
+            requests: aggregated.count(),
             failures: self
                 .totals
                 .requests
@@ -218,10 +242,10 @@ impl RunStats {
                 .map(RequestStats::failures)
                 .sum(),
             content_bytes: self.totals.requests.iter().map(|r| r.content_bytes).sum(),
-            median_ms: ms(self.aggregated.quantile_us(0.5)),
-            mean_ms: self.aggregated.mean_ms(),
-            min_ms: ms(self.aggregated.min_us()),
-            max_ms: ms(self.aggregated.max_us()),
+            median_ms: ms(aggregated.quantile_us(0.5)),
+            mean_ms: aggregated.mean_ms(),
+            min_ms: ms(aggregated.min_us()),
+            max_ms: ms(aggregated.max_us()),
         }
     }
 
@@ -242,9 +266,9 @@ impl RunStats {
         &self.totals
     }
 
-    /// Latency of all requests since the start.
+    /// Latency of all requests since the start ([`Precision::Aggregate`](crate::histogram::Precision::Aggregate)).
     pub fn aggregated_latency(&self) -> &LatencyHistogram {
-        &self.aggregated
+        &self.totals.aggregate
     }
 
     /// One report per request, sorted by name then method (Locust's order).
@@ -259,15 +283,22 @@ impl RunStats {
         reports
     }
 
-    /// The all-requests report (empty method, name [`AGGREGATED_NAME`]).
+    /// The all-requests report (empty method, name [`AGGREGATED_NAME`]); its latency is the 0.1 % aggregate
+    /// histogram, not the sum of the 1 % per-request ones.
     pub fn aggregate_report(&self) -> RequestReport {
-        RequestReport::from_requests("", AGGREGATED_NAME, &self.totals.requests)
+        let mut report = RequestReport::from_requests("", AGGREGATED_NAME, []);
+        for request in &self.totals.requests {
+            report.add_counts(request);
+        }
+        report.latency = self.totals.aggregate.clone();
+        report
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::histogram::Precision;
     use crate::{Outcome, OutcomeResult, Recorder};
 
     fn record(recorder: &mut Recorder, name: &'static str, status: u16, success: bool, ms: u64) {
@@ -323,6 +354,41 @@ mod tests {
     }
 
     #[test]
+    fn aggregate_latency_keeps_three_digits_where_requests_keep_two() {
+        let mut run = RunStats::new(SystemTime::UNIX_EPOCH);
+        let mut recorder = Recorder::new();
+        for us in [50_000, 100_700, 150_000] {
+            recorder.record(&Outcome {
+                name: "a",
+                method: "GET",
+                result: OutcomeResult::Status(200),
+                success: true,
+                latency: Duration::from_micros(us),
+                bytes: 0,
+                stream: None,
+            });
+        }
+        run.merge(&recorder.take());
+        // The median 100.7 ms lies in a 64 µs wide 3-digit bucket (reported as 100.735 ms) and in a 512 µs wide
+        // 2-digit one (100.863 ms).
+        let row = run.close_interval(SystemTime::UNIX_EPOCH + Duration::from_secs(1), 1);
+        let median_ms = |h: &LatencyHistogram| h.quantile_us(0.5).unwrap() as f64 / 1000.0;
+        for (what, median) in [
+            ("history row", row.percentiles.unwrap().p50),
+            ("cumulative", row.total.median_ms.unwrap()),
+            ("aggregate", median_ms(&run.aggregate_report().latency)),
+        ] {
+            assert!((median - 100.7).abs() < 0.1, "{what}: {median}");
+        }
+        let per_request = median_ms(&run.request_reports()[0].latency);
+        assert!((per_request - 100.7).abs() < 0.6, "{per_request}");
+        assert!(
+            (per_request - 100.7).abs() >= 0.1,
+            "2 digits: {per_request}"
+        );
+    }
+
+    #[test]
     fn reports_are_sorted_and_aggregate_sums_them() {
         let mut run = RunStats::new(SystemTime::UNIX_EPOCH);
         let mut recorder = Recorder::new();
@@ -339,6 +405,10 @@ mod tests {
             ("", AGGREGATED_NAME)
         );
         assert_eq!((all.requests, all.failures, all.failures_429), (4, 2, 1));
+        assert_eq!(
+            (all.latency.count(), all.latency.precision()),
+            (4, Precision::Aggregate)
+        );
         assert_eq!(
             (all.error_rate(), all.error_rate_excluding_429()),
             (0.5, 0.25)

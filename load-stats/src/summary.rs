@@ -76,7 +76,7 @@ pub struct LatencySummary {
     pub mean_ms: f64,
     /// Exact maximum.
     pub max_ms: f64,
-    /// Percentiles (within 0.1 %).
+    /// Percentiles (within 0.1 % for the aggregate, 1 % per request and status class).
     pub percentiles: LatencyPercentiles,
     /// Samples above 1 h, recorded as 1 h.
     pub saturated: u64,

@@ -1,14 +1,19 @@
 //! Capacity check used by `bench/mock-vs-nginx.sh`: hold N concurrent streaming (or hanging) requests open
 //! against a running mock while probing `GET /v1/models` latency from a separate thread, and report the
-//! mock's peak RSS. Loopback only; bounded by `--hold` and `--streams`.
+//! mock's peak RSS, its CPU per SSE frame and how late frames arrive (gaps between a stream's frames against
+//! the configured inter-token delay). Loopback only; bounded by `--hold` and `--streams`.
+//!
+//! The thread holding the streams runs at a lower OS priority (`renice`) than the probe thread, so that
+//! when both share a core the probe measures the mock, not this client's own backlog of stream reads.
 //!
 //! `cargo run --release --example open_streams -- --url http://127.0.0.1:PORT --pid PID --streams 10000 --hold 20s`
 
 use clap::Parser;
+use hdrhistogram::Histogram;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -29,15 +34,44 @@ struct Args {
     /// Request path body kind: `stream` (chat completion SSE) or `hang` (sends `x-mock-fault: hang`).
     #[arg(long, default_value = "stream")]
     mode: String,
+    /// The mock's configured inter-token delay (only for reporting lateness).
+    #[arg(long, default_value = "50ms", value_parser = humantime::parse_duration)]
+    inter_token: Duration,
 }
 
-#[derive(Default)]
 struct Counters {
     opened: AtomicU64,
     failed: AtomicU64,
     bytes: AtomicU64,
     /// SSE frames received (each ends with a blank line, `\n\n`).
     frames: AtomicU64,
+    /// Set while the probe runs: only then are frame gaps recorded.
+    measuring: AtomicBool,
+    /// Time between consecutive reads that completed frames of one stream, in microseconds.
+    frame_gaps: Mutex<Histogram<u64>>,
+}
+
+impl Counters {
+    fn new() -> anyhow::Result<Self> {
+        Ok(Counters {
+            opened: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            measuring: AtomicBool::new(false),
+            frame_gaps: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+        })
+    }
+
+    fn record_gap(&self, gap: Duration) {
+        if self.measuring.load(Ordering::Relaxed) {
+            let mut gaps = self
+                .frame_gaps
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            gaps.saturating_record(gap.as_micros() as u64);
+        }
+    }
 }
 
 /// Count SSE frame ends (`\n\n`) across reads; `previous` carries the last byte of the previous read.
@@ -57,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()?;
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters::new()?);
     let deadline = Instant::now() + args.hold;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -66,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         let counters = Arc::clone(&counters);
         let (streams, mode) = (args.streams, args.mode.clone());
         std::thread::spawn(move || {
+            lower_own_priority();
             runtime.block_on(hold_streams(addr, streams, mode, deadline, counters))
         })
     };
@@ -78,7 +113,9 @@ fn main() -> anyhow::Result<()> {
     }
     let (cpu_before, probe_started) = (cpu_seconds(args.pid), Instant::now());
     let frames_before = counters.frames.load(Ordering::Relaxed);
+    counters.measuring.store(true, Ordering::Relaxed);
     let (latencies, peak_rss_kb) = probe_models(addr, args.pid, deadline)?;
+    counters.measuring.store(false, Ordering::Relaxed);
     let seconds = probe_started.elapsed().as_secs_f64();
     let cpu_cores = (cpu_seconds(args.pid) - cpu_before) / seconds;
     let frames_per_sec = (counters.frames.load(Ordering::Relaxed) - frames_before) as f64 / seconds;
@@ -90,8 +127,48 @@ fn main() -> anyhow::Result<()> {
             "sse_frames_per_sec={frames_per_sec:.0} mock_us_per_frame={:.2}",
             cpu_cores * 1e6 / frames_per_sec
         );
+        report_gaps(&args, &counters);
     }
     Ok(())
+}
+
+/// Frame lateness as the client saw it: the gap between two reads of one stream that completed frames,
+/// against the configured inter-token delay (frames played late stretch the gaps; bursts shorten some).
+fn report_gaps(args: &Args, counters: &Counters) {
+    let gaps = counters
+        .frame_gaps
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let ms = |q: f64| gaps.value_at_quantile(q) as f64 / 1e3;
+    println!(
+        "frame_gap n={} p50={:.1}ms p99={:.1}ms max={:.1}ms (inter-token {} ms; due {:.0} frames/s)",
+        gaps.len(),
+        ms(0.5),
+        ms(0.99),
+        gaps.max() as f64 / 1e3,
+        args.inter_token.as_millis(),
+        f64::from(args.streams) / args.inter_token.as_secs_f64().max(1e-6)
+    );
+}
+
+/// Run this thread at nice 10 (via `renice` on its thread id), below the probe thread.
+fn lower_own_priority() {
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|link| {
+            link.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        });
+    let reniced = tid.is_some_and(|tid| {
+        std::process::Command::new("renice")
+            .args(["-n", "10", "-p", &tid])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    });
+    if !reniced {
+        eprintln!("open_streams: could not renice the stream thread; probe latency may include client delays");
+    }
 }
 
 async fn hold_streams(
@@ -138,6 +215,7 @@ async fn hold_one(
     counters.opened.fetch_add(1, Ordering::Relaxed);
     let mut buffer = vec![0u8; 2048];
     let mut previous = 0;
+    let mut last_frame: Option<Instant> = None;
     let until = tokio::time::Instant::from_std(deadline);
     loop {
         match tokio::time::timeout_at(until, stream.read(&mut buffer)).await {
@@ -146,6 +224,12 @@ async fn hold_one(
             Ok(Ok(n)) => {
                 counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
                 let ends = frame_ends(&mut previous, &buffer[..n]);
+                if ends > 0 {
+                    let now = Instant::now();
+                    if let Some(last) = last_frame.replace(now) {
+                        counters.record_gap(now - last);
+                    }
+                }
                 counters.frames.fetch_add(ends, Ordering::Relaxed)
             }
             Ok(Err(err)) => return Err(err),

@@ -3,6 +3,7 @@
 //! disconnect deadlines and slow dribbling. An `Err` item makes hyper abort the connection mid-body, which
 //! is exactly what a client sees when a real upstream dies half-way.
 
+use super::serve::StreamPlacement;
 use crate::latency::LatencyProfile;
 use crate::providers::{self, Completion};
 use crate::route::Provider;
@@ -99,6 +100,8 @@ pub(crate) struct SseScript {
     pub(crate) profile: LatencyProfile,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) request_id: String,
+    /// Moves the connection back to the front runtime when the stream is dropped.
+    pub(crate) _placement: Option<StreamPlacement>,
 }
 
 type Chunk = Result<Bytes, io::Error>;

@@ -5,6 +5,7 @@ mod admin;
 mod body;
 mod metrics;
 mod pipeline;
+mod placement;
 mod request_headers;
 pub(crate) mod serve;
 pub(crate) mod state;

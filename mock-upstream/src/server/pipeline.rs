@@ -4,7 +4,7 @@
 
 use super::body::{self, BodyFault, ResponseBody, SseScript};
 use super::request_headers::{override_rule, secret};
-use super::serve::{ConnControl, Kill};
+use super::serve::{ConnControl, Kill, StreamPlacement};
 use super::state::MockState;
 use crate::config::KeyState;
 use crate::faults::{FaultKind, FaultRule, LimitKind, RequestFacts};
@@ -54,6 +54,8 @@ enum Outcome {
     Respond(Response),
     /// Answer after this delay (latency profile, injected latency, time to the stream's headers).
     Delayed(Duration, Response),
+    /// Move the connection to the stream runtime, then answer after the delay to the stream's headers.
+    Stream(Option<ConnControl>, Duration, Response),
     /// Send nothing: optionally wait, then close or reset the connection.
     Dropped {
         wait: Option<Duration>,
@@ -68,6 +70,15 @@ impl Outcome {
             Outcome::Respond(response) => response,
             Outcome::Delayed(delay, response) => {
                 tokio::time::sleep(delay).await;
+                response
+            }
+            Outcome::Stream(conn, delay, response) => {
+                if let Some(conn) = conn {
+                    conn.move_to_streams().await;
+                }
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
                 response
             }
             Outcome::Dropped { wait, kill, conn } => {
@@ -357,10 +368,11 @@ impl<'a> Exchange<'a> {
                 profile,
                 rng: latency_rng,
                 request_id: self.request_id.clone(),
+                _placement: self.call.conn.clone().map(StreamPlacement::new),
             };
             let body = body::sse_body(script, shaping.body_fault, shaping.bytes_per_sec);
             let response = self.finish(StatusCode::OK, "text/event-stream", body, None);
-            return Outcome::after(delay, response);
+            return Outcome::Stream(self.call.conn.clone(), delay, response);
         }
         let delay = match profile.is_instant() {
             true => Duration::ZERO,

@@ -10,7 +10,9 @@
 #   1. throughput: wrk, closed loop (THREADS x CONNS for TPUT_SECS s) → req/s direct vs proxy, ratio (goal >= 0.4);
 #      ROUNDS rounds interleaved (direct, proxy[, baseline]) and medians reported, because the box is shared
 #   2. latency: fixed-rate open-loop client (examples/fixed_rate.rs, wrk2-style: latency measured from the
-#      scheduled send time) at RATE req/s for LAT_SECS s → p50/p99 direct vs proxy, added p50 (goal < 1 ms)
+#      scheduled send time) at RATE req/s to each target for LAT_SECS s, direct and proxy[, baseline]
+#      interleaved request by request in one client run (so load from other processes hits both alike)
+#      → p50/p99 direct vs proxy, added p50 (goal < 1 ms); LAT_ROUNDS such runs, medians reported
 #   3. memory: fixed-rate client at RATE req/s through the proxy for DURATION s; proxy RSS sampled every 5 s;
 #      growth after the first WARMUP s (goal: within ±5 MB); open fds sampled alongside, because a latency
 #      stall on a busy box briefly multiplies connections, which shows as a one-time step, not as growth
@@ -24,7 +26,8 @@ WARMUP=${WARMUP:-30}
 TPUT_SECS=${TPUT_SECS:-10}
 ROUNDS=${ROUNDS:-3}
 BASELINE=${BASELINE:-}
-LAT_SECS=${LAT_SECS:-15}
+LAT_SECS=${LAT_SECS:-10}
+LAT_ROUNDS=${LAT_ROUNDS:-3}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-64}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -84,6 +87,12 @@ LUA
 
 wrk_rps() { wrk -t"$THREADS" -c"$CONNS" -d"${TPUT_SECS}s" -s "$WORK/post.lua" "http://$1$PATH_" | awk '/Requests\/sec/ {print $2}'; }
 fixed_rate() { "$BIN/examples/fixed_rate" --url "http://$1$PATH_" --rate "$RATE" --duration "$2s" --body "$BODY"; }
+# One interleaved latency run over the addresses "$@": one `target=<i> ...` line each.
+fixed_rate_each() {
+  local urls=()
+  for addr in "$@"; do urls+=(--url "http://$addr$PATH_"); done
+  "$BIN/examples/fixed_rate" "${urls[@]}" --rate "$RATE" --duration "${LAT_SECS}s" --body "$BODY"
+}
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$PROXY_PID/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, in clock ticks
@@ -120,13 +129,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
   fi
   echo "   $line"
 done
-[[ -n $BASELINE ]] && kill "$BASE_PID" 2>/dev/null
 DIRECT_RPS=$(echo "${D_ALL[*]}" | median); PROXY_RPS=$(echo "${P_ALL[*]}" | median)
 PROXY_CPU=$(echo "${PC_ALL[*]}" | median); MOCK_CPU=$(echo "${MC_ALL[*]}" | median)
 
-echo "== 2. latency at $RATE req/s (${LAT_SECS}s each)"
-DIRECT_LAT=$(fixed_rate "$MOCK" "$LAT_SECS")
-PROXY_LAT=$(fixed_rate "$PROXY" "$LAT_SECS")
+echo "== 2. latency at $RATE req/s to each target, interleaved (${LAT_SECS}s each, $LAT_ROUNDS rounds)"
+TARGETS=("$MOCK" "$PROXY"); [[ -n $BASELINE ]] && TARGETS+=("$BASE")
+for ((round = 1; round <= LAT_ROUNDS; round++)); do
+  fixed_rate_each "${TARGETS[@]}" >"$WORK/lat$round.txt"
+  echo "   round $round: $(awk '{printf "%s %s %s  ", $1, $6, $8}' "$WORK/lat$round.txt")"
+done
+# The median over rounds of one field of one target.
+lat() { cat "$WORK"/lat*.txt | grep "^target=$1 " | sed -n "s/.* $2=\([^ ]*\).*/\1/p" | median; }
+[[ -n $BASELINE ]] && kill "$BASE_PID" 2>/dev/null
 
 echo "== 3. RSS through the proxy at $RATE req/s for ${DURATION}s (sampled every 5 s)"
 fixed_rate "$PROXY" "$DURATION" >"$WORK/soak.txt" &
@@ -151,11 +165,15 @@ if [[ -n $BASELINE ]]; then
     "$(awk -v a="$B_RPS" -v b="$DIRECT_RPS" 'BEGIN {printf "%.2fx", a/b}')"
 fi
 for q in p50 p90 p99; do
-  d=$(field "${q}_ms" "$DIRECT_LAT"); p=$(field "${q}_ms" "$PROXY_LAT")
-  printf '%-34s %14s %14s %10s\n' "$q ms at $RATE req/s" "$d" "$p" "$(awk -v a="$p" -v b="$d" 'BEGIN {printf "%+.3f", a-b}') ms"
+  d=$(lat 0 "${q}_ms"); p=$(lat 1 "${q}_ms")
+  printf '%-34s %14s %14s %10s\n' "$q ms at $RATE req/s (median)" "$d" "$p" "$(awk -v a="$p" -v b="$d" 'BEGIN {printf "%+.3f", a-b}') ms"
+  if [[ -n $BASELINE ]]; then
+    b=$(lat 2 "${q}_ms")
+    printf '%-34s %14s %14s %10s\n' "  baseline $q ms" "$d" "$b" "$(awk -v a="$b" -v b="$d" 'BEGIN {printf "%+.3f", a-b}') ms"
+  fi
 done
 printf '%-34s %14s %14s\n' "errors / dropped at $RATE req/s" \
-  "$(field errors "$DIRECT_LAT")/$(field dropped "$DIRECT_LAT")" "$(field errors "$PROXY_LAT")/$(field dropped "$PROXY_LAT")"
+  "$(lat 0 errors)/$(lat 0 dropped)" "$(lat 1 errors)/$(lat 1 dropped)"
 # CPU per request depends less on what else runs on the box than req/s on a shared 2-core machine.
 printf '%-34s %14s %14s %10s\n' "CPU us per proxied request (median)" "$MOCK_CPU" "$PROXY_CPU" "mock|proxy"
 [[ -n $BASELINE ]] && printf '%-34s %14s %14s\n' "  baseline CPU us per request" "" "$(echo "${BC_ALL[*]}" | median)"

@@ -1,7 +1,10 @@
 //! Fixed-rate (open-loop, wrk2-style) HTTP load client used by `bench/proxy-overhead.sh`.
 //!
-//! Sends `--rate` requests per second for `--duration` to one URL, each on its own schedule slot, and measures
-//! latency from the *scheduled* send time, so a slow server cannot hide queueing (no coordinated omission).
+//! Sends `--rate` requests per second for `--duration` to each `--url`, each on its own schedule slot, and
+//! measures latency from the *scheduled* send time, so a slow server cannot hide queueing (no coordinated
+//! omission). Several URLs are interleaved request by request (slot 0 → first URL, slot 1 → second, ...), so
+//! "direct" and "through the proxy" are measured at the same moments: on a shared box, a burst of load from other
+//! processes hits both alike instead of whichever ran during it. One result line per URL, `target=<index> ...`.
 //! Loopback only by intent; bounded by duration and by `--max-in-flight`.
 //!
 //! `cargo run --release --example fixed_rate -- --url http://127.0.0.1:8000/v1/chat/completions --rate 1000 --duration 10s`
@@ -15,10 +18,10 @@ use tokio::sync::Semaphore;
 /// Fixed-rate load client.
 #[derive(Parser)]
 struct Opts {
-    /// Target URL (POSTed to).
-    #[arg(long)]
-    url: String,
-    /// Requests per second.
+    /// Target URL (POSTed to); repeat to interleave several targets.
+    #[arg(long, required = true)]
+    url: Vec<String>,
+    /// Requests per second, to each URL.
     #[arg(long, default_value_t = 1000)]
     rate: u32,
     /// How long to send.
@@ -51,23 +54,28 @@ async fn main() -> anyhow::Result<()> {
         .no_proxy()
         .timeout(Duration::from_secs(10))
         .build()?;
-    let tally = Arc::new(Mutex::new(Tally::default()));
+    let targets = opts.url.len();
+    let tallies: Vec<_> = (0..targets)
+        .map(|_| Arc::new(Mutex::new(Tally::default())))
+        .collect();
     let slots = Arc::new(Semaphore::new(opts.max_in_flight));
-    let interval = Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1)));
-    let total = (opts.duration.as_secs_f64() * f64::from(opts.rate)) as u64;
+    let rate = f64::from(opts.rate.max(1)) * targets as f64;
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let total = (opts.duration.as_secs_f64() * rate) as u64;
     let start = Instant::now();
-    let mut dropped = 0u64;
+    let mut dropped = vec![0u64; targets];
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..total {
         let scheduled = start + interval.mul_f64(i as f64);
         tokio::time::sleep_until(scheduled.into()).await;
+        let target = (i % targets as u64) as usize;
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            dropped += 1;
+            dropped[target] += 1;
             continue;
         };
-        let tally = tally.clone();
+        let tally = tallies[target].clone();
         let request = client
-            .post(&opts.url)
+            .post(&opts.url[target])
             .bearer_auth(&opts.token)
             .header("content-type", "application/json")
             .body(opts.body.clone());
@@ -91,25 +99,30 @@ async fn main() -> anyhow::Result<()> {
     }
     while tasks.join_next().await.is_some() {}
     let elapsed = start.elapsed().as_secs_f64();
-    let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+    for (target, tally) in tallies.iter().enumerate() {
+        let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+        report(target, &mut tally, dropped[target], elapsed);
+    }
+    Ok(())
+}
+
+/// Prints one target's line: counts, achieved rate and latency percentiles.
+fn report(target: usize, tally: &mut Tally, dropped: u64, elapsed: f64) {
     tally.latencies_us.sort_unstable();
+    let n = tally.latencies_us.len();
     let pct = |q: f64| {
-        let n = tally.latencies_us.len();
         if n == 0 {
             return 0.0;
         }
         tally.latencies_us[((n as f64 * q) as usize).min(n - 1)] as f64 / 1000.0
     };
     println!(
-        "ok={} errors={} dropped={} achieved_rps={:.0} p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} max_ms={:.3}",
-        tally.latencies_us.len(),
+        "target={target} ok={n} errors={} dropped={dropped} achieved_rps={:.0} p50_ms={:.3} p90_ms={:.3} p99_ms={:.3} max_ms={:.3}",
         tally.errors,
-        dropped,
-        tally.latencies_us.len() as f64 / elapsed,
+        n as f64 / elapsed,
         pct(0.50),
         pct(0.90),
         pct(0.99),
         pct(1.0),
     );
-    Ok(())
 }

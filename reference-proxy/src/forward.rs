@@ -11,10 +11,10 @@ use std::time::{Instant, SystemTime};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use axum::BoxError;
 use http::{HeaderMap, Method, StatusCode, Uri};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::client_allowed;
 use crate::error::{ProxyError, KEY_USED_HEADER};
@@ -25,15 +25,25 @@ use crate::relay::RelayBody;
 use crate::retry_hint::retry_hint;
 use crate::retry_policy::{says_quota_exhausted, AttemptOutcome, KeyPenalty};
 use crate::state::{AppState, Lease};
-use crate::upstream::Answer;
+use crate::upstream::{Answer, LentConnection};
 
 /// How much of a 429 body is read to look for `insufficient_quota` (such bodies are a few hundred bytes).
 const QUOTA_PEEK_LIMIT: usize = 64 * 1024;
 
-/// Axum handler for every proxied route.
+/// Axum handler for every proxied route (the router's fallback).
 pub async fn proxy(State(state): State<AppState>, request: Request) -> Response {
+    proxy_request(&state, request).await
+}
+
+/// Forwards one client request and answers it: the upstream's response, or a provider-shaped error. Takes
+/// any request body, so the connection service can call it without going through the router.
+pub async fn proxy_request<B>(state: &AppState, request: http::Request<B>) -> Response
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let provider = Provider::for_path(request.uri().path());
-    match forward(&state, provider, request).await {
+    match forward(state, provider, request).await {
         Ok(response) => response,
         Err(error) => error.for_provider(provider).into_response(),
     }
@@ -75,16 +85,20 @@ struct UpstreamReply {
     /// Bytes already read (only for 429s, to look for quota exhaustion).
     prefix: Bytes,
     body: Incoming,
-    slot: OwnedSemaphorePermit,
+    connection: LentConnection,
     key: ChosenKey,
     lease: Lease,
 }
 
-async fn forward(
+async fn forward<B>(
     state: &AppState,
     provider: Provider,
-    request: Request,
-) -> Result<Response, ProxyError> {
+    request: http::Request<B>,
+) -> Result<Response, ProxyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     if !client_allowed(state.config.client_token.as_ref(), request.headers()) {
         return Err(ProxyError::ClientUnauthorized);
     }
@@ -132,22 +146,24 @@ async fn forward(
     }
 }
 
-async fn prepare(
+async fn prepare<B>(
     state: &AppState,
     provider: Provider,
-    request: Request,
-) -> Result<UpstreamRequest, ProxyError> {
+    request: http::Request<B>,
+) -> Result<UpstreamRequest, ProxyError>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     let (parts, body) = request.into_parts();
     let limit = state.config.max_body_bytes;
-    let body = axum::body::to_bytes(body, limit).await.map_err(|error| {
-        let too_large = std::error::Error::source(&error)
-            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ProxyError::BodyTooLarge { limit }
-        } else {
-            ProxyError::BodyUnreadable(error.to_string())
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => {
+            return Err(ProxyError::BodyTooLarge { limit })
         }
-    })?;
+        Err(error) => return Err(ProxyError::BodyUnreadable(error.to_string())),
+    };
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let uri = state
         .upstream
@@ -219,7 +235,7 @@ async fn read_reply(
         headers: parts.headers,
         prefix: Bytes::from(prefix),
         body,
-        slot: answer.slot,
+        connection: answer.connection,
         key,
         lease,
     }
@@ -227,9 +243,12 @@ async fn read_reply(
 
 /// Applies the retry policy's verdict on the key that produced `reply`.
 fn penalize(state: &AppState, reply: &UpstreamReply) {
-    let hint = retry_hint(&reply.headers, SystemTime::now());
-    let quota =
-        reply.status == StatusCode::TOO_MANY_REQUESTS && says_quota_exhausted(&reply.prefix);
+    // Only a 429's wait is taken from its headers; other answers are not parsed for one.
+    let rate_limited = reply.status == StatusCode::TOO_MANY_REQUESTS;
+    let hint = rate_limited
+        .then(|| retry_hint(&reply.headers, SystemTime::now()))
+        .flatten();
+    let quota = rate_limited && says_quota_exhausted(&reply.prefix);
     let key = &*reply.key.id;
     match state.config.cooldown.penalty(reply.status, hint, quota) {
         KeyPenalty::None => {}
@@ -274,11 +293,11 @@ fn deliver(state: &AppState, reply: UpstreamReply) -> Response {
         mut headers,
         prefix,
         body,
-        slot,
+        connection,
         key,
         lease,
     } = reply;
-    let body = RelayBody::new(prefix, body, state.config.read_timeout, lease, slot);
+    let body = RelayBody::new(prefix, body, state.config.read_timeout, lease, connection);
     let mut out = Response::new(Body::new(body));
     *out.status_mut() = status;
     strip_response_headers(&mut headers);

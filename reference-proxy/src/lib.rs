@@ -12,12 +12,15 @@
 //!   [`auth`] (client token and admin access decisions).
 //! - I/O: [`state`] (shared pool), [`upstream`] (pooled hyper client, connection bound), [`forward`]
 //!   (attempts, failover), [`relay`] (the streamed response body),
-//!   [`admin`] (`/admin/keys`, `/health`), [`server`] (router, serve, [`run`]), [`error`] (error responses).
+//!   [`admin`] (`/admin/keys`, `/health`), [`connections`] (accept loop, HTTP/1 connections, graceful
+//!   shutdown), [`service`] (what serves a connection: the router, or proxied routes straight to the
+//!   forwarder), [`server`] (router, serve, [`run`]), [`error`] (error responses).
 
 pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod forward;
 pub mod headers;
@@ -28,6 +31,7 @@ pub mod relay;
 pub mod retry_hint;
 pub mod retry_policy;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod upstream;
 
@@ -37,5 +41,5 @@ pub use error::{ProxyError, KEY_USED_HEADER};
 pub use key::{KeySpec, KeyStatus, Secret};
 pub use pool::Strategy;
 pub use provider::Provider;
-pub use server::{app, build_runtime, run, serve, shutdown_signal};
+pub use server::{app, build_runtime, run, run_standalone, serve, serve_proxy, shutdown_signal};
 pub use state::AppState;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use reference_proxy::{build_runtime, run, Args, ConfigError, EXIT_BAD_CONFIG};
+use reference_proxy::{build_runtime, run_standalone, Args, ConfigError, EXIT_BAD_CONFIG};
 
 /// jemalloc gives freed memory back to the OS over time, so RSS falls again after a burst of connections.
 #[global_allocator]
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         .init();
     let result = build_runtime()
         .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(run(args, |router| router)));
+        .and_then(|runtime| runtime.block_on(run_standalone(args)));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -2,8 +2,9 @@
 //! - the bytes already read for inspection (a 429's body) sent first,
 //! - a cut when upstream stays silent longer than `--read-timeout` between two frames (the client then sees a
 //!   broken stream, as it would from a failing provider),
-//! - the key lease and the upstream connection slot held inside it, so both count as in use exactly until the last
-//!   byte is sent or the client goes away — and nothing about the request outlives that.
+//! - the key lease and the upstream connection held inside it, so both count as in use exactly until the last
+//!   byte is sent or the client goes away — and nothing about the request outlives that; the connection goes
+//!   back for reuse only when upstream's body was relayed to its end.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,10 +14,10 @@ use std::time::Duration;
 use axum::body::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 use crate::state::Lease;
+use crate::upstream::LentConnection;
 
 /// Why a relayed body ended early.
 #[derive(Debug, thiserror::Error)]
@@ -39,17 +40,17 @@ pub struct RelayBody {
     idle: Option<Pin<Box<Sleep>>>,
     waiting: bool,
     _lease: Lease,
-    _slot: OwnedSemaphorePermit,
+    connection: LentConnection,
 }
 
 impl RelayBody {
-    /// Relays `inner` after `prefix` (bytes of it already read), holding `lease` and `slot` until done.
+    /// Relays `inner` after `prefix` (bytes of it already read), holding `lease` and `connection` until done.
     pub fn new(
         prefix: Bytes,
         inner: Incoming,
         read_timeout: Duration,
         lease: Lease,
-        slot: OwnedSemaphorePermit,
+        connection: LentConnection,
     ) -> RelayBody {
         RelayBody {
             prefix: (!prefix.is_empty()).then_some(prefix),
@@ -58,7 +59,7 @@ impl RelayBody {
             idle: None,
             waiting: false,
             _lease: lease,
-            _slot: slot,
+            connection,
         }
     }
 
@@ -97,6 +98,14 @@ impl Body for RelayBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.waiting = false;
+                let ended = match &frame {
+                    None => true,
+                    Some(Ok(_)) => this.inner.is_end_stream(),
+                    Some(Err(_)) => false,
+                };
+                if ended {
+                    this.connection.finish();
+                }
                 Poll::Ready(frame.map(|f| f.map_err(RelayError::from)))
             }
             Poll::Pending => this.poll_silence(cx).map(|error| Some(Err(error))),

@@ -7,14 +7,15 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::admin::{admin_routes, health};
 use crate::cli::Args;
 use crate::config::ProxyConfig;
+use crate::connections::serve_connections;
 use crate::forward::proxy;
+use crate::service::{ProxyService, RouterService};
 use crate::state::AppState;
 
 /// The proxy's routes: `/health`, `/admin/keys...`, and everything else forwarded upstream.
@@ -26,31 +27,60 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish.
-/// Connections get `TCP_NODELAY` (streamed chunks must not wait for Nagle) and peer addresses for the admin guard.
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish. Every request
+/// goes through the router (with its peer address as `ConnectInfo`, which the admin guard reads).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(
+    serve_connections(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        move |peer| RouterService::new(router.clone(), peer),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Serves the proxy for `state` on `listener` until `shutdown` completes, then lets in-flight requests finish:
+/// like [`serve`] of [`app`], but proxied routes go straight to the forwarder (see [`ProxyService`]).
+pub async fn serve_proxy(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = app(state.clone());
+    serve_connections(
+        listener,
+        move |peer| ProxyService::new(state.clone(), router.clone(), peer),
+        shutdown,
+    )
     .await
 }
 
 /// Runs the proxy: validates `args` (a bad config is a [`crate::ConfigError`] inside the error, see
 /// [`crate::EXIT_BAD_CONFIG`]), binds `--listen`, prints `listening on http://ADDR` as the first stdout line,
 /// and serves `customize(app)` until SIGINT or SIGTERM, then lets open requests finish for at most
-/// `--shutdown-grace`.
+/// `--shutdown-grace`. Every request goes through the customized router; without a customization,
+/// [`run_standalone`] serves the same proxy at less CPU per request.
 pub async fn run(args: Args, customize: fn(Router) -> Router) -> anyhow::Result<()> {
+    run_serving(args, Serving::Customized(customize)).await
+}
+
+/// [`run`] without a customization, as the binary runs: proxied routes skip the router ([`serve_proxy`]).
+pub async fn run_standalone(args: Args) -> anyhow::Result<()> {
+    run_serving(args, Serving::Standalone).await
+}
+
+/// Which service [`run_serving`] serves.
+enum Serving {
+    /// [`serve`] of `customize(app)`.
+    Customized(fn(Router) -> Router),
+    /// [`serve_proxy`].
+    Standalone,
+}
+
+async fn run_serving(args: Args, serving: Serving) -> anyhow::Result<()> {
     let config = ProxyConfig::from_args(&args)?;
     if config.keys.is_empty() {
         tracing::warn!("the key pool is empty; add keys with POST /admin/keys");
@@ -75,8 +105,16 @@ pub async fn run(args: Args, customize: fn(Router) -> Router) -> anyhow::Result<
             std::future::pending::<()>().await;
         }
     };
+    let served = async move {
+        match serving {
+            Serving::Customized(customize) => {
+                serve(listener, customize(app(state)), shutdown).await
+            }
+            Serving::Standalone => serve_proxy(listener, state, shutdown).await,
+        }
+    };
     tokio::select! {
-        served = serve(listener, customize(app(state)), shutdown) => served.context("serving")?,
+        served = served => served.context("serving")?,
         () = grace_over => tracing::warn!("shutdown grace period over; dropping the requests still open"),
     }
     tracing::info!("shut down");

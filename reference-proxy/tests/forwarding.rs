@@ -114,6 +114,21 @@ async fn a_streams_first_chunk_reaches_the_client_before_upstream_finishes() {
 async fn keys_registered_at_runtime_take_traffic_and_removed_ones_stop() {
     let mock = start_mock(THREE_KEYS).await;
     let proxy = start_proxy(&mock.base_url(), &["--admin-token", "adm"]).await;
+    runtime_keys_take_traffic(&mock, proxy).await;
+    mock.shutdown().await;
+}
+
+/// The same through the router alone (what `run` with a customized router serves): admin API, proxied routes
+/// and the peer address the admin guard needs all work there too.
+#[tokio::test]
+async fn the_router_alone_serves_the_same_proxy() {
+    let mock = start_mock(THREE_KEYS).await;
+    let proxy = start_proxy_via_router(&mock.base_url(), &["--admin-token", "adm"]).await;
+    runtime_keys_take_traffic(&mock, proxy).await;
+    mock.shutdown().await;
+}
+
+async fn runtime_keys_take_traffic(mock: &mock_upstream::RunningMock, proxy: TestProxy) {
     let client = client();
     // Empty pool: a clear 503, not a hang.
     let (status, _, body) = chat(&client, &proxy).await;
@@ -166,7 +181,6 @@ async fn keys_registered_at_runtime_take_traffic_and_removed_ones_stop() {
         (2, 6)
     );
     proxy.stop().await;
-    mock.shutdown().await;
 }
 
 #[tokio::test]

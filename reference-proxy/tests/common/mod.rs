@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use mock_upstream::{FaultRule, LedgerSnapshot, MockConfig, RunningMock};
-use reference_proxy::{app, serve, AppState, Args, ProxyConfig};
+use reference_proxy::{app, serve, serve_proxy, AppState, Args, ProxyConfig};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -79,8 +79,19 @@ impl TestProxy {
     }
 }
 
-/// Starts the proxy in front of `upstream` with CLI `flags` (as a user would type them).
+/// Starts the proxy in front of `upstream` with CLI `flags` (as a user would type them), served as the binary
+/// serves it ([`serve_proxy`]).
 pub async fn start_proxy(upstream: &str, flags: &[&str]) -> TestProxy {
+    start(upstream, flags, false).await
+}
+
+/// [`start_proxy`], but every request goes through the router ([`serve`] of [`app`]), as when an embedder
+/// customizes it.
+pub async fn start_proxy_via_router(upstream: &str, flags: &[&str]) -> TestProxy {
+    start(upstream, flags, true).await
+}
+
+async fn start(upstream: &str, flags: &[&str], via_router: bool) -> TestProxy {
     let mut argv = vec!["reference-proxy", "--upstream", upstream];
     argv.extend_from_slice(flags);
     let args = Args::try_parse_from(argv).expect("proxy flags");
@@ -92,7 +103,11 @@ pub async fn start_proxy(upstream: &str, flags: &[&str]) -> TestProxy {
     let shutdown = async move {
         let _ = stopped.await;
     };
-    let task = tokio::spawn(serve(listener, app(state), shutdown));
+    let task = if via_router {
+        tokio::spawn(serve(listener, app(state), shutdown))
+    } else {
+        tokio::spawn(serve_proxy(listener, state, shutdown))
+    };
     TestProxy {
         addr,
         stop: Some(stop),

@@ -47,12 +47,17 @@ struct Counters {
     frames: AtomicU64,
     /// Set while the probe runs: only then are frame gaps recorded.
     measuring: AtomicBool,
-    /// Time between consecutive reads that completed frames of one stream, in microseconds.
+    /// Time between consecutive frames of one stream, in microseconds (frames that arrive in one read,
+    /// sent together, count as zero gaps).
     frame_gaps: Mutex<Histogram<u64>>,
+    /// How far each stream is behind its schedule when the hold ends, in microseconds.
+    lag_at_end: Mutex<Histogram<u64>>,
+    /// The mock's inter-token delay, to know each stream's schedule.
+    inter_token: Duration,
 }
 
 impl Counters {
-    fn new() -> anyhow::Result<Self> {
+    fn new(inter_token: Duration) -> anyhow::Result<Self> {
         Ok(Counters {
             opened: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -60,17 +65,33 @@ impl Counters {
             frames: AtomicU64::new(0),
             measuring: AtomicBool::new(false),
             frame_gaps: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+            lag_at_end: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
+            inter_token,
         })
     }
 
-    fn record_gap(&self, gap: Duration) {
+    /// `frames` frames arrived in one read, `gap` after the stream's previous frame.
+    fn record_gaps(&self, gap: Duration, frames: u64) {
         if self.measuring.load(Ordering::Relaxed) {
             let mut gaps = self
                 .frame_gaps
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             gaps.saturating_record(gap.as_micros() as u64);
+            gaps.saturating_record_n(0, frames.saturating_sub(1));
         }
+    }
+
+    /// A stream's first token frame arrived at `first_token`, its last at `last`, `tokens` token frames in
+    /// all: how far the last one was behind the schedule of one token per inter-token delay.
+    fn record_lag(&self, first_token: Instant, last: Instant, tokens: u64) {
+        let on_schedule = self.inter_token * tokens.saturating_sub(1) as u32;
+        let lag = (last - first_token).saturating_sub(on_schedule);
+        let mut lags = self
+            .lag_at_end
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        lags.saturating_record(lag.as_micros() as u64);
     }
 }
 
@@ -91,7 +112,7 @@ fn main() -> anyhow::Result<()> {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()?;
-    let counters = Arc::new(Counters::new()?);
+    let counters = Arc::new(Counters::new(args.inter_token)?);
     let deadline = Instant::now() + args.hold;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -139,15 +160,26 @@ fn report_gaps(args: &Args, counters: &Counters) {
         .frame_gaps
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    let ms = |q: f64| gaps.value_at_quantile(q) as f64 / 1e3;
+    let lags = counters
+        .lag_at_end
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
     println!(
         "frame_gap n={} p50={:.1}ms p99={:.1}ms max={:.1}ms (inter-token {} ms; due {:.0} frames/s)",
         gaps.len(),
-        ms(0.5),
-        ms(0.99),
+        ms(&gaps, 0.5),
+        ms(&gaps, 0.99),
         gaps.max() as f64 / 1e3,
         args.inter_token.as_millis(),
         f64::from(args.streams) / args.inter_token.as_secs_f64().max(1e-6)
+    );
+    println!(
+        "behind_schedule streams={} p50={:.0}ms p99={:.0}ms max={:.0}ms (each stream's last frame against its 1-token-per-inter-token schedule)",
+        lags.len(),
+        ms(&lags, 0.5),
+        ms(&lags, 0.99),
+        lags.max() as f64 / 1e3
     );
 }
 
@@ -216,10 +248,17 @@ async fn hold_one(
     let mut buffer = vec![0u8; 2048];
     let mut previous = 0;
     let mut last_frame: Option<Instant> = None;
+    // The preamble (role) frame, then token frames: the schedule starts at the first token frame.
+    let (mut frames, mut first_token) = (0u64, None);
     let until = tokio::time::Instant::from_std(deadline);
     loop {
         match tokio::time::timeout_at(until, stream.read(&mut buffer)).await {
-            Err(_) => return Ok(()),
+            Err(_) => {
+                if let (Some(first_token), Some(last)) = (first_token, last_frame) {
+                    counters.record_lag(first_token, last, frames - 1);
+                }
+                return Ok(());
+            }
             Ok(Ok(0)) => return Err(std::io::Error::other("closed before the hold ended")),
             Ok(Ok(n)) => {
                 counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -227,7 +266,11 @@ async fn hold_one(
                 if ends > 0 {
                     let now = Instant::now();
                     if let Some(last) = last_frame.replace(now) {
-                        counters.record_gap(now - last);
+                        counters.record_gaps(now - last, ends);
+                    }
+                    frames += ends;
+                    if frames >= 2 && first_token.is_none() {
+                        first_token = Some(now);
                     }
                 }
                 counters.frames.fetch_add(ends, Ordering::Relaxed)

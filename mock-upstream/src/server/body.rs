@@ -164,6 +164,7 @@ pub(crate) fn sse_body(
         frame: 0,
         finished: false,
         due: None,
+        schedule: None,
         timer: None,
         armed: false,
     };
@@ -175,6 +176,11 @@ pub(crate) fn sse_body(
 }
 
 /// Plays an SSE script as a stream of frames. One timer per stream, re-armed for each frame.
+///
+/// Frames follow a schedule: each delayed frame is due its delay after the previous one was *due*, not
+/// after it was sent. On time this is the same pacing; when the mock is overloaded and a stream falls
+/// behind, the frames already due are handed to hyper back to back — one `writev` for all of them — so
+/// the stream keeps its total duration and each late frame costs less, instead of every later gap growing.
 pub(crate) struct SsePlayer {
     script: SseScript,
     fault: BodyFault,
@@ -183,6 +189,8 @@ pub(crate) struct SsePlayer {
     /// The next item, held back until the timer fires (or for one turn before an abort, so hyper can
     /// flush what it already has: an immediate error would drop the buffered bytes with the connection).
     due: Option<Due>,
+    /// When the last delayed frame was due (the schedule's clock; starts at the first delayed frame).
+    schedule: Option<Instant>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The timer holds back the due item.
     armed: bool,
@@ -242,14 +250,24 @@ impl SsePlayer {
         let delay = self.delay_before(self.frame);
         self.frame += 1;
         if !delay.is_zero() {
-            let at = Instant::now() + delay;
-            match &mut self.timer {
-                Some(timer) => timer.as_mut().reset(at),
-                None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
-            }
-            self.armed = true;
+            self.arm(delay);
         }
         Some(Due::AfterTimer(Ok(bytes)))
+    }
+
+    /// Hold the next frame until `delay` after the previous frame was due (no timer when that has passed).
+    fn arm(&mut self, delay: Duration) {
+        let now = Instant::now();
+        let at = self.schedule.unwrap_or(now) + delay;
+        self.schedule = Some(at);
+        if at <= now {
+            return;
+        }
+        match &mut self.timer {
+            Some(timer) => timer.as_mut().reset(at),
+            None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+        }
+        self.armed = true;
     }
 
     /// The fault's frame when the stream has reached its position.
@@ -325,4 +343,69 @@ fn dribble(
             item
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latency::Distribution;
+    use futures::FutureExt;
+    use rand::SeedableRng;
+
+    /// An OpenAI stream of `tokens` tokens, 10 ms apart.
+    fn player(tokens: u32) -> SsePlayer {
+        let profile = LatencyProfile {
+            inter_token: Some(Distribution::Fixed(Duration::from_millis(10))),
+            ..Default::default()
+        };
+        let completion = Completion {
+            id: "chatcmpl-1".into(),
+            model: "gpt-4".into(),
+            created: 0,
+            input_tokens: 5,
+            output_tokens: tokens,
+            text_start: 0,
+            hit_max_tokens: true,
+            include_usage: false,
+            token_template: Default::default(),
+        };
+        let script = SseScript {
+            provider: Provider::OpenAi,
+            completion,
+            profile,
+            rng: ChaCha8Rng::seed_from_u64(1),
+            request_id: "req_1".into(),
+            _placement: None,
+        };
+        match sse_body(script, BodyFault::None, None) {
+            ResponseBody::Sse(player) => *player,
+            _ => unreachable!("a plain stream is played directly"),
+        }
+    }
+
+    /// Frames the player hands over before it has to wait.
+    fn ready_now(player: &mut SsePlayer) -> usize {
+        let mut frames = 0;
+        while let Some(Some(frame)) = player.next().now_or_never() {
+            assert!(frame.is_ok());
+            frames += 1;
+        }
+        frames
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_follow_a_schedule_and_late_ones_go_out_together() {
+        let mut player = player(20);
+        // Role frame and first token (no time to first token configured), then 10 ms per token.
+        assert_eq!(ready_now(&mut player), 2);
+        let cases = [(10, 1), (10, 1), (35, 3), (5, 1), (10, 1), (0, 0)];
+        for (step, (advance_ms, expected)) in cases.into_iter().enumerate() {
+            tokio::time::advance(Duration::from_millis(advance_ms)).await;
+            assert_eq!(
+                ready_now(&mut player),
+                expected,
+                "step {step}: +{advance_ms} ms"
+            );
+        }
+    }
 }

@@ -52,6 +52,19 @@ impl StatsDelta {
         self.requests.is_empty() && self.streams.is_empty() && self.errors.is_empty()
     }
 
+    /// Bytes held by all the histograms' counters: fixed once every (request, class) and stream has been seen,
+    /// whatever the traffic and the latencies.
+    pub fn histogram_bytes(&self) -> usize {
+        let requests: usize = self
+            .requests
+            .iter()
+            .flat_map(|r| r.classes.values())
+            .map(|c| c.latency.counter_bytes())
+            .sum();
+        let streams: usize = self.streams.iter().map(StreamStats::histogram_bytes).sum();
+        requests + streams + self.aggregate.counter_bytes()
+    }
+
     /// Statistics of one request, if it was seen.
     pub fn request(&self, method: &str, name: &str) -> Option<&RequestStats> {
         self.requests
@@ -350,6 +363,42 @@ mod tests {
         let mut third = StatsDelta::new();
         recorder.drain_into(&mut third);
         assert!(third.is_empty());
+    }
+
+    #[test]
+    fn memory_stays_at_its_ceiling_however_extreme_the_latencies_get() {
+        use crate::histogram::{AGGREGATE_HISTOGRAM_BYTES, PER_REQUEST_HISTOGRAM_BYTES};
+        let names: Vec<String> = (0..50).map(|i| format!("name {i}")).collect();
+        let (mut recorder, mut totals) = (Recorder::new(), StatsDelta::new());
+        let ceiling = names.len() * PER_REQUEST_HISTOGRAM_BYTES + AGGREGATE_HISTOGRAM_BYTES;
+        // Each interval raises every name's largest latency tenfold: 1 ms .. beyond the 1 h range.
+        for interval in 0..8u32 {
+            let mut delta = StatsDelta::new();
+            for name in &names {
+                let mut slow: Outcome<'_> =
+                    outcome("", OutcomeResult::Status(200), true, 10u64.pow(interval));
+                slow.name = name;
+                recorder.record(&slow);
+                recorder.record(&Outcome {
+                    latency: Duration::from_micros(300),
+                    ..slow
+                });
+            }
+            recorder.drain_into(&mut delta);
+            totals.merge(&delta);
+            let sizes = [
+                recorder.delta.histogram_bytes(),
+                delta.histogram_bytes(),
+                totals.histogram_bytes(),
+            ];
+            assert_eq!(sizes, [ceiling; 3], "interval {interval}");
+        }
+        assert_eq!(totals.aggregate.count(), 8 * 2 * names.len() as u64);
+        assert_eq!(
+            totals.aggregate.saturated(),
+            names.len() as u64,
+            "10^7 ms > 1 h"
+        );
     }
 
     #[test]

@@ -73,6 +73,20 @@ impl StreamStats {
         self.chunk_gap.record(gap);
     }
 
+    /// Bytes held by the five histograms' counters (fixed, see [`LatencyHistogram::counter_bytes`]).
+    pub fn histogram_bytes(&self) -> usize {
+        [
+            &self.ttfb,
+            &self.ttft,
+            &self.chunk_gap,
+            &self.max_gap,
+            &self.duration,
+        ]
+        .iter()
+        .map(|h| h.counter_bytes())
+        .sum()
+    }
+
     /// Streams cut short, all causes.
     pub fn cut_total(&self) -> u64 {
         self.cut.values().sum()

@@ -14,7 +14,9 @@
 # the generator for a few seconds makes the open model catch up with up to max_in_flight requests at once, and the
 # connections opened for that burst stay open (~22 KiB each) — an RSS step that is not the statistics. The open
 # file descriptors (~ connections) and the in-flight maximum are printed so such a step can be recognised.
-# Loopback only; the run stops by itself after DURATION.
+# Loopback only; the run stops by itself after DURATION. Last, the same statistics cycle without the network
+# (load-stats/examples/soak_memory: NAMES names, DURATION simulated seconds at RATE) isolates what the statistics
+# themselves hold (a few seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,7 @@ NAMES=${NAMES:-500}
 PRIO=${PRIO:--10}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 [ "${BUILD:-1}" = 0 ] || cargo build --release -q -p harness -p mock-upstream
+[ "${BUILD:-1}" = 0 ] || cargo build --release -q -p load-stats --example soak_memory
 BIN=$CARGO_TARGET_DIR/release
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -77,3 +80,6 @@ fds = [f for t, _, f in samples if t <= s["duration_secs"]]
 print(f"in-flight requests max {max(in_flight[:60], default=0)} in the first minute, {max(in_flight[60:], default=0)} after; "
       f"open fds {fds[0]} at start, {max(fds)} max; late sends {e.get('late_sends')}, dropped {e.get('dropped_sends')}")
 PY
+load_secs=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["duration_secs"]))' "$WORK/results/summary.json")
+echo "statistics alone (no network, same names/rate/duration, 2 recorders):"
+taskset -c 1 "$BIN/examples/soak_memory" "$NAMES" "$load_secs" "$RATE" 2

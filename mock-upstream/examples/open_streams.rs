@@ -45,6 +45,8 @@ struct Counters {
     bytes: AtomicU64,
     /// SSE frames received (each ends with a blank line, `\n\n`).
     frames: AtomicU64,
+    /// Streams that got no token frame before the hold ended.
+    no_token: AtomicU64,
     /// Set while the probe runs: only then are frame gaps recorded.
     measuring: AtomicBool,
     /// Time between consecutive frames of one stream, in microseconds (frames that arrive in one read,
@@ -63,6 +65,7 @@ impl Counters {
             failed: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
+            no_token: AtomicU64::new(0),
             measuring: AtomicBool::new(false),
             frame_gaps: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
             lag_at_end: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3)?),
@@ -175,11 +178,12 @@ fn report_gaps(args: &Args, counters: &Counters) {
         f64::from(args.streams) / args.inter_token.as_secs_f64().max(1e-6)
     );
     println!(
-        "behind_schedule streams={} p50={:.0}ms p99={:.0}ms max={:.0}ms (each stream's last frame against its 1-token-per-inter-token schedule)",
+        "behind_schedule streams={} p50={:.0}ms p99={:.0}ms max={:.0}ms no_token_yet={} (each stream's last frame against its 1-token-per-inter-token schedule)",
         lags.len(),
         ms(&lags, 0.5),
         ms(&lags, 0.99),
-        lags.max() as f64 / 1e3
+        lags.max() as f64 / 1e3,
+        counters.no_token.load(Ordering::Relaxed)
     );
 }
 
@@ -251,14 +255,11 @@ async fn hold_one(
     // The preamble (role) frame, then token frames: the schedule starts at the first token frame.
     let (mut frames, mut first_token) = (0u64, None);
     let until = tokio::time::Instant::from_std(deadline);
-    loop {
+    // Until the deadline, checked after every read too: a read that is always ready would otherwise keep
+    // a starved client reading past it.
+    while Instant::now() < deadline {
         match tokio::time::timeout_at(until, stream.read(&mut buffer)).await {
-            Err(_) => {
-                if let (Some(first_token), Some(last)) = (first_token, last_frame) {
-                    counters.record_lag(first_token, last, frames - 1);
-                }
-                return Ok(());
-            }
+            Err(_) => break,
             Ok(Ok(0)) => return Err(std::io::Error::other("closed before the hold ended")),
             Ok(Ok(n)) => {
                 counters.bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -273,11 +274,18 @@ async fn hold_one(
                         first_token = Some(now);
                     }
                 }
-                counters.frames.fetch_add(ends, Ordering::Relaxed)
+                counters.frames.fetch_add(ends, Ordering::Relaxed);
             }
             Ok(Err(err)) => return Err(err),
         };
     }
+    match (first_token, last_frame) {
+        (Some(first_token), Some(last)) => counters.record_lag(first_token, last, frames - 1),
+        _ => {
+            counters.no_token.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
 }
 
 /// Sequential `GET /v1/models` on one keep-alive connection every 10 ms; also samples the mock's RSS.

@@ -85,6 +85,10 @@ impl StreamRuntime {
         .enable_all()
         .thread_name("mock-streams")
         .on_thread_start(lower_priority)
+        // Connections arriving from the front runtime (new streams) come through the global queue: take it
+        // first, so under overload a new stream's first frames are not queued behind every late frame of
+        // the streams already playing (its time to first token stays short; old streams absorb the delay).
+        .global_queue_interval(1)
         .build()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -136,16 +136,19 @@ fn main() -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(50));
     }
     let (cpu_before, probe_started) = (cpu_seconds(args.pid), Instant::now());
+    let own_cpu_before = cpu_seconds(std::process::id());
     let frames_before = counters.frames.load(Ordering::Relaxed);
     counters.measuring.store(true, Ordering::Relaxed);
     let (latencies, peak_rss_kb) = probe_models(addr, args.pid, deadline)?;
     counters.measuring.store(false, Ordering::Relaxed);
     let seconds = probe_started.elapsed().as_secs_f64();
     let cpu_cores = (cpu_seconds(args.pid) - cpu_before) / seconds;
+    let own_cpu_cores = (cpu_seconds(std::process::id()) - own_cpu_before) / seconds;
     let frames_per_sec = (counters.frames.load(Ordering::Relaxed) - frames_before) as f64 / seconds;
     let _ = holder.join();
     report(&args, &counters, latencies, peak_rss_kb);
     println!("mock_cpu_while_probing={cpu_cores:.2} cores (if far below the machine's idle capacity, the mock was starved)");
+    println!("client_cpu_while_probing={own_cpu_cores:.2} cores (near 1: this client is saturated, and frame lateness below includes its own)");
     if frames_per_sec > 0.0 {
         println!(
             "sse_frames_per_sec={frames_per_sec:.0} mock_us_per_frame={:.2}",

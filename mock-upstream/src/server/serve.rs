@@ -38,7 +38,7 @@ pub(crate) enum Kill {
     Reset = 2,
 }
 
-/// Lets a request handler end its own connection.
+/// Lets a request handler end its own connection, or move it to the stream runtime and back.
 #[derive(Clone, Default)]
 pub(crate) struct ConnControl(Arc<ControlInner>);
 

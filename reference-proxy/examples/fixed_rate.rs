@@ -2,7 +2,7 @@
 //!
 //! Sends `--rate` requests per second for `--duration` to each `--url`, each on its own schedule slot, and
 //! measures latency from the *scheduled* send time, so a slow server cannot hide queueing (no coordinated
-//! omission). Several URLs are interleaved request by request (slot 0 → first URL, slot 1 → second, ...), so
+//! omission). Several URLs are interleaved request by request (each schedule slot sends to every URL), so
 //! "direct" and "through the proxy" are measured at the same moments: on a shared box, a burst of load from other
 //! processes hits both alike instead of whichever ran during it. One result line per URL, `target=<index> ...`.
 //! Loopback only by intent; bounded by duration and by `--max-in-flight`.
@@ -59,16 +59,19 @@ async fn main() -> anyhow::Result<()> {
         .map(|_| Arc::new(Mutex::new(Tally::default())))
         .collect();
     let slots = Arc::new(Semaphore::new(opts.max_in_flight));
-    let rate = f64::from(opts.rate.max(1)) * targets as f64;
+    // One schedule slot per 1/rate: every target gets a request scheduled at that same instant, in an order that
+    // rotates from slot to slot, so neither is favoured by being sent first.
+    let rate = f64::from(opts.rate.max(1));
     let interval = Duration::from_secs_f64(1.0 / rate);
-    let total = (opts.duration.as_secs_f64() * rate) as u64;
+    let total = (opts.duration.as_secs_f64() * rate) as u64 * targets as u64;
     let start = Instant::now();
     let mut dropped = vec![0u64; targets];
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..total {
-        let scheduled = start + interval.mul_f64(i as f64);
+        let slot = i / targets as u64;
+        let scheduled = start + interval.mul_f64(slot as f64);
         tokio::time::sleep_until(scheduled.into()).await;
-        let target = (i % targets as u64) as usize;
+        let target = ((i + slot) % targets as u64) as usize;
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             dropped[target] += 1;
             continue;

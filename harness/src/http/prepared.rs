@@ -38,6 +38,12 @@ fn wire_head(
     Ok((connect_to, head))
 }
 
+/// Header slots of every request's header map. hyper reuses a sent request's header map for its response's
+/// headers, so a map with room for a response's headers (nginx sends 5, the mock provider and proxies a dozen:
+/// rate limits, key used, ...) is not regrown twice while the response is parsed, as a clone of the prepared map
+/// (room for the request's own headers only) was: two reallocations per request.
+const HEADER_SLOTS: usize = 12;
+
 /// The target URL is not usable.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid target URL {url:?}: {reason}")]
@@ -135,13 +141,56 @@ impl PreparedRequest {
     }
 
     /// Builds one instance with body variant `variant` (ignored when there is no body), ready for a
-    /// connection-level client: origin-form URI and a `Host` header. Costs a clone of the prepared head.
+    /// connection-level client: origin-form URI and a `Host` header. The header map is built with room for
+    /// [`HEADER_SLOTS`] headers rather than cloned (see there).
     pub fn build(&self, variant: usize) -> http::Request<http_body_util::Full<Bytes>> {
         let body = self
             .bodies
             .get(variant % self.bodies.len().max(1))
             .cloned()
             .unwrap_or_default();
-        http::Request::from_parts(self.head.clone(), http_body_util::Full::new(body))
+        let mut req = http::Request::new(http_body_util::Full::new(body));
+        *req.method_mut() = self.head.method.clone();
+        *req.uri_mut() = self.head.uri.clone();
+        let headers = req.headers_mut();
+        headers.reserve(HEADER_SLOTS.max(self.head.headers.len()));
+        for (name, value) in &self.head.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(toml_text: &str) -> RequestSpec {
+        toml::from_str(toml_text).expect("test request spec")
+    }
+
+    #[test]
+    fn build_sends_origin_form_with_host_and_the_scenario_headers_in_a_roomy_map() {
+        let cases = [
+            ("http://127.0.0.1:8000", "127.0.0.1:8000", "127.0.0.1:8000"),
+            ("http://localhost/", "localhost", "localhost:80"),
+            ("http://[::1]:9000", "[::1]:9000", "[::1]:9000"),
+        ];
+        let spec = spec(
+            "name = \"chat\"\npath = \"/v1/chat?x=1\"\n[headers]\nauthorization = \"Bearer k\"\nx-tenant = \"t1\"\n",
+        );
+        for (target, host, connect_to) in cases {
+            let prepared = PreparedRequest::new(&spec, target).expect("valid target");
+            assert_eq!(prepared.connect_to(), connect_to, "{target}");
+            let req = prepared.build(0);
+            assert_eq!(req.method(), Method::GET);
+            assert_eq!(req.uri(), "/v1/chat?x=1");
+            let headers = req.headers();
+            assert_eq!(headers.len(), 3, "{headers:?}");
+            assert_eq!(headers[http::header::HOST], host);
+            assert_eq!(headers[http::header::AUTHORIZATION], "Bearer k");
+            assert_eq!(headers["x-tenant"], "t1");
+            assert!(headers.capacity() >= HEADER_SLOTS, "{}", headers.capacity());
+        }
     }
 }

@@ -103,7 +103,7 @@ async fn watch(args: sut_monitor::watch::WatchArgs) -> Result<i32, HarnessError>
 
 /// The hidden `__reference-proxy` subcommand: the workspace's reference proxy in this process.
 async fn reference_proxy(args: reference_proxy::Args) -> Result<i32, HarnessError> {
-    match reference_proxy::run(args, |router| router).await {
+    match reference_proxy::run_standalone(args).await {
         Ok(()) => Ok(0),
         Err(e) if e.downcast_ref::<reference_proxy::ConfigError>().is_some() => {
             eprintln!("reference-proxy: {e:#}");

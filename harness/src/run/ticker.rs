@@ -76,7 +76,7 @@ pub async fn drive(
     let last_users = live(&engine, open_model).users;
     let deltas_left = engine.take_deltas();
     let (remaining, observed) = engine.join().await;
-    let mut latency = LatencyHistogram::new();
+    let mut latency = LatencyHistogram::aggregate();
     for delta in deltas_left.iter().chain(&remaining) {
         run.merge(delta);
         add_latency(&mut latency, delta);
@@ -136,7 +136,7 @@ fn close(
     interval_start: &mut Duration,
     started: Instant,
 ) -> HistoryRow {
-    let mut latency = LatencyHistogram::new();
+    let mut latency = LatencyHistogram::aggregate();
     for delta in engine.take_deltas() {
         run.merge(&delta);
         add_latency(&mut latency, &delta);
@@ -147,11 +147,10 @@ fn close(
     run.close_interval(SystemTime::now(), live(engine, open_model).users)
 }
 
-/// Adds every request's latency in `delta` (all status classes, like the aggregate) to `latency`.
+/// Adds every request's latency in `delta` (all status classes: the delta's aggregate, at its finer precision)
+/// to `latency`.
 fn add_latency(latency: &mut LatencyHistogram, delta: &StatsDelta) {
-    for request in &delta.requests {
-        latency.add(&request.latency());
-    }
+    latency.add(&delta.aggregate);
 }
 
 fn live(engine: &EngineHandle, open_model: bool) -> LiveCounters {

@@ -7,6 +7,9 @@
 //!
 //! Each in-flight slot owns a connection. Free slots are a stack, so the most recently used (warm) connection
 //! goes out first and a run needing few concurrent requests opens few connections whatever `max_in_flight`.
+//! After a stall the stack holds every connection the pile-up opened; those left untouched at the bottom for a
+//! whole [`IDLE_PRUNE_AFTER`] are closed ([`IdleStack`]), so one stall does not keep hundreds of connections
+//! (and their buffers: ~20 KiB each in the harness, more in the target) for the rest of a soak.
 
 use super::schedule::next_arrival;
 use super::workers::Worker;
@@ -18,11 +21,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// How long a free connection may go unused before it is closed.
+const IDLE_PRUNE_AFTER: Duration = Duration::from_secs(10);
+
 /// This worker's in-flight slots: permits shared by all workers (`max_in_flight` in all), connections its own
 /// (opened on this worker's runtime, unopened until first used).
 struct Slots {
     permits: Arc<Semaphore>,
-    free: Mutex<Vec<Connection>>,
+    free: Mutex<IdleStack<Connection>>,
     keep_alive: bool,
 }
 
@@ -44,12 +50,58 @@ impl Slots {
     }
 
     fn release(&self, conn: Connection, permit: OwnedSemaphorePermit) {
-        self.lock().push(conn);
+        let pruned = {
+            let mut free = self.lock();
+            free.push(conn);
+            free.prune_idle(Instant::now())
+        };
+        drop(pruned); // closes them outside the lock
         drop(permit);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, IdleStack<Connection>> {
         self.free.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A LIFO stack of free items that can tell which ones went unused for a whole window: the bottom
+/// `low_water` items (the fewest the stack held since the window began) were never popped during it.
+#[derive(Debug)]
+struct IdleStack<T> {
+    items: Vec<T>,
+    low_water: usize,
+    window_start: Instant,
+}
+
+impl<T> IdleStack<T> {
+    fn new(now: Instant) -> Self {
+        Self {
+            items: Vec::new(),
+            low_water: 0,
+            window_start: now,
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        let item = self.items.pop();
+        self.low_water = self.low_water.min(self.items.len());
+        item
+    }
+
+    fn push(&mut self, item: T) {
+        self.items.push(item);
+    }
+
+    /// Once per [`IDLE_PRUNE_AFTER`] window, removes (and returns, for the caller to drop) the items that stayed
+    /// at the bottom, unused, for the whole window.
+    fn prune_idle(&mut self, now: Instant) -> Vec<T> {
+        if now.duration_since(self.window_start) < IDLE_PRUNE_AFTER {
+            return Vec::new();
+        }
+        let idle: Vec<T> = self.items.drain(..self.low_water).collect();
+        self.low_water = self.items.len();
+        self.window_start = now;
+        idle
     }
 }
 
@@ -74,7 +126,7 @@ pub(super) async fn drive(
     };
     let slots = Arc::new(Slots {
         permits,
-        free: Mutex::new(Vec::new()),
+        free: Mutex::new(IdleStack::new(Instant::now())),
         keep_alive: shared.keep_alive,
     });
     let mut rng = rng_for(seed, worker.index as u64);
@@ -169,6 +221,38 @@ fn count_due(stages: &[OpenStage], mut next: Arrival, now: Duration, worker: Wor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_connections_unused_for_a_whole_window_are_pruned() {
+        let t0 = Instant::now();
+        let later = |s: u64| t0 + Duration::from_secs(s);
+        let mut stack = IdleStack::new(t0);
+        // A stall piled up 5 connections; all come back.
+        (0..5).for_each(|i| stack.push(i));
+        assert!(
+            stack.prune_idle(later(3)).is_empty(),
+            "before the window ends"
+        );
+        // First window: low water was 0 (the stack started empty), nothing has been idle a whole window yet.
+        assert!(stack.prune_idle(later(10)).is_empty());
+        // Steady load afterwards needs 2 at once: the top two are reused, the bottom three never are.
+        for _ in 0..50 {
+            let (a, b) = (stack.pop().unwrap(), stack.pop().unwrap());
+            stack.push(b);
+            stack.push(a);
+        }
+        assert!(
+            stack.prune_idle(later(15)).is_empty(),
+            "the window is not over"
+        );
+        assert_eq!(stack.prune_idle(later(20)), vec![0, 1, 2]);
+        assert_eq!(stack.items, vec![3, 4]);
+        // The survivors stay while they are used.
+        let top = stack.pop().unwrap();
+        stack.push(top);
+        assert!(stack.prune_idle(later(31)).iter().eq([3].iter()));
+        assert_eq!(stack.items, vec![4]);
+    }
 
     #[test]
     fn due_arrivals_are_counted_up_to_but_not_at_the_end() {

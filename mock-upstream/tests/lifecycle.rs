@@ -59,21 +59,6 @@ async fn spawn_refuses_invalid_config() {
     assert!(error.to_string().contains("probability"), "{error}");
 }
 
-async fn open_connections(base: &str) -> u64 {
-    let text = client()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("mock_open_connections "))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 #[tokio::test]
 async fn hanging_requests_are_released_when_the_client_gives_up() {
     let mock = start(MockConfig {

@@ -49,21 +49,6 @@ async fn send(
     (status, String::from_utf8(bytes.to_vec()).unwrap())
 }
 
-async fn open_connections(base: &str) -> u64 {
-    let text = client()
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("mock_open_connections "))
-        .and_then(|v| v.parse().ok())
-        .unwrap()
-}
-
 /// Read a stream on a plain blocking socket in its own thread, counting SSE frame ends.
 fn count_frames(addr: std::net::SocketAddr, frames: Arc<AtomicU64>) {
     let body = chat(10_000, true).to_string();

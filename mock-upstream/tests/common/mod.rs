@@ -116,3 +116,19 @@ pub async fn raw_exchange(
         }
     }
 }
+
+/// The mock's `mock_open_connections` gauge, read from `/metrics`.
+pub async fn open_connections(base: &str) -> u64 {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mock_open_connections "))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}

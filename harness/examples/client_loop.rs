@@ -103,22 +103,36 @@ where
     n
 }
 
-/// One owned HTTP/1.1 connection doing back-to-back GETs until `deadline` (reconnecting after errors).
-async fn conn_loop(uri: &http::Uri, deadline: Instant) -> u64 {
+/// The `host:port` and origin-form path of `uri`.
+fn authority_and_path(uri: &http::Uri) -> (String, String) {
     let authority = uri
         .authority()
         .map_or("127.0.0.1:80", |a| a.as_str())
         .to_string();
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    (authority, path)
+}
+
+/// Opens one HTTP/1.1 connection (TCP_NODELAY); `None` when connect or handshake fails.
+async fn connect(
+    authority: &str,
+) -> Option<(
+    hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+    hyper::client::conn::http1::Connection<TokioIo<tokio::net::TcpStream>, Empty<Bytes>>,
+)> {
+    let stream = tokio::net::TcpStream::connect(authority).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()
+}
+
+/// One owned HTTP/1.1 connection doing back-to-back GETs until `deadline` (reconnecting after errors).
+async fn conn_loop(uri: &http::Uri, deadline: Instant) -> u64 {
+    let (authority, path) = authority_and_path(uri);
     let mut n = 0;
     while Instant::now() < deadline {
-        let Ok(stream) = tokio::net::TcpStream::connect(&authority).await else {
-            return n;
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-        else {
+        let Some((mut sender, conn)) = connect(&authority).await else {
             return n;
         };
         tokio::spawn(conn);
@@ -141,20 +155,10 @@ async fn conn_loop(uri: &http::Uri, deadline: Instant) -> u64 {
 
 /// Like [`conn_loop`], the connection driven in the worker's own task instead of a spawned one.
 async fn inline_loop(uri: &http::Uri, deadline: Instant, yield_first: bool) -> u64 {
-    let authority = uri
-        .authority()
-        .map_or("127.0.0.1:80", |a| a.as_str())
-        .to_string();
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let (authority, path) = authority_and_path(uri);
     let mut n = 0;
     while Instant::now() < deadline {
-        let Ok(stream) = tokio::net::TcpStream::connect(&authority).await else {
-            return n;
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-        else {
+        let Some((mut sender, conn)) = connect(&authority).await else {
             return n;
         };
         let mut conn = Driver::new(conn);

@@ -73,6 +73,17 @@ print(f"requests {a['requests']}, {a['requests_per_sec']:.0f} req/s, failures {a
 print(f"harness RSS after {warm} s {after_1m/1024:.1f} MiB, at {load_end_t} s (end of load) {load_end/1024:.1f} MiB, "
       f"growth {(load_end-after_1m)/1024:.2f} MiB (goal < 5 MiB)")
 print(f"harness RSS peak {peak/1024:.1f} MiB, last sample ({rows[-1][0]} s) {rows[-1][1]/1024:.1f} MiB")
+# Two single samples are at the mercy of whatever burst was in flight at that instant (each connection a stall piles
+# up holds ~20 KiB until it is pruned and the allocator returns the memory). Windows of several minutes compare the
+# level instead: the median and the floor of the samples in the 5 minutes after warm-up against the last 5 minutes.
+span = min(300, max(10, (load_end_t - warm) // 2))
+early = sorted(r for t, r in rows if warm <= t < warm + span)
+late = sorted(r for t, r in rows if load_end_t - span < t <= load_end_t)
+if early and late:
+    med = lambda xs: xs[len(xs) // 2] / 1024
+    print(f"harness RSS median {med(early):.1f} -> {med(late):.1f} MiB (growth {med(late) - med(early):.2f} MiB), "
+          f"floor {early[0]/1024:.1f} -> {late[0]/1024:.1f} MiB (growth {(late[0] - early[0])/1024:.2f} MiB): "
+          f"the {span} s after warm-up vs the last {span} s of the load")
 # Requests in flight hold connections and buffers: a starved generator (a busy box) grows them, not the statistics.
 in_flight = [int(r["User Count"]) for r in history]
 e = s.get("engine") or {}

@@ -7,7 +7,8 @@
 # to core 0, nginx (one worker, returns a 2-byte body, no access log) to core 1. Prints req/s side by side and the
 # harness's ratios (goal: >= 1.0x oha, >= 0.75x wrk). Also runs bare client loops (examples/client_loop.rs: hyper
 # connection-level with the connection in a spawned task or in the worker's own task, hyper-util pooled, reqwest —
-# the ceiling of each client style). Not run by CI.
+# the ceiling of each client style). BASELINE=/path/to/another/harness adds that build, interleaved in the same rounds
+# (e.g. the build before a change). Not run by CI.
 set -euo pipefail
 CONNS=${1:-50}
 SECS=${2:-10}
@@ -68,9 +69,12 @@ record() { echo "$1 $2 $(cpu_of)" >> "$WORK/results"; }  # name req/s cpu_us
 : > "$WORK/results"
 echo "== $CONNS connections, ${SECS}s, generator on core 0, nginx on core 1, $ROUNDS rounds"
 for round in $(seq "$ROUNDS"); do
-  rm -rf "$WORK/harness"
-  { time taskset -c 0 "$HARNESS" run "$WORK/bench.toml" --target "$URL" --out "$WORK/harness" -q >/dev/null 2>&1; } 2> "$WORK/cpu" || true
-  record harness "$(python3 -c "import json;a=json.load(open('$WORK/harness/summary.json'))['aggregate'];print(a['requests_per_sec'], a['requests'])")"
+  for name in harness ${BASELINE:+baseline}; do
+    bin=$HARNESS; [ "$name" = baseline ] && bin=$BASELINE
+    rm -rf "$WORK/harness"
+    { time taskset -c 0 "$bin" run "$WORK/bench.toml" --target "$URL" --out "$WORK/harness" -q >/dev/null 2>&1; } 2> "$WORK/cpu" || true
+    record "$name" "$(python3 -c "import json;a=json.load(open('$WORK/harness/summary.json'))['aggregate'];print(a['requests_per_sec'], a['requests'])")"
+  done
   if need oha; then
     { time taskset -c 0 oha -z "${SECS}s" -c "$CONNS" --no-tui --output-format json "$URL" > "$WORK/oha.json" 2>/dev/null; } 2> "$WORK/cpu"
     record oha "$(python3 -c "import json;d=json.load(open('$WORK/oha.json'));print(d['summary']['requestsPerSec'], sum(d['statusCodeDistribution'].values()))")"
@@ -90,7 +94,7 @@ for line in open(sys.argv[1]):
     name, rate, n, cpu = line.split()
     rows.setdefault(name, []).append((float(rate), float(cpu) / max(float(n), 1)))
 med = {k: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
-labels = {"harness": "harness (full bookkeeping)", "oha": "oha", "wrk": "wrk -t1",
+labels = {"harness": "harness (full bookkeeping)", "baseline": "harness, BASELINE build", "oha": "oha", "wrk": "wrk -t1",
           "conn": "bare hyper conn loop, conn task", "conn-inline": "bare hyper conn loop, in-task",
           "hyper": "bare hyper-util pooled loop", "reqwest": "bare reqwest loop"}
 print(f"{'generator (median of rounds)':32} {'req/s':>10} {'CPU us/req':>11}")

@@ -170,22 +170,22 @@ fn report_gaps(args: &Args, counters: &Counters) {
         .lag_at_end
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
-    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e3;
+    // p50, p99 and max in milliseconds of a microsecond histogram.
+    let ms = |h: &Histogram<u64>| {
+        let at = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
+        (at(0.5), at(0.99), h.max() as f64 / 1e3)
+    };
+    let (p50, p99, max) = ms(&gaps);
     println!(
-        "frame_gap n={} p50={:.1}ms p99={:.1}ms max={:.1}ms (inter-token {} ms; due {:.0} frames/s)",
+        "frame_gap n={} p50={p50:.1}ms p99={p99:.1}ms max={max:.1}ms (inter-token {} ms; due {:.0} frames/s)",
         gaps.len(),
-        ms(&gaps, 0.5),
-        ms(&gaps, 0.99),
-        gaps.max() as f64 / 1e3,
         args.inter_token.as_millis(),
         f64::from(args.streams) / args.inter_token.as_secs_f64().max(1e-6)
     );
+    let (p50, p99, max) = ms(&lags);
     println!(
-        "behind_schedule streams={} p50={:.0}ms p99={:.0}ms max={:.0}ms no_token_yet={} (each stream's last frame against its 1-token-per-inter-token schedule)",
+        "behind_schedule streams={} p50={p50:.0}ms p99={p99:.0}ms max={max:.0}ms no_token_yet={} (each stream's last frame against its 1-token-per-inter-token schedule)",
         lags.len(),
-        ms(&lags, 0.5),
-        ms(&lags, 0.99),
-        lags.max() as f64 / 1e3,
         counters.no_token.load(Ordering::Relaxed)
     );
 }

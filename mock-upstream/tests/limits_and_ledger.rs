@@ -180,14 +180,7 @@ async fn metrics_expose_requests_faults_and_latency() {
     let mock = start(config).await;
     let _ = raw_exchange(&mock, "POST", "/v1/chat/completions", "s1", &chat(1, false)).await;
     assert_eq!(post_chat(&mock, "s1", &chat(1, false)).await.status(), 200);
-    let text = client()
-        .get(format!("{}/metrics", mock.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&mock.base_url()).await;
     assert!(
         text.contains(
             "mock_requests_total{key=\"k1\",route=\"chat_completions\",status=\"200\"} 1"

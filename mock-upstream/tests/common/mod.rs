@@ -117,17 +117,23 @@ pub async fn raw_exchange(
     }
 }
 
-/// The mock's `mock_open_connections` gauge, read from `/metrics`.
-pub async fn open_connections(base: &str) -> u64 {
-    let text = client()
+/// The mock's Prometheus text from `/metrics`.
+pub async fn metrics_text(base: &str) -> String {
+    client()
         .get(format!("{base}/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+/// The mock's `mock_open_connections` gauge, read from `/metrics`.
+pub async fn open_connections(base: &str) -> u64 {
+    metrics_text(base)
+        .await
+        .lines()
         .find_map(|l| l.strip_prefix("mock_open_connections "))
         .and_then(|v| v.parse().ok())
         .unwrap()

@@ -7,16 +7,18 @@
 #
 # The harness drives mock-upstream directly (attach mode) with a scenario of NAMES request names that all
 # "fail" (each expects 201, the mock answers 200), so the error table holds NAMES distinct (name, message)
-# rows — the Locust #816 pattern. The harness's RSS is sampled every 10 s from /proc; the script prints the
-# RSS after the first minute, at the end of the load, and the growth between them (goal: < 5 MB over 30 min at
-# 2000 req/s); the last sample (taken while the results are written) is printed too.
+# rows — the pattern that makes an unbounded error table grow. The harness's RSS is sampled every 10 s from
+# /proc; the script prints the RSS after the first minute, at the end of the load, and the growth between them
+# (goal: < 5 MB over 30 min at 2000 req/s), the medians and floors of the 5 minutes after warm-up against the last
+# 5 minutes, and the last sample (taken while the results are written).
 # Harness pinned to core 1, mock to core 0, both at nice PRIO (default -10): on a shared box a compile that starves
 # the generator for a few seconds makes the open model catch up with up to max_in_flight requests at once, and the
 # connections opened for that burst stay open (~22 KiB each) — an RSS step that is not the statistics. The open
 # file descriptors (~ connections) and the in-flight maximum are printed so such a step can be recognised.
 # Loopback only; the run stops by itself after DURATION. Last, the same statistics cycle without the network
-# (load-stats/examples/soak_memory: NAMES names, DURATION simulated seconds at RATE) isolates what the statistics
+# (bench-tools soak_memory: NAMES names, DURATION simulated seconds at RATE) isolates what the statistics
 # themselves hold (a few seconds).
+# Current figures: bench/RESULTS.md#harness-memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +28,7 @@ NAMES=${NAMES:-500}
 PRIO=${PRIO:--10}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 [ "${BUILD:-1}" = 0 ] || cargo build --release -q -p harness -p mock-upstream
-[ "${BUILD:-1}" = 0 ] || cargo build --release -q -p load-stats --example soak_memory
+[ "${BUILD:-1}" = 0 ] || cargo build --release -q -p bench-tools --bin soak_memory
 BIN=$CARGO_TARGET_DIR/release
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -93,4 +95,4 @@ print(f"in-flight requests max {max(in_flight[:60], default=0)} in the first min
 PY
 load_secs=$(python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["duration_secs"]))' "$WORK/results/summary.json")
 echo "statistics alone (no network, same names/rate/duration, 2 recorders):"
-taskset -c 1 "$BIN/examples/soak_memory" "$NAMES" "$load_secs" "$RATE" 2
+taskset -c 1 "$BIN/soak_memory" "$NAMES" "$load_secs" "$RATE" 2

@@ -5,10 +5,10 @@
 #
 # Installs wrk and nginx (apt) and oha (cargo install --locked; SKIP_OHA=1 to skip) when missing. Each generator is pinned with taskset
 # to core 0, nginx (one worker, returns a 2-byte body, no access log) to core 1. Prints req/s side by side and the
-# harness's ratios (goal: >= 1.0x oha, >= 0.75x wrk). Also runs bare client loops (examples/client_loop.rs: hyper
-# connection-level with the connection in a spawned task or in the worker's own task, hyper-util pooled, reqwest —
-# the ceiling of each client style). BASELINE=/path/to/another/harness adds that build, interleaved in the same rounds
-# (e.g. the build before a change). Not run by CI.
+# harness's ratios (goal: >= 1.0x oha, >= 0.75x wrk). Also runs bare client loops (bench-tools client_loop: hyper
+# connection-level, hyper-util pooled, reqwest — the ceiling of each client style). BASELINE=/path/to/another/harness
+# adds that build, interleaved in the same rounds (e.g. the build before a change). Not run by CI.
+# Current figures: bench/RESULTS.md#harness-vs-oha-wrk
 set -euo pipefail
 CONNS=${1:-50}
 SECS=${2:-10}
@@ -22,9 +22,9 @@ if ! need wrk || ! need nginx; then apt-get update -qq && apt-get install -y -qq
 if ! need oha && [ "${SKIP_OHA:-0}" != 1 ]; then cargo install oha --locked || echo "oha did not install" >&2; fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-(cd "$ROOT" && cargo build --release -q -p harness --bin harness --example client_loop)
+(cd "$ROOT" && cargo build --release -q -p harness --bin harness -p bench-tools --bin client_loop)
 HARNESS=$CARGO_TARGET_DIR/release/harness
-CLIENT_LOOP=$CARGO_TARGET_DIR/release/examples/client_loop
+CLIENT_LOOP=$CARGO_TARGET_DIR/release/client_loop
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
@@ -81,7 +81,7 @@ for round in $(seq "$ROUNDS"); do
   fi
   { time taskset -c 0 wrk -t1 -c "$CONNS" -d "${SECS}s" "$URL" > "$WORK/wrk.out"; } 2> "$WORK/cpu"
   record wrk "$(awk '/Requests\/sec/ {r=$2} /requests in/ {n=$1} END {print r, n}' "$WORK/wrk.out")"
-  for kind in conn conn-inline hyper reqwest; do
+  for kind in conn hyper reqwest; do
     { time taskset -c 0 "$CLIENT_LOOP" "$URL" "$CONNS" "$SECS" "$kind" > "$WORK/loop.out"; } 2> "$WORK/cpu"
     record "$kind" "$(awk '{gsub(/\(/, "", $4); print $2, $4}' "$WORK/loop.out")"
   done
@@ -95,7 +95,7 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, []).append((float(rate), float(cpu) / max(float(n), 1)))
 med = {k: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
 labels = {"harness": "harness (full bookkeeping)", "baseline": "harness, BASELINE build", "oha": "oha", "wrk": "wrk -t1",
-          "conn": "bare hyper conn loop, conn task", "conn-inline": "bare hyper conn loop, in-task",
+          "conn": "bare hyper conn loop",
           "hyper": "bare hyper-util pooled loop", "reqwest": "bare reqwest loop"}
 print(f"{'generator (median of rounds)':32} {'req/s':>10} {'CPU us/req':>11}")
 for k, label in labels.items():

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sensitivity and false positives of the leak verdicts on REAL processes (issue 5's "Proof"): `harness run` drives
+# Sensitivity and false positives of the leak verdicts on REAL processes: `harness run` drives
 # the leaky fixture proxy (tests/src/bin/leaky-proxy.rs: the reference proxy plus a middleware that really leaks
 # LEAK_BYTES_PER_REQUEST bytes a request into never-freed, written memory) at a steady open-model rate, with the
 # in-process mock as upstream and `judge_leaks = true`; one run per leak rate plus CLEAN_RUNS runs with no leak.
@@ -24,6 +24,7 @@
 # Wall time: ceil((#RATES + CLEAN_RUNS) / PARALLEL) x DURATION (about 50 min with the defaults). Not run by CI.
 # The numbers include whatever else the machine is doing (other builds, other runs): that noise is what a shared
 # CI runner gives a user's nightly job too, so it is kept, and the machine load is printed with the results.
+# Current figures: bench/RESULTS.md#leak-sensitivity-real
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -53,7 +54,7 @@ seconds "$WARMUP" >/dev/null
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   echo "building release binaries (harness, leaky-proxy)..." >&2
-  cargo build --release -q -p harness -p e2e-tests --bins
+  cargo build --release -q -p harness -p tests --bins
 fi
 # Private copies: a rebuild in the target dir during the hour-long study must not mix binaries between runs.
 cp "$CARGO_TARGET_DIR/release/harness" "$CARGO_TARGET_DIR/release/leaky-proxy" "$OUT/bin/"

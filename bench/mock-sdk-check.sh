@@ -4,7 +4,7 @@
 #
 #   bench/mock-sdk-check.sh
 #
-# Installs the SDKs with pip when missing. Loopback only.
+# Installs the SDKs with pip when missing. Loopback only. Last result: bench/RESULTS.md#mock-sdk-check
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}

@@ -16,7 +16,7 @@
 #
 # Env knobs: DURATION (wrk, default 10s), CONNECTIONS (64), ROUNDS (2), STREAMS ("2500 5000 10000"),
 # HOLD (20s), BASELINE_BIN (another mock-upstream binary, e.g. an older build, measured in the same rounds).
-# Installs wrk and nginx with apt-get when missing. Loopback only.
+# Installs wrk and nginx with apt-get when missing. Loopback only. Current figures: bench/RESULTS.md#mock-vs-nginx
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,9 +31,9 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx >/dev/null
 fi
-cargo build --release -q -p mock-upstream --bin mock-upstream --example open_streams
+cargo build --release -q -p mock-upstream --bin mock-upstream -p bench-tools --bin open_streams
 MOCK_BIN=$CARGO_TARGET_DIR/release/mock-upstream
-STREAMS_BIN=$CARGO_TARGET_DIR/release/examples/open_streams
+STREAMS_BIN=$CARGO_TARGET_DIR/release/open_streams
 
 WORK=$(mktemp -d)
 PIDS=()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Monitor cost: CPU used by `watch` (sut-monitor's sampler, 1 Hz) on a realistic process tree, side by side with
+# Monitor cost: CPU used by bench-tools monitor_watch (the sampler of `harness watch`, 1 Hz) on a realistic process tree, side by side with
 # procps `top -b -d 1 -p PIDS` sampling the same PIDs at the same rate. Goal: < 0.5 % of one core.
 #
 #   bench/monitor-cost.sh [SECONDS=60]
@@ -7,14 +7,14 @@
 # The tree: a Python "master" with 4 worker processes (like uvicorn/gunicorn workers), each holding 64 loopback
 # TCP connections and 8 idle threads (~330 fds and ~520 sockets in total). Tools are pinned to CPU 1, the tree to
 # CPU 0. CPU time is user+sys over each tool's whole life (from /usr/bin/time), startup included.
-# Not run by CI.
+# Not run by CI. Current figures: bench/RESULTS.md#monitor-cost
 set -euo pipefail
 SECS=${1:-60}
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
-cargo build --release -q -p sut-monitor --example watch
-WATCH="$CARGO_TARGET_DIR/release/examples/watch"
+cargo build --release -q -p bench-tools --bin monitor_watch
+WATCH="$CARGO_TARGET_DIR/release/monitor_watch"
 OUT=$(mktemp -d)
 trap 'kill -- -$TREE 2>/dev/null || true; rm -rf "$OUT"' EXIT
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Offline sensitivity study of the default leak verdicts over synthetic series with realistic noise
-# (sut-monitor/src/leak/sensitivity.rs): detection rate by leak rate in a 10-minute run, false positives over
+# (bench/bench-tools/src/bin/leak_sensitivity.rs): detection rate by leak rate in a 10-minute run, false positives over
 # thousands of clean seeds (plateau, harsh wander, GC sawtooth), 90-second CI runs, and slope-CI coverage.
 #
 #   bench/monitor-leak-sensitivity.sh
 #
-# The end-to-end counterpart (a deliberately leaking proxy fixture driven by `harness run`) lives with the
-# e2e tests. Not run by CI.
+# The counterpart on real processes (a deliberately leaking proxy fixture driven by `harness run`) is
+# bench/leak-sensitivity-real.sh; the pass/fail version is tests/e2e/leak_verdicts.rs. Not run by CI.
+# Current figures: bench/RESULTS.md#monitor-leak-sensitivity
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-cargo test --release -q -p sut-monitor --lib sensitivity_study -- --ignored --nocapture 2>&1 | grep -v '^running\|^test \|^$'
+cargo run --release -q -p bench-tools --bin leak_sensitivity

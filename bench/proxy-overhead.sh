@@ -2,21 +2,21 @@
 # What reference-proxy costs, side by side with talking to mock-upstream directly — one command:
 #
 #   bash bench/proxy-overhead.sh                 # ~3 min: throughput, latency at 1000 req/s, 60 s RSS run
-#   DURATION=600 bash bench/proxy-overhead.sh    # the issue's 10-minute RSS run
+#   DURATION=600 bash bench/proxy-overhead.sh    # with a 10-minute RSS run
 #   BASELINE=/tmp/proxy-baseline bash bench/proxy-overhead.sh   # also A/B an older reference-proxy binary
 #
 # Layout on a 2-core box: mock-upstream (zero latency) pinned to core 0, reference-proxy pinned to core 1, the
 # load clients unpinned. Same client, same rate for "direct" and "through proxy", in one run.
 #   1. throughput: wrk, closed loop (THREADS x CONNS for TPUT_SECS s) → req/s direct vs proxy, ratio (goal >= 0.4);
 #      ROUNDS rounds interleaved (direct, proxy[, baseline]) and medians reported, because the box is shared
-#   2. latency: fixed-rate open-loop client (examples/fixed_rate.rs, wrk2-style: latency measured from the
+#   2. latency: fixed-rate open-loop client (bench-tools fixed_rate, wrk2-style: latency measured from the
 #      scheduled send time) at RATE req/s to each target for LAT_SECS s, direct and proxy[, baseline]
 #      interleaved request by request in one client run (so load from other processes hits both alike)
 #      → p50/p99 direct vs proxy, added p50 (goal < 1 ms); LAT_ROUNDS such runs, medians reported
 #   3. memory: fixed-rate client at RATE req/s through the proxy for DURATION s; proxy RSS sampled every 5 s;
 #      growth after the first WARMUP s (goal: within ±5 MB); open fds sampled alongside, because a latency
 #      stall on a busy box briefly multiplies connections, which shows as a one-time step, not as growth
-# Loopback only; every phase is bounded in time. Not run by CI.
+# Loopback only; every phase is bounded in time. Not run by CI. Current figures: bench/RESULTS.md#proxy-overhead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,7 +48,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "== building (release)"
-cargo build --release -q -p mock-upstream -p reference-proxy --bins --example fixed_rate
+cargo build --release -q -p mock-upstream -p reference-proxy --bins -p bench-tools --bin fixed_rate
 
 # Starts "$@" in the background, waits for its `listening on http://ADDR` line, prints ADDR.
 start_server() {
@@ -87,12 +87,12 @@ wrk.headers["Authorization"] = "Bearer sk-bench-client"
 LUA
 
 wrk_rps() { wrk -t"$THREADS" -c"$CONNS" -d"${TPUT_SECS}s" -s "$WORK/post.lua" "http://$1$PATH_" | awk '/Requests\/sec/ {print $2}'; }
-fixed_rate() { "$BIN/examples/fixed_rate" --url "http://$1$PATH_" --rate "$RATE" --duration "$2s" --body "$BODY" "${@:3}"; }
+fixed_rate() { "$BIN/fixed_rate" --url "http://$1$PATH_" --rate "$RATE" --duration "$2s" --body "$BODY" "${@:3}"; }
 # One interleaved latency run over the addresses "$@": one `target=<i> ...` line each.
 fixed_rate_each() {
   local urls=()
   for addr in "$@"; do urls+=(--url "http://$addr$PATH_"); done
-  "$BIN/examples/fixed_rate" "${urls[@]}" --rate "$RATE" --duration "${LAT_SECS}s" --body "$BODY"
+  "$BIN/fixed_rate" "${urls[@]}" --rate "$RATE" --duration "${LAT_SECS}s" --body "$BODY"
 }
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$PROXY_PID/status"; }

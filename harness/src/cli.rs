@@ -1,6 +1,7 @@
 //! Command line (Locust-shaped where it can be): `harness run | check | list | watch | report | compare`.
+// The doc comments below are clap's `--help` text, printed verbatim: `<scenario>` there is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
 
-use crate::scenario::parse_duration;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,7 +63,7 @@ pub struct RunArgs {
     #[arg(short = 'r', long)]
     pub spawn_rate: Option<f64>,
     /// Run time, e.g. 30s, 5m (stages beyond it are cut; the last stage holds if it is longer).
-    #[arg(short = 't', long, value_parser = parse_duration)]
+    #[arg(short = 't', long, value_parser = human_duration::parse)]
     pub run_time: Option<Duration>,
     /// Arrival rate in requests/s: switches to the open model at a constant rate.
     #[arg(long)]
@@ -147,13 +148,13 @@ pub struct ThresholdArgs {
     #[arg(long)]
     pub min_rps: Option<f64>,
     /// Maximum median latency (e.g. 50ms).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = human_duration::parse)]
     pub p50: Option<Duration>,
     /// Maximum 95th percentile latency.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = human_duration::parse)]
     pub p95: Option<Duration>,
     /// Maximum 99th percentile latency.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = human_duration::parse)]
     pub p99: Option<Duration>,
     /// Maximum failures in percent, 429s included.
     #[arg(long)]

@@ -2,7 +2,7 @@
 //!
 //! Scenario files ([`scenario`]) describe the load; the [`engine`] drives it against the proxy under test
 //! ([`sut`]: started by the harness, or attached to), measuring exact latencies without coordinated omission
-//! over a hyper-util hot path ([`http`]); [`run`] orchestrates a whole run and writes Locust-compatible CSVs,
+//! over HTTP/1.1 connections owned by the workers ([`http`]); [`run`] orchestrates a whole run and writes Locust-compatible CSVs,
 //! `summary.json` and a verdict with a documented exit code ([`exit`]); [`monitoring`] samples and judges the
 //! proxy's resources. [`cli`] and [`commands`] are the command line.
 

@@ -2,7 +2,6 @@
 //! fields rejected, then validated as a whole, so a typo fails at startup with the file, line and field
 //! instead of silently doing nothing during a load test.
 
-use crate::durations;
 use crate::faults::FaultRule;
 use crate::latency::LatencyProfile;
 use crate::route::{Provider, Route};
@@ -44,7 +43,7 @@ pub struct MockConfig {
     /// Honour `x-mock-status`, `x-mock-latency` and `x-mock-fault` request headers.
     pub override_headers: bool,
     /// Longest a `hang` fault holds a request before closing the connection.
-    #[serde(with = "durations::required")]
+    #[serde(with = "human_duration::serde::required")]
     pub hang_max: Duration,
     /// How many `(route, index, fault)` decisions the ledger keeps per key.
     pub fault_sequence_cap: usize,
@@ -253,16 +252,16 @@ impl MockConfig {
             if let Some(latency) = &key.latency {
                 latency
                     .validate()
-                    .map_err(|problem| (field("latency"), problem))?;
+                    .map_err(|problem| (field("latency"), problem.to_string()))?;
             }
         }
         self.latency
             .validate()
-            .map_err(|problem| ("latency".to_string(), problem))?;
+            .map_err(|problem| ("latency".to_string(), problem.to_string()))?;
         for (route, latency) in &self.route_latency {
             latency
                 .validate()
-                .map_err(|problem| (format!("route_latency.{route}"), problem))?;
+                .map_err(|problem| (format!("route_latency.{route}"), problem.to_string()))?;
         }
         if self.max_output_tokens == 0 {
             return Err(("max_output_tokens".into(), "must be >= 1".into()));

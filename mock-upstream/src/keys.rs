@@ -6,9 +6,10 @@ use crate::config::{KeyConfig, MockConfig, ANY_KEY_ID, UNKNOWN_KEY_ID};
 use crate::ledger::KeyLedger;
 use crate::limiter::KeyLimiter;
 use crate::route::Route;
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runtime state of one key (or of a pooled bucket).
@@ -52,11 +53,11 @@ impl KeyRuntime {
     }
 
     pub(crate) fn limiter(&self) -> MutexGuard<'_, KeyLimiter> {
-        self.limiter.lock().unwrap_or_else(PoisonError::into_inner)
+        self.limiter.lock()
     }
 
     pub(crate) fn ledger(&self) -> MutexGuard<'_, KeyLedger> {
-        self.ledger.lock().unwrap_or_else(PoisonError::into_inner)
+        self.ledger.lock()
     }
 }
 

@@ -2,7 +2,6 @@
 //! with `tokio::time::sleep`, so thousands of slow requests cost timers, not threads, and the same seed gives
 //! the same delays.
 
-use crate::durations;
 use rand::Rng;
 use rand_distr::{Distribution as _, LogNormal, Normal};
 use serde::{Deserialize, Serialize};
@@ -17,48 +16,82 @@ const Z_P99: f64 = 2.326_347_874_040_841;
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Distribution {
     /// Always the same delay.
-    Fixed(#[serde(with = "durations::required")] Duration),
+    Fixed(#[serde(with = "human_duration::serde::required")] Duration),
     /// Uniform between `min` and `max`.
     Uniform {
         /// Smallest delay.
-        #[serde(with = "durations::required")]
+        #[serde(with = "human_duration::serde::required")]
         min: Duration,
         /// Largest delay.
-        #[serde(with = "durations::required")]
+        #[serde(with = "human_duration::serde::required")]
         max: Duration,
     },
     /// Normal, truncated at zero.
     Normal {
         /// Mean delay.
-        #[serde(with = "durations::required")]
+        #[serde(with = "human_duration::serde::required")]
         mean: Duration,
         /// Standard deviation.
-        #[serde(with = "durations::required")]
+        #[serde(with = "human_duration::serde::required")]
         stddev: Duration,
     },
     /// Log-normal given by its median and 99th percentile (the numbers people quote for real providers).
     Lognormal {
         /// Median delay.
-        #[serde(with = "durations::required")]
+        #[serde(with = "human_duration::serde::required")]
         median: Duration,
         /// 99th-percentile delay; must be >= median.
-        #[serde(with = "durations::required")]
+        #[serde(with = "human_duration::serde::required")]
         p99: Duration,
     },
 }
 
+/// A latency distribution whose parameters cannot describe a distribution.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DistributionError {
+    /// `uniform` with `min > max`.
+    #[error("uniform: min {min:?} > max {max:?}")]
+    UniformMinAboveMax {
+        /// The lower bound given.
+        min: Duration,
+        /// The upper bound given.
+        max: Duration,
+    },
+    /// `lognormal` with a zero median.
+    #[error("lognormal: median must be > 0")]
+    LognormalZeroMedian,
+    /// `lognormal` with `p99 < median`.
+    #[error("lognormal: p99 {p99:?} < median {median:?}")]
+    LognormalP99BelowMedian {
+        /// The median given.
+        median: Duration,
+        /// The 99th percentile given.
+        p99: Duration,
+    },
+}
+
+/// A latency profile field whose distribution is invalid.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct LatencyError {
+    /// The profile field (`base`, `ttft`, `inter_token`).
+    pub field: &'static str,
+    /// What is wrong with its distribution.
+    pub problem: DistributionError,
+}
+
 impl Distribution {
     /// Check parameters that serde cannot (min <= max, median > 0, p99 >= median).
-    pub fn validate(&self) -> Result<(), String> {
-        match self {
+    pub fn validate(&self) -> Result<(), DistributionError> {
+        match *self {
             Distribution::Uniform { min, max } if min > max => {
-                Err(format!("uniform: min {min:?} > max {max:?}"))
+                Err(DistributionError::UniformMinAboveMax { min, max })
             }
             Distribution::Lognormal { median, .. } if median.is_zero() => {
-                Err("lognormal: median must be > 0".into())
+                Err(DistributionError::LognormalZeroMedian)
             }
             Distribution::Lognormal { median, p99 } if p99 < median => {
-                Err(format!("lognormal: p99 {p99:?} < median {median:?}"))
+                Err(DistributionError::LognormalP99BelowMedian { median, p99 })
             }
             _ => Ok(()),
         }
@@ -102,7 +135,7 @@ pub struct LatencyProfile {
     /// Extra delay per generated token for non-streaming responses.
     #[serde(
         default,
-        with = "durations::optional",
+        with = "human_duration::serde::optional",
         skip_serializing_if = "Option::is_none"
     )]
     pub per_output_token: Option<Duration>,
@@ -116,7 +149,7 @@ pub struct LatencyProfile {
 
 impl LatencyProfile {
     /// Validate every distribution in the profile, naming the offending field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), LatencyError> {
         let fields = [
             ("base", &self.base),
             ("ttft", &self.ttft),
@@ -124,9 +157,10 @@ impl LatencyProfile {
         ];
         for (name, distribution) in fields {
             if let Some(distribution) = distribution {
-                distribution
-                    .validate()
-                    .map_err(|err| format!("{name}: {err}"))?;
+                distribution.validate().map_err(|problem| LatencyError {
+                    field: name,
+                    problem,
+                })?;
             }
         }
         Ok(())
@@ -286,7 +320,10 @@ mod tests {
         for (distribution, expected) in cases {
             match (distribution.validate(), expected) {
                 (Ok(()), None) => {}
-                (Err(message), Some(word)) => assert!(message.contains(word), "{message}"),
+                (Err(error), Some(word)) => {
+                    let message = error.to_string();
+                    assert!(message.contains(word), "{message}")
+                }
                 (other, _) => panic!("{distribution:?}: {other:?}"),
             }
         }

@@ -19,7 +19,6 @@
 
 pub mod cli;
 pub mod config;
-mod durations;
 pub mod faults;
 mod keys;
 pub mod latency;

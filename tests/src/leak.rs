@@ -9,8 +9,8 @@
 //! (`bench/leak-sensitivity-real.sh`) could not say which leak rate it detected. With the arena, RSS grows by
 //! exactly the nominal bytes per request, at page granularity.
 
+use parking_lot::Mutex;
 use std::fs::File;
-use std::sync::Mutex;
 
 use axum::{extract::Request, middleware::Next, response::Response};
 
@@ -26,7 +26,7 @@ pub struct LeakPlan {
 impl LeakPlan {
     /// Reads `LEAK_BYTES_PER_REQUEST` and `LEAK_FD_EVERY` (both default 0); a malformed value is an error
     /// naming the variable.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, BadLeakVariable> {
         Ok(Self {
             bytes_per_request: env_number("LEAK_BYTES_PER_REQUEST")?.unwrap_or(0) as usize,
             fd_every: env_number("LEAK_FD_EVERY")?.unwrap_or(0),
@@ -34,13 +34,23 @@ impl LeakPlan {
     }
 }
 
-fn env_number(name: &str) -> Result<Option<u64>, String> {
+/// A `LEAK_*` variable that is not a non-negative integer.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}={text:?} is not a non-negative integer")]
+pub struct BadLeakVariable {
+    /// The variable.
+    pub name: &'static str,
+    /// Its value.
+    pub text: String,
+}
+
+fn env_number(name: &'static str) -> Result<Option<u64>, BadLeakVariable> {
     match std::env::var(name) {
         Ok(text) => text
             .trim()
             .parse()
             .map(Some)
-            .map_err(|_| format!("{name}={text:?} is not a non-negative integer")),
+            .map_err(|_| BadLeakVariable { name, text }),
         Err(_) => Ok(None),
     }
 }
@@ -81,27 +91,21 @@ impl Arena {
 
 /// Installs the plan used by [`leak_middleware`].
 pub fn install(plan: LeakPlan) {
-    *PLAN.lock().unwrap_or_else(|e| e.into_inner()) = plan;
+    *PLAN.lock() = plan;
 }
 
 /// Leaks according to the installed plan, then passes the request on untouched.
 pub async fn leak_middleware(request: Request, next: Next) -> Response {
-    let plan = *PLAN.lock().unwrap_or_else(|e| e.into_inner());
+    let plan = *PLAN.lock();
     let n = REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
     if plan.bytes_per_request > 0 {
         // Fill with a request-dependent byte so the pages are really written (not zero pages shared by the kernel).
         let fill = (n % 251) as u8 + 1;
-        HOARD
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .leak(plan.bytes_per_request, fill);
+        HOARD.lock().leak(plan.bytes_per_request, fill);
     }
     if plan.fd_every > 0 && n.is_multiple_of(plan.fd_every) {
         if let Ok(file) = File::open("/dev/null") {
-            OPEN_FILES
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(file);
+            OPEN_FILES.lock().push(file);
         }
     }
     next.run(request).await
@@ -149,6 +153,6 @@ mod tests {
     #[test]
     fn malformed_env_value_names_the_variable() {
         let err = env_number("PATH").unwrap_err();
-        assert!(err.starts_with("PATH="), "{err}");
+        assert!(err.to_string().starts_with("PATH="), "{err}");
     }
 }

@@ -57,19 +57,30 @@ pub struct PoolKey {
     pub secret: Secret,
 }
 
+/// A `--key` or `--upstream` flag the fixture cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    /// `--key` is not `ID=SECRET`.
+    #[error("expected ID=SECRET with a non-empty id and secret")]
+    NotIdEqualsSecret,
+    /// The secret cannot go in a header.
+    #[error("the secret of key `{0}` contains characters not allowed in an HTTP header")]
+    SecretNotAHeaderValue(String),
+    /// `--upstream` is not an `http://` URL.
+    #[error("`{0}` is not an http:// URL (the fixture has no TLS)")]
+    NotHttpUrl(String),
+}
+
 /// Parses `ID=SECRET`; the secret must be sendable in a header.
-pub fn parse_key(text: &str) -> Result<PoolKey, String> {
+pub fn parse_key(text: &str) -> Result<PoolKey, FlagError> {
     let Some((id, secret)) = text
         .split_once('=')
         .filter(|(id, secret)| !id.trim().is_empty() && !secret.is_empty())
     else {
-        return Err("expected ID=SECRET with a non-empty id and secret".to_string());
+        return Err(FlagError::NotIdEqualsSecret);
     };
     if http::HeaderValue::from_str(secret).is_err() {
-        return Err(format!(
-            "the secret of key `{}` contains characters not allowed in an HTTP header",
-            id.trim()
-        ));
+        return Err(FlagError::SecretNotAHeaderValue(id.trim().to_string()));
     }
     Ok(PoolKey {
         id: id.trim().to_string(),
@@ -97,21 +108,19 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub defect: Defect,
     /// Rest after a 429 that carries no usable retry hint.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = human_duration::parse)]
     pub default_cooldown: Duration,
     /// Longest wait for an upstream's response headers.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = human_duration::parse)]
     pub request_timeout: Duration,
 }
 
 /// Accepts `http://host:port[/]` and drops a trailing slash (request paths are appended).
-fn parse_upstream(text: &str) -> Result<String, String> {
+fn parse_upstream(text: &str) -> Result<String, FlagError> {
     if text.starts_with("http://") && text.len() > "http://".len() {
         Ok(text.trim_end_matches('/').to_string())
     } else {
-        Err(format!(
-            "`{text}` is not an http:// URL (the fixture has no TLS)"
-        ))
+        Err(FlagError::NotHttpUrl(text.to_string()))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The load engine: drives the closed or open model against the target and records every outcome.
 //!
-//! Why its own threads: the load runs on one single-threaded tokio runtime per core ([`workers`]), each with its
+//! Why its own threads: the load runs on one single-threaded tokio runtime per core (`workers`), each with its
 //! share of the users (closed model) or arrivals (open model), their connections and its own
 //! [`load_stats::Recorder`] shard — no work stealing, no cross-thread wake-ups, and a shard mutex that only the
 //! once-per-second take ever contends for. The run loop takes the shards' deltas once per second, merged into
@@ -22,8 +22,9 @@ pub use tally::{Observed, Tally, KEY_USED_HEADER, MAX_REPORTED_KEYS, OTHER_KEYS}
 use crate::http::{Connection, Exchange};
 use crate::scenario::LoadSpec;
 use load_stats::{Recorder, StatsDelta};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -91,7 +92,7 @@ impl Shared {
         gaps: &[Duration],
     ) {
         {
-            let mut rec = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
+            let mut rec = self.shards[shard].lock();
             rec.record(&ex.outcome(req));
             for gap in gaps {
                 rec.record_chunk_gap(&req.name, *gap);
@@ -104,9 +105,7 @@ impl Shared {
         }
         let ttft = ex.stream.as_ref().and_then(|s| s.ttft);
         if ex.key_used.is_some() || ttft.is_some() {
-            let mut tally = self.tallies[shard]
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut tally = self.tallies[shard].lock();
             if let Some(key) = &ex.key_used {
                 tally.key_used(key);
             }
@@ -122,20 +121,13 @@ impl Shared {
     fn take(&self) -> StatsDelta {
         let mut delta = StatsDelta::new();
         for shard in &self.shards {
-            shard
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .drain_into(&mut delta);
+            shard.lock().drain_into(&mut delta);
         }
         delta
     }
 
     fn observed(&self) -> Observed {
-        let tallies: Vec<_> = self
-            .tallies
-            .iter()
-            .map(|t| t.lock().unwrap_or_else(|p| p.into_inner()))
-            .collect();
+        let tallies: Vec<_> = self.tallies.iter().map(|t| t.lock()).collect();
         Observed::merge(tallies.iter().map(|t| &**t))
     }
 }
@@ -212,7 +204,7 @@ pub struct EngineConfig {
     pub seed: u64,
 }
 
-/// Starts the engine: one load thread per core (see [`workers`]); it stops at the run time or when `stop`
+/// Starts the engine: one load thread per core (see `workers`); it stops at the run time or when `stop`
 /// fires. Must be called within a tokio runtime (the handle's waits run there).
 pub fn start(config: EngineConfig, stop: &CancellationToken) -> EngineHandle {
     let (keep_alive, timeout) = match &config.load {

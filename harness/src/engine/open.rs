@@ -16,8 +16,9 @@ use super::workers::Worker;
 use super::{rng_for, Shared, LATE_AFTER};
 use crate::http::Connection;
 use crate::scenario::{OpenLoad, OpenStage};
+use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -59,8 +60,8 @@ impl Slots {
         drop(permit);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, IdleStack<Connection>> {
-        self.free.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, IdleStack<Connection>> {
+        self.free.lock()
     }
 }
 

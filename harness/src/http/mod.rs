@@ -3,7 +3,7 @@
 //! The hot path uses hyper's connection-level HTTP/1.1 client rather than reqwest or a pooled client: each load
 //! worker owns its [`Connection`] (as oha and wrk do), so a request costs no pool lookup or lock. On one core
 //! against nginx a bare reqwest loop reached ~0.6× oha's request rate, a pooled hyper-util loop ~1.0× and a
-//! connection-level loop more (see the harness README and `bench/harness-vs-oha-wrk.sh`); reqwest still serves
+//! connection-level loop more (`bench/harness-vs-oha-wrk.sh`, figures in `bench/RESULTS.md`); reqwest still serves
 //! the cold paths (readiness checks, setup calls).
 
 mod classify;

@@ -4,14 +4,25 @@ use crate::scenario::RequestSpec;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
+/// Why a request head could not be built for a target URI.
+#[derive(Debug, thiserror::Error)]
+enum WireHeadError {
+    #[error("no host")]
+    NoHost,
+    #[error(transparent)]
+    Request(#[from] http::Error),
+    #[error("host is not a valid header value: {0}")]
+    Host(#[from] http::header::InvalidHeaderValue),
+}
+
 /// The connection address (`host:port`, port 80 by default) and the wire head of a request to `uri`: origin-form
 /// URI (what HTTP/1.1 sends to an origin server) and the headers plus `Host`.
 fn wire_head(
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
-) -> Result<(String, http::request::Parts), String> {
-    let authority = uri.authority().ok_or("no host")?;
+) -> Result<(String, http::request::Parts), WireHeadError> {
+    let authority = uri.authority().ok_or(WireHeadError::NoHost)?;
     let host = authority.host();
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
@@ -27,14 +38,11 @@ fn wire_head(
     let (mut head, ()) = http::Request::builder()
         .method(method.clone())
         .uri(path)
-        .body(())
-        .map_err(|e| e.to_string())?
+        .body(())?
         .into_parts();
     head.headers = headers.clone();
-    head.headers.insert(
-        http::header::HOST,
-        HeaderValue::from_str(&host_header).map_err(|e| e.to_string())?,
-    );
+    head.headers
+        .insert(http::header::HOST, HeaderValue::from_str(&host_header)?);
     Ok((connect_to, head))
 }
 
@@ -117,7 +125,8 @@ impl PreparedRequest {
             );
         }
         let method = Method::from_bytes(spec.method.as_bytes()).map_err(|e| err(e.to_string()))?;
-        let (connect_to, head) = wire_head(&method, &uri, &headers).map_err(err)?;
+        let (connect_to, head) =
+            wire_head(&method, &uri, &headers).map_err(|e| err(e.to_string()))?;
         Ok(PreparedRequest {
             name: spec.name.clone(),
             method,
@@ -142,7 +151,7 @@ impl PreparedRequest {
 
     /// Builds one instance with body variant `variant` (ignored when there is no body), ready for a
     /// connection-level client: origin-form URI and a `Host` header. The header map is built with room for
-    /// [`HEADER_SLOTS`] headers rather than cloned (see there).
+    /// `HEADER_SLOTS` headers rather than cloned (see there).
     pub fn build(&self, variant: usize) -> http::Request<http_body_util::Full<Bytes>> {
         let body = self
             .bodies

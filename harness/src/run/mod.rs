@@ -318,7 +318,7 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         "late_sends": f.counters.late.load(Ordering::Relaxed),
         "dropped_sends": f.counters.dropped.load(Ordering::Relaxed),
         "sent": f.counters.sent.load(Ordering::Relaxed),
-        "hot_path_client": "hyper-util",
+        "hot_path_client": "hyper-http1-conn",
         "resources": f.resources.harness,
         "behaviour": behaviour,
         "timeline": timeline_json,

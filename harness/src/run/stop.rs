@@ -5,7 +5,8 @@
 
 use super::verdict::StopCause;
 use crate::sut::Sut;
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -68,13 +69,13 @@ impl Stop {
     /// Stops watching (our own shutdown of the proxy must not look like a crash) and returns the cause.
     pub fn finish(mut self) -> StopCause {
         self.watchers.abort_all();
-        *self.cause.lock().unwrap_or_else(|p| p.into_inner())
+        *self.cause.lock()
     }
 }
 
 /// The first cause wins.
 fn record(cause: &Mutex<StopCause>, c: StopCause) {
-    let mut slot = cause.lock().unwrap_or_else(|p| p.into_inner());
+    let mut slot = cause.lock();
     if *slot == StopCause::Completed {
         *slot = c;
     }

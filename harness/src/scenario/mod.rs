@@ -3,16 +3,14 @@
 //! A scenario is the whole description of one run: the load model, the weighted request mix, thresholds and,
 //! optionally, the mock upstream's configuration and how to start the proxy under test. Parsing happens in two
 //! steps so that every mistake is reported against the user's file: serde (with `deny_unknown_fields`) rejects
-//! unknown or mistyped fields and toml's byte spans become `file:line:col`; then [`validate`] checks what types
+//! unknown or mistyped fields and toml's byte spans become `file:line:col`; then `validate` checks what types
 //! cannot express (weights, ranges, expected statuses) and names the field path and the line of its table.
 
-mod duration;
 mod error;
 mod load;
 mod spec;
 mod validate;
 
-pub use duration::parse_duration;
 pub use error::{line_col, ScenarioError};
 pub use spec::{
     BodySpec, ClosedLoad, ClosedStage, GeneratorLimits, LoadSpec, MonitorSpec, OpenLoad, OpenStage,

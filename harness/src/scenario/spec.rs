@@ -1,6 +1,5 @@
 //! The scenario file's shape (serde types). See `scenarios/*.toml` for commented examples.
 
-use super::duration::{de_duration, de_opt_duration, ser_duration};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -67,9 +66,15 @@ pub(crate) struct LoadFile {
     pub think_time: Option<ThinkTime>,
     pub rate: Option<f64>,
     pub max_in_flight: Option<u32>,
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(
+        default,
+        deserialize_with = "human_duration::serde::optional::deserialize"
+    )]
     pub run_time: Option<Duration>,
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(
+        default,
+        deserialize_with = "human_duration::serde::optional::deserialize"
+    )]
     pub timeout: Option<Duration>,
     pub keep_alive: Option<bool>,
     #[serde(default)]
@@ -117,7 +122,7 @@ pub(crate) enum LoadModel {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StageFile {
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "human_duration::serde::required::deserialize")]
     pub duration: Duration,
     pub users: Option<u32>,
     pub spawn_rate: Option<f64>,
@@ -159,12 +164,12 @@ pub struct ClosedLoad {
     /// Pause between a user's requests.
     pub think_time: ThinkTime,
     /// Total run time (default: the sum of the stages).
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "human_duration::serde::required::serialize")]
     pub run_time: Duration,
     /// Stages: each moves the user count to `users` (at `spawn_rate`) and holds it for `duration`.
     pub stages: Vec<ClosedStage>,
     /// Per-request timeout.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "human_duration::serde::required::serialize")]
     pub timeout: Duration,
     /// Reuse connections (keep-alive); `false` opens a connection per request.
     pub keep_alive: bool,
@@ -174,7 +179,7 @@ pub struct ClosedLoad {
 #[derive(Debug, Clone, Serialize)]
 pub struct ClosedStage {
     /// How long the stage lasts (including the time to reach `users`).
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "human_duration::serde::required::serialize")]
     pub duration: Duration,
     /// User count this stage moves to.
     pub users: u32,
@@ -188,14 +193,14 @@ pub struct OpenLoad {
     /// Arrival rate (requests/s) when there are no stages.
     pub rate: f64,
     /// Total run time (default: the sum of the stages).
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "human_duration::serde::required::serialize")]
     pub run_time: Duration,
     /// Stages: each ramps linearly (`ramp = true`) or jumps to `rate` and lasts `duration`.
     pub stages: Vec<OpenStage>,
     /// Upper bound of requests in flight; arrivals beyond it wait (and count as late).
     pub max_in_flight: u32,
     /// Per-request timeout.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "human_duration::serde::required::serialize")]
     pub timeout: Duration,
     /// Reuse connections (keep-alive); `false` opens a connection per request.
     pub keep_alive: bool,
@@ -205,7 +210,7 @@ pub struct OpenLoad {
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenStage {
     /// How long the stage lasts.
-    #[serde(serialize_with = "ser_duration")]
+    #[serde(serialize_with = "human_duration::serde::required::serialize")]
     pub duration: Duration,
     /// Arrival rate (requests/s) at the end of the stage.
     pub rate: f64,
@@ -228,14 +233,14 @@ pub enum ThinkTime {
     #[default]
     None,
     /// Always this long.
-    Constant(#[serde(serialize_with = "ser_duration")] Duration),
+    Constant(#[serde(serialize_with = "human_duration::serde::required::serialize")] Duration),
     /// Uniformly distributed in `[min, max]`.
     Uniform {
         /// Lower bound.
-        #[serde(serialize_with = "ser_duration")]
+        #[serde(serialize_with = "human_duration::serde::required::serialize")]
         min: Duration,
         /// Upper bound.
-        #[serde(serialize_with = "ser_duration")]
+        #[serde(serialize_with = "human_duration::serde::required::serialize")]
         max: Duration,
     },
 }
@@ -243,9 +248,9 @@ pub enum ThinkTime {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawUniform {
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "human_duration::serde::required::deserialize")]
     min: Duration,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "human_duration::serde::required::deserialize")]
     max: Duration,
 }
 
@@ -264,16 +269,16 @@ impl<'de> Deserialize<'de> for ThinkTime {
                 max: u.max,
             }),
             Raw::Scalar(v) => {
-                let d = match v {
-                    toml::Value::String(s) => {
-                        super::parse_duration(&s).map_err(serde::de::Error::custom)?
-                    }
-                    toml::Value::Integer(i) if i >= 0 => Duration::from_secs(i as u64),
-                    toml::Value::Float(f) => Duration::try_from_secs_f64(f)
-                        .map_err(|_| serde::de::Error::custom(hint))?,
+                // A bare number is seconds (with a warning), like every other duration.
+                let parsed = match v {
+                    toml::Value::String(s) => human_duration::parse(&s),
+                    toml::Value::Integer(i) => human_duration::parse(&i.to_string()),
+                    toml::Value::Float(f) => human_duration::parse(&f.to_string()),
                     _ => return Err(serde::de::Error::custom(hint)),
                 };
-                Ok(ThinkTime::Constant(d))
+                Ok(ThinkTime::Constant(
+                    parsed.map_err(serde::de::Error::custom)?,
+                ))
             }
         }
     }
@@ -359,10 +364,16 @@ pub struct ProxySpec {
     #[serde(default = "default_ready_status")]
     pub ready_status: u16,
     /// How long to wait for readiness.
-    #[serde(default = "default_ready_timeout", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_ready_timeout",
+        deserialize_with = "human_duration::serde::required::deserialize"
+    )]
     pub ready_timeout: Duration,
     /// SIGTERM → SIGKILL grace period at shutdown.
-    #[serde(default = "default_shutdown_timeout", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_shutdown_timeout",
+        deserialize_with = "human_duration::serde::required::deserialize"
+    )]
     pub shutdown_timeout: Duration,
     /// HTTP calls made after readiness and before the load (e.g. registering keys).
     #[serde(default)]
@@ -429,13 +440,22 @@ fn default_setup_expect() -> Vec<u16> {
 #[serde(deny_unknown_fields)]
 pub struct MonitorSpec {
     /// Sampling interval.
-    #[serde(default = "default_interval", deserialize_with = "de_duration")]
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "human_duration::serde::required::deserialize"
+    )]
     pub interval: Duration,
     /// Warm-up excluded from trend analysis (default: a quarter of the run time, at most 5 min).
-    #[serde(default, deserialize_with = "de_opt_duration")]
+    #[serde(
+        default,
+        deserialize_with = "human_duration::serde::optional::deserialize"
+    )]
     pub warmup: Option<Duration>,
     /// Drain phase after the load stops, before the proxy is stopped (fds/sockets/threads must come back).
-    #[serde(default, deserialize_with = "de_duration")]
+    #[serde(
+        default,
+        deserialize_with = "human_duration::serde::required::deserialize"
+    )]
     pub drain: Duration,
     /// Whether leak/growth verdicts decide the exit code (otherwise they are reported only).
     #[serde(default)]
@@ -466,14 +486,13 @@ fn default_interval() -> Duration {
 #[serde(deny_unknown_fields)]
 pub struct TimelineEvent {
     /// Offset from the start of the load.
-    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    #[serde(with = "human_duration::serde::required")]
     pub at: Duration,
     /// How long the fault lasts; `None` = until the load ends.
     #[serde(
         rename = "for",
         default,
-        deserialize_with = "de_opt_duration",
-        serialize_with = "ser_opt_duration",
+        with = "human_duration::serde::optional",
         skip_serializing_if = "Option::is_none"
     )]
     pub duration: Option<Duration>,
@@ -482,11 +501,4 @@ pub struct TimelineEvent {
     pub label: Option<String>,
     /// The mock fault rule (same shape as the mock's `[[rules]]` and admin API).
     pub fault: mock_upstream::FaultRule,
-}
-
-fn ser_opt_duration<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => ser_duration(d, s),
-        None => s.serialize_none(),
-    }
 }

@@ -21,9 +21,9 @@ mod upstream;
 
 pub use mock_admin::{AdminClient, AdminError};
 pub use mock_handle::{MockError, MockHandle};
-pub use placeholders::Placeholders;
+pub use placeholders::{PlaceholderError, Placeholders};
 pub use process::{log_tail, ExitInfo, ProxyProcess};
-pub use ready::{run_setup, wait_ready, ReadyError};
+pub use ready::{run_setup, wait_ready, ReadyError, SetupError, SetupProblem};
 
 use crate::cli::RunArgs;
 use crate::error::HarnessError;

@@ -2,6 +2,33 @@
 
 use std::collections::BTreeMap;
 
+/// A template that cannot be filled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlaceholderError {
+    /// A `}` with no `{` before it (write `}}` for a literal brace).
+    #[error("unmatched '}}' in {template:?}")]
+    UnmatchedClose {
+        /// The template.
+        template: String,
+    },
+    /// A `{` never closed (write `{{` for a literal brace).
+    #[error("unclosed '{{' in {template:?}")]
+    Unclosed {
+        /// The template.
+        template: String,
+    },
+    /// A `{name}` the harness does not fill.
+    #[error("unknown placeholder {{{name}}} in {template:?} (known: {known})")]
+    Unknown {
+        /// The placeholder's name.
+        name: String,
+        /// The template.
+        template: String,
+        /// The placeholders the harness fills, e.g. `{port}, {upstream_url}`.
+        known: String,
+    },
+}
+
 /// Values the harness fills into `[proxy]` templates.
 #[derive(Debug, Clone, Default)]
 pub struct Placeholders {
@@ -20,7 +47,7 @@ impl Placeholders {
     }
 
     /// Replaces every `{name}` in `template`; `{{` and `}}` stand for literal braces.
-    pub fn fill(&self, template: &str) -> Result<String, String> {
+    pub fn fill(&self, template: &str) -> Result<String, PlaceholderError> {
         let mut out = String::with_capacity(template.len());
         let mut rest = template;
         while let Some(i) = rest.find(['{', '}']) {
@@ -32,18 +59,21 @@ impl Placeholders {
                 continue;
             }
             if tail.starts_with('}') {
-                return Err(format!("unmatched '}}' in {template:?}"));
+                return Err(PlaceholderError::UnmatchedClose {
+                    template: template.to_string(),
+                });
             }
-            let end = tail
-                .find('}')
-                .ok_or_else(|| format!("unclosed '{{' in {template:?}"))?;
+            let end = tail.find('}').ok_or_else(|| PlaceholderError::Unclosed {
+                template: template.to_string(),
+            })?;
             let name = &tail[1..end];
             let value = self.values.get(name).ok_or_else(|| {
                 let known: Vec<String> = self.values.keys().map(|k| format!("{{{k}}}")).collect();
-                format!(
-                    "unknown placeholder {{{name}}} in {template:?} (known: {})",
-                    known.join(", ")
-                )
+                PlaceholderError::Unknown {
+                    name: name.to_string(),
+                    template: template.to_string(),
+                    known: known.join(", "),
+                }
             })?;
             out.push_str(value);
             rest = &tail[end + 1..];
@@ -78,7 +108,7 @@ mod tests {
         for (template, want) in cases {
             match (p.fill(template), want) {
                 (Ok(got), Ok(w)) => assert_eq!(got, w, "{template}"),
-                (Err(e), Err(w)) => assert!(e.contains(w), "{template}: {e}"),
+                (Err(e), Err(w)) => assert!(e.to_string().contains(w), "{template}: {e}"),
                 (got, want) => panic!("{template}: got {got:?}, want {want:?}"),
             }
         }

@@ -1,7 +1,7 @@
 //! Spawn mode: fill the `[proxy]` command's placeholders, start it, find its URL, wait for readiness, run the
 //! setup calls — and on any failure stop it and quote its log.
 
-use super::{run_setup, wait_ready, Placeholders, ProxyProcess, PROXY_LOG};
+use super::{run_setup, wait_ready, Placeholders, ProxyProcess, ReadyError, SetupError, PROXY_LOG};
 use crate::error::HarnessError;
 use crate::scenario::ProxySpec;
 use std::path::Path;
@@ -78,9 +78,7 @@ pub(super) async fn spawn_proxy(
         process.listening_url(spec.ready_timeout).await
     };
     let result = match target {
-        None => {
-            Err("it never printed `listening on URL` (use {port} in proxy.command)".to_string())
-        }
+        None => Err(NotReady::NoListeningUrl),
         Some(target) => ready_and_setup(spec, &target, values, &process)
             .await
             .map(|()| target),
@@ -99,12 +97,23 @@ pub(super) async fn spawn_proxy(
     }
 }
 
+/// Why a spawned proxy did not become usable.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    #[error("it never printed `listening on URL` (use {{port}} in proxy.command)")]
+    NoListeningUrl,
+    #[error(transparent)]
+    Ready(#[from] ReadyError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+}
+
 async fn ready_and_setup(
     spec: &ProxySpec,
     target: &str,
     values: &Placeholders,
     p: &ProxyProcess,
-) -> Result<(), String> {
+) -> Result<(), NotReady> {
     let url = format!("{target}{}", spec.ready_path);
     wait_ready(
         &url,
@@ -112,9 +121,9 @@ async fn ready_and_setup(
         spec.ready_timeout,
         Some(p.exit_watch()),
     )
-    .await
-    .map_err(|e| e.to_string())?;
-    run_setup(target, &spec.setup, values).await
+    .await?;
+    run_setup(target, &spec.setup, values).await?;
+    Ok(())
 }
 
 /// A random admin token for `{admin_token}` (the proxy's admin API is then closed to anyone else).

@@ -5,9 +5,10 @@
 use axum::extract::{Path, State};
 use axum::routing::any;
 use axum::Router;
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the target saw.
@@ -28,7 +29,7 @@ pub struct Seen {
 impl Seen {
     /// Hits of one path.
     pub fn hits(&self, path: &str) -> u64 {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.hits.lock().get(path).copied().unwrap_or(0)
     }
 }
 
@@ -54,14 +55,9 @@ async fn handle(
     *seen
         .hits
         .lock()
-        .unwrap()
         .entry(format!("/{kind}/{rest}"))
         .or_default() += 1;
-    let first = *seen
-        .started
-        .lock()
-        .unwrap()
-        .get_or_insert_with(Instant::now);
+    let first = *seen.started.lock().get_or_insert_with(Instant::now);
     let nums: Vec<u64> = rest.split('/').filter_map(|s| s.parse().ok()).collect();
     let mut status = 200;
     match (kind.as_str(), nums.as_slice()) {

@@ -6,9 +6,10 @@ use super::decision::RequestFacts;
 use super::rule::{FaultRule, RuleError};
 use crate::route::Route;
 use crate::seed::RequestSeed;
+use parking_lot::{Mutex, RwLock};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A rule as installed: its spec (with an id), expiry and match counters.
@@ -27,10 +28,7 @@ impl ActiveRule {
 
     /// Index (0-based) of this match among the rule's matches for this key and route; counts it.
     fn count_match(&self, key_id: &str, route: Route) -> u64 {
-        let mut counts = self
-            .match_counts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self.match_counts.lock();
         let slot = match counts.get_mut(key_id) {
             Some(per_route) => &mut per_route[route.index()],
             None => &mut counts.entry(key_id.to_string()).or_default()[route.index()],
@@ -149,12 +147,12 @@ impl RuleBook {
 
     /// Remove every rule.
     pub(crate) fn clear(&self) {
-        *self.rules.write().unwrap_or_else(PoisonError::into_inner) = Arc::default();
+        *self.rules.write() = Arc::default();
     }
 
     /// Forget every rule's match counters (admin reset).
     pub(crate) fn reset_counters(&self) {
-        let mut rules = self.rules.write().unwrap_or_else(PoisonError::into_inner);
+        let mut rules = self.rules.write();
         *rules = Arc::new(
             rules
                 .iter()
@@ -164,11 +162,11 @@ impl RuleBook {
     }
 
     fn current(&self, now: Duration) -> Arc<Vec<Arc<ActiveRule>>> {
-        let rules = Arc::clone(&self.rules.read().unwrap_or_else(PoisonError::into_inner));
+        let rules = Arc::clone(&self.rules.read());
         if !rules.iter().any(|r| r.expired(now)) {
             return rules;
         }
-        let mut guard = self.rules.write().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.rules.write();
         *guard = Arc::new(guard.iter().filter(|r| !r.expired(now)).cloned().collect());
         Arc::clone(&guard)
     }
@@ -180,7 +178,7 @@ impl RuleBook {
         keep: impl FnOnce(&[Arc<ActiveRule>]) -> Vec<Arc<ActiveRule>>,
         added: Vec<FaultRule>,
     ) -> Result<Vec<String>, RuleError> {
-        let mut guard = self.rules.write().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.rules.write();
         let live: Vec<Arc<ActiveRule>> =
             guard.iter().filter(|r| !r.expired(now)).cloned().collect();
         let mut next = keep(&live);

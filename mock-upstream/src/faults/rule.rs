@@ -1,7 +1,6 @@
 //! The fault rule format: one flat record with a match part, a trigger part, an action and an optional TTL.
 //! The same JSON/TOML shape is used in the config file (`[[rules]]`), the admin API and the harness timeline.
 
-use crate::durations;
 use crate::latency::Distribution;
 use crate::route::{Provider, Route};
 use serde::{Deserialize, Serialize};
@@ -157,14 +156,14 @@ pub struct FaultRule {
     /// Trigger: window start, relative to the epoch (mock start unless set by the admin API).
     #[serde(
         default,
-        with = "durations::optional",
+        with = "human_duration::serde::optional",
         skip_serializing_if = "Option::is_none"
     )]
     pub from: Option<Duration>,
     /// Trigger: window end (exclusive), relative to the epoch.
     #[serde(
         default,
-        with = "durations::optional",
+        with = "human_duration::serde::optional",
         skip_serializing_if = "Option::is_none"
     )]
     pub until: Option<Duration>,
@@ -179,7 +178,7 @@ pub struct FaultRule {
     /// Error actions: `retry-after` / `retry-after-ms` to announce (default 1 s for `rate_limit`).
     #[serde(
         default,
-        with = "durations::optional",
+        with = "human_duration::serde::optional",
         skip_serializing_if = "Option::is_none"
     )]
     pub retry_after: Option<Duration>,
@@ -198,7 +197,7 @@ pub struct FaultRule {
     /// `disconnect`: how long after the request arrives.
     #[serde(
         default,
-        with = "durations::optional",
+        with = "human_duration::serde::optional",
         skip_serializing_if = "Option::is_none"
     )]
     pub after: Option<Duration>,
@@ -208,7 +207,7 @@ pub struct FaultRule {
     /// The rule removes itself this long after it was installed.
     #[serde(
         default,
-        with = "durations::optional",
+        with = "human_duration::serde::optional",
         skip_serializing_if = "Option::is_none"
     )]
     pub ttl: Option<Duration>,
@@ -284,7 +283,7 @@ impl FaultRule {
         if let Some(latency) = &self.latency {
             latency
                 .validate()
-                .map_err(|problem| invalid("latency", problem))?;
+                .map_err(|problem| invalid("latency", problem.to_string()))?;
         }
         let required: &[(&'static str, bool)] = match action {
             FaultKind::Latency => &[("latency", self.latency.is_some())],

@@ -55,7 +55,7 @@ pub(crate) fn override_rule(headers: &HeaderMap) -> Result<Option<FaultRule>, Ap
         (None, None) => FaultRule::new(FaultKind::Latency),
     };
     if let Some((name, latency)) = header(&MOCK_LATENCY) {
-        let delay = crate::durations::parse(latency).map_err(|message| invalid(name, message))?;
+        let delay = human_duration::parse(latency).map_err(|err| invalid(name, err.to_string()))?;
         if rule.action == FaultKind::Latency {
             rule.latency = Some(Distribution::Fixed(delay));
         } else {

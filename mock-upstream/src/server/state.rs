@@ -10,9 +10,10 @@ use crate::keys::KeyRegistry;
 use crate::latency::LatencyProfile;
 use crate::ledger::LedgerSnapshot;
 use crate::route::Route;
+use parking_lot::RwLock;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Handle on the shared state.
@@ -95,7 +96,7 @@ impl Inner {
     }
 
     pub(crate) fn registry(&self) -> Arc<KeyRegistry> {
-        Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
+        Arc::clone(&self.keys.read())
     }
 
     pub(crate) fn knows_model(&self, model: &str) -> bool {
@@ -127,7 +128,7 @@ impl Inner {
     /// Forget counters, limiters, rule match counts and the ledger (rules themselves stay).
     pub(crate) fn reset(&self) {
         let fresh = Arc::new(KeyRegistry::new(&self.config, self.now()));
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        *self.keys.write() = fresh;
         self.rules.reset_counters();
         self.latency_histograms.reset();
     }

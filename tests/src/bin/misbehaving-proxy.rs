@@ -1,4 +1,4 @@
-//! A key-router proxy that is correct except for one `--defect` (see `e2e_tests::misbehaving`). Exit codes:
+//! A key-router proxy that is correct except for one `--defect` (see `tests::misbehaving`). Exit codes:
 //! 2 = bad flags (clap), 1 = could not start or serve.
 
 use clap::Parser;
@@ -6,14 +6,14 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = e2e_tests::misbehaving::Args::parse();
+    let args = tests::misbehaving::Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match e2e_tests::misbehaving::run(args).await {
+    match tests::misbehaving::run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("misbehaving-proxy: {error:#}");

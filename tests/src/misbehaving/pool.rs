@@ -2,8 +2,8 @@
 //! for as long as the upstream asked after a 429; two defects bend exactly these rules:
 //! `first-key-only` starts every scan at key 0, `ignores-retry-after` never rests a key.
 
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::misbehaving::{Defect, PoolKey};
@@ -51,10 +51,7 @@ impl KeyPool {
             Defect::FirstKeyOnly => 0,
             _ => self.next.fetch_add(1, Ordering::Relaxed),
         };
-        let resting = self
-            .resting_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let resting = self.resting_until.lock();
         let untried = (0..count)
             .map(|offset| (start + offset) % count)
             .filter(|index| !tried.contains(index));
@@ -75,10 +72,7 @@ impl KeyPool {
         if self.defect == Defect::IgnoresRetryAfter {
             return;
         }
-        let mut resting = self
-            .resting_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut resting = self.resting_until.lock();
         let until = now + duration;
         resting[index] = Some(resting[index].map_or(until, |current| current.max(until)));
     }

@@ -1,0 +1,698 @@
+//! Behaviour thresholds (a scenario's `[behaviour]` table) and their evaluation against measurements.
+//!
+//! Every limit is optional: an unset limit produces no verdict, so a scenario only gates on what it cares about.
+//! The one exception is stream buffering, which is flagged whenever streams were measured unless the scenario
+//! says `allow_buffered_streams = true` — a buffering proxy breaks every streaming client, so it should never
+//! pass silently. A limit that is set but has nothing to judge (no streams, no upstream failures in a window, no
+//! pre-fault baseline) yields a `skipped` verdict that says why, never a silent pass.
+
+use crate::distribution::{KeyDistribution, KeyReportComparison};
+use crate::masking::FailoverMasking;
+use crate::recovery::{Recovery, RecoveryOutcome};
+use crate::retry_after::RetryAfterCompliance;
+use crate::serde_units::to_millis;
+use crate::streaming::{StreamPassThrough, StreamVerdict};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Limits on proxy behaviour. TOML example:
+/// ```toml
+/// [behaviour]
+/// min_fairness = 0.9
+/// max_retry_after_violations = 0
+/// min_masking = 0.9
+/// max_recovery = "5s"
+/// max_ttft_overhead = "50ms"
+/// min_key_report_agreement = 0.95
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BehaviourThresholds {
+    /// Lowest Jain's fairness index over the eligible keys (0..=1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_fairness: Option<f64>,
+    /// Most Retry-After violations allowed over the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_retry_after_violations: Option<u64>,
+    /// Lowest failover masking per fault window (0..=1; 0.9 = at most a tenth of the upstream error rate reaches
+    /// the client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_masking: Option<f64>,
+    /// Longest time to get back to the pre-fault baseline after each window or load peak.
+    #[serde(
+        with = "human_duration::serde::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_recovery: Option<Duration>,
+    /// Most time the proxy may add to the time to first token of streams.
+    #[serde(
+        with = "human_duration::serde::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_ttft_overhead: Option<Duration>,
+    /// Lowest agreement between the keys named in `X-Key-Used` and the keys the upstream saw (0..=1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_key_report_agreement: Option<f64>,
+    /// Do not fail the run when streams are buffered.
+    pub allow_buffered_streams: bool,
+}
+
+/// A threshold that cannot be met by any measurement.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ThresholdError {
+    /// A fraction outside 0..=1.
+    #[error("behaviour threshold `{field}` = {value} must be between 0 and 1")]
+    NotAFraction {
+        /// Field name.
+        field: &'static str,
+        /// Given value.
+        value: f64,
+    },
+}
+
+impl BehaviourThresholds {
+    /// Check that fractions are fractions (serde cannot); the error names the field.
+    pub fn validate(&self) -> Result<(), ThresholdError> {
+        let fractions = [
+            ("min_fairness", self.min_fairness),
+            ("min_masking", self.min_masking),
+            ("min_key_report_agreement", self.min_key_report_agreement),
+        ];
+        match fractions
+            .into_iter()
+            .find_map(|(field, v)| v.filter(|v| !(0.0..=1.0).contains(v)).map(|v| (field, v)))
+        {
+            Some((field, value)) => Err(ThresholdError::NotAFraction { field, value }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Everything measured about the proxy's behaviour in one run; each part is absent when not measured.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BehaviourMeasurements {
+    /// Per-key distribution and fairness.
+    pub distribution: Option<KeyDistribution>,
+    /// Reported (`X-Key-Used`) vs seen keys.
+    pub key_report: Option<KeyReportComparison>,
+    /// Retry-After compliance.
+    pub retry_after: Option<RetryAfterCompliance>,
+    /// Failover masking, one per fault window.
+    pub masking: Vec<FailoverMasking>,
+    /// Recovery, one per fault window or load peak.
+    pub recovery: Vec<Recovery>,
+    /// Stream pass-through.
+    pub streams: Option<StreamPassThrough>,
+}
+
+/// Which behaviour a verdict is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BehaviourCheck {
+    /// Jain's fairness index vs `min_fairness`.
+    Fairness,
+    /// `X-Key-Used` agreement vs `min_key_report_agreement`.
+    KeyReport,
+    /// Retry-After violations vs `max_retry_after_violations`.
+    RetryAfter,
+    /// Failover masking of one window vs `min_masking`.
+    FailoverMasking,
+    /// Recovery time of one window vs `max_recovery`.
+    Recovery,
+    /// TTFT added by the proxy vs `max_ttft_overhead`.
+    TtftOverhead,
+    /// Buffered streams (unless `allow_buffered_streams`).
+    StreamBuffering,
+}
+
+/// How a verdict came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictOutcome {
+    /// Within the limit.
+    Pass,
+    /// Outside the limit: fails the run.
+    Fail,
+    /// A limit is set but there was nothing to judge; `detail` says why. Does not fail the run.
+    Skipped,
+}
+
+/// One behaviour verdict: what was measured, against which limit, and the outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BehaviourVerdict {
+    /// The behaviour.
+    pub check: BehaviourCheck,
+    /// The fault window or recovery label when the check is per window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The measured value in `unit` (`None` when skipped).
+    pub measured: Option<f64>,
+    /// The limit in `unit`.
+    pub limit: f64,
+    /// `ratio`, `count` or `ms`.
+    pub unit: String,
+    /// The outcome.
+    pub outcome: VerdictOutcome,
+    /// One line for people.
+    pub detail: String,
+}
+
+impl BehaviourVerdict {
+    /// True when this verdict fails the run.
+    pub fn failed(&self) -> bool {
+        self.outcome == VerdictOutcome::Fail
+    }
+}
+
+/// Measurements and the verdicts on them, as the harness writes them to `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BehaviourReport {
+    /// What was measured.
+    pub measurements: BehaviourMeasurements,
+    /// One verdict per limit set (per window for per-window checks).
+    pub verdicts: Vec<BehaviourVerdict>,
+}
+
+impl BehaviourReport {
+    /// Evaluate `thresholds` on `measurements` and keep both.
+    pub fn new(measurements: BehaviourMeasurements, thresholds: &BehaviourThresholds) -> Self {
+        let verdicts = evaluate(&measurements, thresholds);
+        BehaviourReport {
+            measurements,
+            verdicts,
+        }
+    }
+
+    /// True when any verdict fails the run.
+    pub fn failed(&self) -> bool {
+        self.verdicts.iter().any(BehaviourVerdict::failed)
+    }
+}
+
+/// Whether a measured value is within a limit from below (`AtLeast`) or above (`AtMost`).
+#[derive(Clone, Copy)]
+enum Bound {
+    AtLeast,
+    AtMost,
+}
+
+/// Builds verdicts for one check, keeping the pass/fail arithmetic and wording in one place.
+struct Judge {
+    check: BehaviourCheck,
+    subject: Option<String>,
+    limit: f64,
+    unit: &'static str,
+}
+
+impl Judge {
+    fn new(check: BehaviourCheck, limit: f64, unit: &'static str) -> Self {
+        Judge {
+            check,
+            subject: None,
+            limit,
+            unit,
+        }
+    }
+
+    fn about(mut self, subject: &str) -> Self {
+        self.subject = Some(subject.to_string());
+        self
+    }
+
+    fn verdict(
+        self,
+        measured: Option<f64>,
+        outcome: VerdictOutcome,
+        detail: String,
+    ) -> BehaviourVerdict {
+        let Judge {
+            check,
+            subject,
+            limit,
+            unit,
+        } = self;
+        BehaviourVerdict {
+            check,
+            subject,
+            measured,
+            limit,
+            unit: unit.to_string(),
+            outcome,
+            detail,
+        }
+    }
+
+    fn measure(self, value: f64, bound: Bound, what: &str) -> BehaviourVerdict {
+        let within = match bound {
+            Bound::AtLeast => value >= self.limit,
+            Bound::AtMost => value <= self.limit,
+        };
+        let relation = match (bound, within) {
+            (Bound::AtLeast, true) => ">=",
+            (Bound::AtLeast, false) => "<",
+            (Bound::AtMost, true) => "<=",
+            (Bound::AtMost, false) => ">",
+        };
+        let outcome = if within {
+            VerdictOutcome::Pass
+        } else {
+            VerdictOutcome::Fail
+        };
+        let detail = format!(
+            "{what} {} {relation} limit {}",
+            show(value, self.unit),
+            show(self.limit, self.unit)
+        );
+        self.verdict(Some(value), outcome, detail)
+    }
+
+    fn skip(self, why: &str) -> BehaviourVerdict {
+        self.verdict(None, VerdictOutcome::Skipped, why.to_string())
+    }
+}
+
+fn show(value: f64, unit: &str) -> String {
+    match unit {
+        "ms" => format!("{value:.1} ms"),
+        "count" => format!("{value:.0}"),
+        _ => format!("{value:.3}"),
+    }
+}
+
+/// Evaluate every limit set in `thresholds` against `measurements`; one verdict per limit (per window for the
+/// per-window checks). The run fails when any verdict [`BehaviourVerdict::failed`].
+pub fn evaluate(
+    measurements: &BehaviourMeasurements,
+    thresholds: &BehaviourThresholds,
+) -> Vec<BehaviourVerdict> {
+    let mut verdicts = Vec::new();
+    if let Some(limit) = thresholds.min_fairness {
+        verdicts.push(fairness(measurements.distribution.as_ref(), limit));
+    }
+    if let Some(limit) = thresholds.min_key_report_agreement {
+        verdicts.push(key_report(measurements.key_report.as_ref(), limit));
+    }
+    if let Some(limit) = thresholds.max_retry_after_violations {
+        verdicts.push(retry_after(measurements.retry_after.as_ref(), limit));
+    }
+    if let Some(limit) = thresholds.min_masking {
+        verdicts.extend(masking(&measurements.masking, limit));
+    }
+    if let Some(limit) = thresholds.max_recovery {
+        verdicts.extend(measurements.recovery.iter().map(|r| recovery(r, limit)));
+    }
+    if let Some(limit) = thresholds.max_ttft_overhead {
+        verdicts.push(ttft_overhead(measurements.streams.as_ref(), limit));
+    }
+    if !thresholds.allow_buffered_streams {
+        verdicts.extend(measurements.streams.as_ref().map(buffering));
+    }
+    verdicts
+}
+
+fn fairness(distribution: Option<&KeyDistribution>, limit: f64) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::Fairness, limit, "ratio");
+    match distribution.and_then(|d| d.fairness) {
+        Some(index) => judge.measure(
+            index,
+            Bound::AtLeast,
+            "Jain's fairness index over eligible keys",
+        ),
+        None => judge.skip("no requests on any eligible key"),
+    }
+}
+
+fn key_report(comparison: Option<&KeyReportComparison>, limit: f64) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::KeyReport, limit, "ratio");
+    let Some(comparison) = comparison else {
+        return judge.skip("X-Key-Used was not collected");
+    };
+    match comparison.agreement {
+        Some(agreement) if comparison.phantom_keys.is_empty() => {
+            judge.measure(agreement, Bound::AtLeast, "X-Key-Used agreement")
+        }
+        Some(agreement) => {
+            let detail = format!(
+                "X-Key-Used names keys the upstream never served: {}",
+                comparison.phantom_keys.join(", ")
+            );
+            judge.verdict(Some(agreement), VerdictOutcome::Fail, detail)
+        }
+        None => {
+            judge.skip("no X-Key-Used header on successful responses (or no upstream successes)")
+        }
+    }
+}
+
+fn retry_after(compliance: Option<&RetryAfterCompliance>, limit: u64) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::RetryAfter, limit as f64, "count");
+    match compliance {
+        Some(c) => {
+            let keys: Vec<String> = c.per_key.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            let what = if keys.is_empty() {
+                "Retry-After violations".to_string()
+            } else {
+                format!("Retry-After violations ({})", keys.join(", "))
+            };
+            judge.measure(c.violations as f64, Bound::AtMost, &what)
+        }
+        None => judge.skip("the upstream ledger was not read"),
+    }
+}
+
+fn masking(windows: &[FailoverMasking], limit: f64) -> Vec<BehaviourVerdict> {
+    if windows.is_empty() {
+        return vec![
+            Judge::new(BehaviourCheck::FailoverMasking, limit, "ratio").skip("no fault windows")
+        ];
+    }
+    windows
+        .iter()
+        .map(|w| {
+            let judge =
+                Judge::new(BehaviourCheck::FailoverMasking, limit, "ratio").about(&w.window);
+            match w.masking {
+                Some(masking) => {
+                    let rates = format!(
+                        "masking (client error rate {:.3} vs upstream {:.3})",
+                        w.client_error_rate.unwrap_or(0.0),
+                        w.upstream_error_rate.unwrap_or(0.0)
+                    );
+                    judge.measure(masking, Bound::AtLeast, &rates)
+                }
+                None => judge.skip("no upstream failures (or no requests) in the window"),
+            }
+        })
+        .collect()
+}
+
+fn recovery(result: &Recovery, limit: Duration) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::Recovery, to_millis(limit), "ms").about(&result.label);
+    match result.outcome {
+        RecoveryOutcome::Recovered { after } => {
+            judge.measure(to_millis(after), Bound::AtMost, "time to recover")
+        }
+        RecoveryOutcome::NotRecovered { observed } => {
+            let detail = format!(
+                "not back to baseline within the {:.1} s observed after the fault",
+                observed.as_secs_f64()
+            );
+            judge.verdict(Some(to_millis(observed)), VerdictOutcome::Fail, detail)
+        }
+        RecoveryOutcome::NoBaseline => {
+            judge.skip("no measured interval before the fault to set a baseline")
+        }
+    }
+}
+
+fn ttft_overhead(streams: Option<&StreamPassThrough>, limit: Duration) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::TtftOverhead, to_millis(limit), "ms");
+    match streams.filter(|s| s.streams > 0) {
+        Some(s) => judge.measure(
+            to_millis(s.ttft_overhead),
+            Bound::AtMost,
+            "median TTFT added by the proxy",
+        ),
+        None => judge.skip("no streamed responses measured"),
+    }
+}
+
+fn buffering(streams: &StreamPassThrough) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::StreamBuffering, 0.0, "ms");
+    let measured = Some(to_millis(streams.client_ttft));
+    let summary = format!(
+        "median client TTFT {:.1} ms, upstream TTFT {:.1} ms, stream {:.1} ms",
+        to_millis(streams.client_ttft),
+        to_millis(streams.upstream_ttft),
+        to_millis(streams.client_total)
+    );
+    match streams.verdict {
+        StreamVerdict::PassThrough => judge.verdict(
+            measured,
+            VerdictOutcome::Pass,
+            format!("streams pass through: {summary}"),
+        ),
+        StreamVerdict::Buffered => judge.verdict(
+            measured,
+            VerdictOutcome::Fail,
+            format!("the proxy buffers streams: {summary}"),
+        ),
+        StreamVerdict::Inconclusive => {
+            judge.skip(&format!("streams too short (or none) to tell: {summary}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counts::KeyCounts;
+    use crate::distribution::{compare_reported_keys, key_distribution};
+    use crate::masking::{failover_masking, WindowCounts};
+    use crate::streaming::{stream_pass_through, StreamRules, StreamSample};
+    use std::collections::BTreeMap;
+
+    fn measured(first_key_only: bool) -> BehaviourMeasurements {
+        let per_key = if first_key_only {
+            [300, 0, 0]
+        } else {
+            [100, 100, 100]
+        };
+        let counts: BTreeMap<String, KeyCounts> = ["k1", "k2", "k3"]
+            .iter()
+            .zip(per_key)
+            .filter(|(_, n)| *n > 0)
+            .map(|(id, n)| {
+                (
+                    id.to_string(),
+                    KeyCounts {
+                        requests: n,
+                        successes: n,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let eligible: Vec<String> = ["k1", "k2", "k3"].map(String::from).to_vec();
+        let reported = counts
+            .iter()
+            .map(|(k, c)| (k.clone(), c.successes))
+            .collect();
+        BehaviourMeasurements {
+            distribution: Some(key_distribution(&counts, &eligible)),
+            key_report: Some(compare_reported_keys(&reported, &counts)),
+            ..Default::default()
+        }
+    }
+
+    fn outcomes(verdicts: &[BehaviourVerdict]) -> Vec<(BehaviourCheck, VerdictOutcome)> {
+        verdicts.iter().map(|v| (v.check, v.outcome)).collect()
+    }
+
+    #[test]
+    fn thresholds_parse_from_toml_and_reject_unknown_fields() {
+        let text = "min_fairness = 0.9\nmax_retry_after_violations = 0\nmin_masking = 0.8\nmax_recovery = \"5s\"\nmax_ttft_overhead = \"50ms\"";
+        let t: BehaviourThresholds = toml::from_str(text).unwrap();
+        assert_eq!(t.max_recovery, Some(Duration::from_secs(5)));
+        assert_eq!(t.max_ttft_overhead, Some(Duration::from_millis(50)));
+        assert!(!t.allow_buffered_streams);
+        let err = toml::from_str::<BehaviourThresholds>("min_fairnes = 0.9")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("min_fairnes"), "{err}");
+        let err = toml::from_str::<BehaviourThresholds>("max_recovery = \"soon\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid duration"), "{err}");
+        let back: BehaviourThresholds = toml::from_str(&toml::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases = [
+            (
+                BehaviourThresholds {
+                    min_fairness: Some(1.5),
+                    ..Default::default()
+                },
+                Some("min_fairness"),
+            ),
+            (
+                BehaviourThresholds {
+                    min_masking: Some(-0.1),
+                    ..Default::default()
+                },
+                Some("min_masking"),
+            ),
+            (
+                BehaviourThresholds {
+                    min_key_report_agreement: Some(1.0),
+                    ..Default::default()
+                },
+                None,
+            ),
+            (BehaviourThresholds::default(), None),
+        ];
+        for (t, field) in cases {
+            let got = t
+                .validate()
+                .err()
+                .map(|ThresholdError::NotAFraction { field, .. }| field);
+            assert_eq!(got, field, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn evaluation_table() {
+        use BehaviourCheck as C;
+        use VerdictOutcome::{Fail, Pass, Skipped};
+        let fair = BehaviourThresholds {
+            min_fairness: Some(0.9),
+            min_key_report_agreement: Some(0.95),
+            ..Default::default()
+        };
+        type Case = (
+            BehaviourMeasurements,
+            BehaviourThresholds,
+            Vec<(C, VerdictOutcome)>,
+        );
+        let cases: [Case; 4] = [
+            (
+                measured(false),
+                fair.clone(),
+                vec![(C::Fairness, Pass), (C::KeyReport, Pass)],
+            ),
+            (
+                measured(true),
+                fair.clone(),
+                vec![(C::Fairness, Fail), (C::KeyReport, Pass)],
+            ),
+            // Limits set, nothing measured: skipped, not passed.
+            (
+                BehaviourMeasurements::default(),
+                BehaviourThresholds {
+                    max_retry_after_violations: Some(0),
+                    max_ttft_overhead: Some(Duration::from_millis(5)),
+                    ..fair
+                },
+                vec![
+                    (C::Fairness, Skipped),
+                    (C::KeyReport, Skipped),
+                    (C::RetryAfter, Skipped),
+                    (C::TtftOverhead, Skipped),
+                ],
+            ),
+            // No limits: no verdicts.
+            (measured(true), BehaviourThresholds::default(), vec![]),
+        ];
+        for (measurements, thresholds, expected) in cases {
+            assert_eq!(
+                outcomes(&evaluate(&measurements, &thresholds)),
+                expected,
+                "{thresholds:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn per_window_checks_and_buffering() {
+        use BehaviourCheck as C;
+        use VerdictOutcome::{Fail, Pass, Skipped};
+        let w = |requests, errors| WindowCounts { requests, errors };
+        let rules = StreamRules::default();
+        let buffered = [StreamSample {
+            ttft: Duration::from_millis(400),
+            total: Duration::from_millis(405),
+        }];
+        let measurements = BehaviourMeasurements {
+            masking: vec![
+                failover_masking("k2 503", w(100, 0), w(110, 20)),
+                failover_masking("no failover", w(100, 20), w(100, 20)),
+                failover_masking("calm", w(100, 0), w(100, 0)),
+            ],
+            recovery: vec![
+                Recovery {
+                    label: "fast".into(),
+                    from: Duration::ZERO,
+                    baseline: None,
+                    outcome: RecoveryOutcome::Recovered {
+                        after: Duration::from_secs(2),
+                    },
+                },
+                Recovery {
+                    label: "never".into(),
+                    from: Duration::ZERO,
+                    baseline: None,
+                    outcome: RecoveryOutcome::NotRecovered {
+                        observed: Duration::from_secs(9),
+                    },
+                },
+                Recovery {
+                    label: "?".into(),
+                    from: Duration::ZERO,
+                    baseline: None,
+                    outcome: RecoveryOutcome::NoBaseline,
+                },
+            ],
+            streams: Some(stream_pass_through(
+                &buffered,
+                Duration::from_millis(10),
+                &rules,
+            )),
+            retry_after: Some(RetryAfterCompliance {
+                violations: 39,
+                rate_limited: 40,
+                per_key: BTreeMap::from([("k2".into(), 39)]),
+            }),
+            ..Default::default()
+        };
+        let thresholds = BehaviourThresholds {
+            max_retry_after_violations: Some(0),
+            min_masking: Some(0.9),
+            max_recovery: Some(Duration::from_secs(5)),
+            ..Default::default()
+        };
+        let verdicts = evaluate(&measurements, &thresholds);
+        assert_eq!(
+            outcomes(&verdicts),
+            vec![
+                (C::RetryAfter, Fail),
+                (C::FailoverMasking, Pass),
+                (C::FailoverMasking, Fail),
+                (C::FailoverMasking, Skipped),
+                (C::Recovery, Pass),
+                (C::Recovery, Fail),
+                (C::Recovery, Skipped),
+                (C::StreamBuffering, Fail),
+            ]
+        );
+        assert_eq!(
+            verdicts[0].detail,
+            "Retry-After violations (k2: 39) 39 > limit 0"
+        );
+        assert_eq!(
+            (
+                verdicts[4].measured,
+                verdicts[4].limit,
+                verdicts[4].unit.as_str()
+            ),
+            (Some(2000.0), 5000.0, "ms")
+        );
+        assert_eq!(verdicts[2].subject.as_deref(), Some("no failover"));
+        let report = BehaviourReport::new(measurements.clone(), &thresholds);
+        assert!(report.failed());
+        assert!(!BehaviourReport::new(BehaviourMeasurements::default(), &thresholds).failed());
+        let allowed = BehaviourThresholds {
+            allow_buffered_streams: true,
+            ..Default::default()
+        };
+        assert!(evaluate(&measurements, &allowed).is_empty());
+        let json = serde_json::to_string(&verdicts).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Vec<BehaviourVerdict>>(&json).unwrap(),
+            verdicts
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! The way to the upstream: HTTP/1 connections of our own (hyper's connection-level client), a bound on
+//! connections in use, and one attempt = one request sent and its response head awaited within a timeout.
+//!
+//! Why not a pooled client (reqwest, hyper-util's legacy client): the proxy's per-request CPU is dominated by the
+//! upstream hop, and a pooled client adds a keyed pool behind a lock, layered futures and one spawned task per
+//! request (to return the connection when it becomes idle). Here a connection is lent to one request and comes
+//! back to a short idle list when the response body has been relayed to its end ([`LentConnection::finish`]);
+//! a connection whose body was not read to the end is closed, never reused. Why a bound: every upstream request
+//! in flight holds its own HTTP/1 connection, so a latency stall at 1000 req/s would otherwise open hundreds of
+//! connections whose buffers stay allocated afterwards. With at most `max_connections` requests in flight
+//! upstream, requests beyond it wait (inside their attempt timeout) instead; at most [`IDLE_CONNECTIONS`] stay
+//! open idle, each closed after [`IDLE_TIMEOUT`] unused.
+
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use http::header::HOST;
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{handshake, SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::retry_policy::AttemptOutcome;
+
+/// Idle upstream connections kept for reuse; more than steady load needs, far fewer than a stall opens.
+pub const IDLE_CONNECTIONS: usize = 64;
+/// An idle upstream connection unused for this long is closed, so buffers from a burst do not linger.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A request body as sent upstream: the client's body, held once and re-sent by reference on each attempt.
+pub type UpstreamBody = Full<Bytes>;
+
+type Sender = SendRequest<UpstreamBody>;
+
+/// The upstream's address, its idle connections and the bound on connections in use.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    /// `host:port` to connect to.
+    address: Arc<str>,
+    /// The `Host` header of every upstream request.
+    host: HeaderValue,
+    /// Path prefix of the base URL without a trailing slash ("" for a bare host).
+    base_path: Arc<str>,
+    connect_timeout: Duration,
+    connections: Arc<Semaphore>,
+    idle: Arc<IdleConnections>,
+}
+
+/// Why an upstream could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The base URL is not `http://host[:port][/path]`.
+    #[error("upstream base URL `{url}`: {message}")]
+    BadBaseUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A client request path cannot be appended to the base URL.
+    #[error("request path `{0}` is not a valid URL path")]
+    BadPath(String),
+}
+
+/// A response head from upstream with its still-unread body, and the connection it came on, lent until the body
+/// is finished or dropped.
+#[derive(Debug)]
+pub struct Answer {
+    /// The response; its body streams from the connection.
+    pub response: Response<Incoming>,
+    /// The connection (and its slot among `max_connections`).
+    pub connection: LentConnection,
+}
+
+/// An upstream connection lent to one request. Counts toward `max_connections` until dropped; goes back to the
+/// idle list only through [`LentConnection::finish`].
+#[derive(Debug)]
+pub struct LentConnection {
+    sender: Option<Sender>,
+    idle: Arc<IdleConnections>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl LentConnection {
+    /// The response body was read to its end: the connection can serve another request.
+    pub fn finish(&mut self) {
+        if let Some(sender) = self.sender.take() {
+            self.idle.put(sender);
+        }
+    }
+}
+
+/// Connections with no request on them, most recently used last.
+#[derive(Debug, Default)]
+struct IdleConnections {
+    list: Mutex<Vec<(Sender, Instant)>>,
+}
+
+impl IdleConnections {
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Vec<(Sender, Instant)>> {
+        self.list.lock()
+    }
+
+    /// The most recently used connection that can take a request now; closed ones are dropped on the way, and
+    /// one still finishing its previous exchange is left for a later request.
+    fn take(&self) -> Option<Sender> {
+        let mut list = self.lock();
+        list.retain(|(sender, _)| !sender.is_closed());
+        let index = list.iter().rposition(|(sender, _)| sender.is_ready())?;
+        Some(list.remove(index).0)
+    }
+
+    fn put(&self, sender: Sender) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut list = self.lock();
+        if list.len() >= IDLE_CONNECTIONS {
+            list.remove(0);
+        }
+        list.push((sender, Instant::now()));
+    }
+
+    /// Closes the connections idle for longer than [`IDLE_TIMEOUT`].
+    fn expire(&self, now: Instant) {
+        self.lock().retain(|(sender, since)| {
+            !sender.is_closed() && now.duration_since(*since) < IDLE_TIMEOUT
+        });
+    }
+}
+
+/// Closes expired idle connections every second, for as long as the upstream exists.
+async fn expire_idle(idle: Weak<IdleConnections>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(idle) = idle.upgrade() else { return };
+        idle.expire(Instant::now());
+    }
+}
+
+impl Upstream {
+    /// An upstream at `base_url` (`http://host[:port][/path]`, already checked by config) with at most
+    /// `max_connections` requests in flight. Inside a Tokio runtime, also starts closing idle connections after
+    /// [`IDLE_TIMEOUT`].
+    pub fn new(
+        base_url: &str,
+        connect_timeout: Duration,
+        max_connections: usize,
+    ) -> Result<Upstream, UpstreamError> {
+        let bad = |message: String| UpstreamError::BadBaseUrl {
+            url: base_url.to_string(),
+            message,
+        };
+        let uri: Uri = base_url.parse().map_err(|e| bad(format!("{e}")))?;
+        if uri.scheme() != Some(&Scheme::HTTP) {
+            return Err(bad("must start with http://".into()));
+        }
+        let authority: Authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| bad("no host".into()))?;
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|e| bad(format!("{e}")))?;
+        let address = format!(
+            "{}:{}",
+            authority.host(),
+            authority.port_u16().unwrap_or(80)
+        );
+        let idle = Arc::new(IdleConnections::default());
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(expire_idle(Arc::downgrade(&idle)));
+        }
+        Ok(Upstream {
+            address: Arc::from(address),
+            host,
+            base_path: Arc::from(uri.path().trim_end_matches('/')),
+            connect_timeout,
+            connections: Arc::new(Semaphore::new(max_connections.max(1))),
+            idle,
+        })
+    }
+
+    /// The upstream request target (origin-form: path and query) for a client request's `path_and_query`.
+    pub fn uri_for(&self, path_and_query: &str) -> Result<Uri, UpstreamError> {
+        let bad = || UpstreamError::BadPath(path_and_query.to_string());
+        let path = if self.base_path.is_empty() {
+            PathAndQuery::try_from(path_and_query).map_err(|_| bad())?
+        } else {
+            PathAndQuery::try_from(format!("{}{path_and_query}", self.base_path))
+                .map_err(|_| bad())?
+        };
+        Ok(Uri::from(path))
+    }
+
+    /// Sends `request` (origin-form URI, see [`Upstream::uri_for`]; the `Host` header is set here) and waits for
+    /// the response head, all within `timeout` (waiting for a free connection slot included).
+    pub async fn send(
+        &self,
+        mut request: Request<UpstreamBody>,
+        timeout: Duration,
+    ) -> Result<Answer, AttemptOutcome> {
+        request.headers_mut().insert(HOST, self.host.clone());
+        tokio::time::timeout(timeout, self.exchange(request))
+            .await
+            .unwrap_or(Err(AttemptOutcome::TimedOut))
+    }
+
+    async fn exchange(&self, mut request: Request<UpstreamBody>) -> Result<Answer, AttemptOutcome> {
+        let slot = match self.connections.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => self
+                .connections
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| AttemptOutcome::Broken)?,
+        };
+        if let Some(mut sender) = self.idle.take() {
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.answer(response, sender, slot)),
+                // The upstream closed this idle connection before the request went out: send it on a new one.
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(AttemptOutcome::Broken),
+                },
+            }
+        }
+        let mut sender = self.connect().await?;
+        match sender.send_request(request).await {
+            Ok(response) => Ok(self.answer(response, sender, slot)),
+            Err(_) => Err(AttemptOutcome::Broken),
+        }
+    }
+
+    fn answer(
+        &self,
+        response: Response<Incoming>,
+        sender: Sender,
+        slot: OwnedSemaphorePermit,
+    ) -> Answer {
+        Answer {
+            response,
+            connection: LentConnection {
+                sender: Some(sender),
+                idle: self.idle.clone(),
+                _slot: slot,
+            },
+        }
+    }
+
+    /// Opens a new connection (bounded by the connect timeout); its I/O runs in a task of its own.
+    async fn connect(&self) -> Result<Sender, AttemptOutcome> {
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&*self.address))
+            .await
+            .map_err(|_| AttemptOutcome::ConnectFailed)?
+            .map_err(|_| AttemptOutcome::ConnectFailed)?;
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "could not set TCP_NODELAY upstream");
+        }
+        let (sender, connection) = handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|_| AttemptOutcome::ConnectFailed)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_paths_join_the_base_url() {
+        let cases = [
+            ("http://127.0.0.1:9000", "/v1/models", "/v1/models"),
+            ("http://h:1/openai", "/v1/x?a=1", "/openai/v1/x?a=1"),
+            ("http://h:1/openai/", "/v1/x", "/openai/v1/x"),
+        ];
+        for (base, path, want) in cases {
+            let upstream = Upstream::new(base, Duration::from_secs(1), 4).unwrap();
+            assert_eq!(
+                upstream.uri_for(path).unwrap().to_string(),
+                want,
+                "{base} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn base_urls_other_than_http_are_refused() {
+        for base in ["https://h:1", "h:1", "/path"] {
+            assert!(
+                Upstream::new(base, Duration::from_secs(1), 4).is_err(),
+                "{base}"
+            );
+        }
+    }
+}

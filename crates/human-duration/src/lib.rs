@@ -1,9 +1,8 @@
 //! Durations as people write them — one rule for every scenario file, config file, admin-API body and
 //! command-line flag in the workspace.
 //!
-//! Why this crate exists: each crate used to carry its own serde helper or call `humantime` directly, and the
-//! rules drifted apart (`[load] timeout = 30` parsed while `[thresholds] p95 = 0.1` was rejected; one message
-//! said `use e.g. "500ms"`, another `try "30s"`). Now every duration is read by [`parse`]:
+//! Why one crate: per-crate serde helpers drift apart (a bare number accepted in one section and rejected in
+//! another, each with its own message). Every duration is read by [`parse`]:
 //! - humantime syntax: `"250ms"`, `"30s"`, `"2m"`, `"1h30m"`, `"1s 500ms"`, `"1.5s"`;
 //! - a bare number (`30`, `0.5`; as text, as a flag or as a TOML/JSON number) is read as **seconds**, with a
 //!   warning naming the unit and how to write it (`0` needs no unit and gets no warning);

@@ -41,11 +41,16 @@ impl From<std::process::ExitStatus> for ExitInfo {
     }
 }
 
+/// Longest wait, after the process ended, for its stdout to reach the log (a grandchild may hold the pipe open).
+const STDOUT_DRAIN: Duration = Duration::from_secs(1);
+
 /// A running (or exited) proxy child process.
 pub struct ProxyProcess {
     pid: u32,
     exited: watch::Receiver<Option<ExitInfo>>,
     listening: Option<oneshot::Receiver<String>>,
+    /// Turns true when the child's stdout has been copied to its end (EOF).
+    stdout_copied: watch::Receiver<bool>,
     log: PathBuf,
 }
 
@@ -79,12 +84,12 @@ impl ProxyProcess {
         let mut child = cmd.spawn()?;
         let pid = child.id().unwrap_or_default();
         let (url_tx, url_rx) = oneshot::channel();
+        let (copied_tx, copied_rx) = watch::channel(false);
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(copy_stdout(
-                stdout,
-                tokio::fs::File::from_std(log_file),
-                url_tx,
-            ));
+            tokio::spawn(async move {
+                copy_stdout(stdout, tokio::fs::File::from_std(log_file), url_tx).await;
+                let _ = copied_tx.send(true);
+            });
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         tokio::spawn(async move {
@@ -98,6 +103,7 @@ impl ProxyProcess {
             pid,
             exited: exit_rx,
             listening: Some(url_rx),
+            stdout_copied: copied_rx,
             log: log.to_path_buf(),
         })
     }
@@ -123,8 +129,17 @@ impl ProxyProcess {
         log_tail(&self.log, lines)
     }
 
-    /// SIGTERM to the process group, wait up to `grace`, then SIGKILL. Returns how it ended.
+    /// SIGTERM to the process group, wait up to `grace`, then SIGKILL. Returns how it ended, once what the
+    /// process wrote to stdout is in the log (waiting at most `STDOUT_DRAIN`), so a log tail read afterwards
+    /// has its last lines.
     pub async fn shutdown(&self, grace: Duration) -> Option<ExitInfo> {
+        let ended = self.end(grace).await;
+        let mut copied = self.stdout_copied.clone();
+        let _ = tokio::time::timeout(STDOUT_DRAIN, copied.wait_for(|done| *done)).await;
+        ended
+    }
+
+    async fn end(&self, grace: Duration) -> Option<ExitInfo> {
         let mut exited = self.exited.clone();
         if let Some(info) = *exited.borrow() {
             return Some(info);

@@ -1,5 +1,6 @@
-//! A forwarding key-router proxy that is correct except for **one chosen defect**, so the harness's behaviour
-//! verdicts (`proxy-behaviour`) can be shown to fail exactly when they should.
+//! A forwarding key-router proxy that is correct except for **one chosen defect** (or none), so the harness's
+//! behaviour verdicts (`proxy-behaviour`) can be shown to fail exactly when they should — and to pass for a
+//! correct proxy that is not sub-millisecond (see [`pace`]).
 //!
 //! The correct parts come from the reference proxy's pure modules (which headers cross, how a key is presented
 //! per provider, what is retryable, how `retry-after` is read, provider-shaped errors), so each fixture differs
@@ -11,19 +12,32 @@
 //! | `first-key-only` | always starts with the first ready key instead of rotating | key fairness |
 //! | `buffers-streams` | reads the whole upstream body before answering | stream pass-through |
 //! | `no-failover` | one attempt per request; upstream failures reach the client | failover masking |
+//! | `holds-when-exhausted` | while every key rests, holds the request until one is back instead of answering 429 | exhausted answer |
+//! | `none` | nothing: a correct proxy (the reference for the slow modes) | — |
+//!
+//! The correct answer while every key rests is an immediate 429 with `retry-after` (and `retry-after-ms`): the time
+//! until the first key is back, or `--default-cooldown` when unknown.
+//!
+//! Independently of the defect, `--service-time`, `--max-concurrency` and `--pause-every`/`--pause-for` make the
+//! fixture slow and unsteady ([`pace`]). Keys come from `--key ID=SECRET` and/or the reference proxy's
+//! `--keys-file` (the harness's `{keys_file}`); a key's `provider` restriction is ignored.
 //!
 //! # Layout
 //! - this file: the CLI ([`Args`], [`Defect`]) and [`run`].
 //! - [`pool`]: key rotation and rest periods, bent by the defect.
 //! - [`forward`]: attempts, failover and delivery (streamed or buffered), `X-Key-Used`.
+//! - [`pace`]: service time, bounded concurrency and stop-the-world pauses.
 //! - [`process`]: launching a proxy binary and reading its `listening on` line (used by the tests).
 
 pub mod forward;
+pub mod pace;
 pub mod pool;
 pub mod process;
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +47,7 @@ use axum::{Json, Router};
 use reference_proxy::Secret;
 
 use crate::misbehaving::forward::ProxyState;
+use crate::misbehaving::pace::{Pace, PauseSchedule};
 use crate::misbehaving::pool::KeyPool;
 
 /// The one thing the fixture does wrong.
@@ -46,6 +61,10 @@ pub enum Defect {
     BuffersStreams,
     /// Makes a single upstream attempt per request and passes its failure on.
     NoFailover,
+    /// While every key rests, waits until one is back instead of answering 429 at once.
+    HoldsWhenExhausted,
+    /// No defect: a correct proxy.
+    None,
 }
 
 /// One pool key: public id and secret.
@@ -101,12 +120,27 @@ pub struct Args {
     /// Upstream base URL, e.g. http://127.0.0.1:9000.
     #[arg(long, value_parser = parse_upstream)]
     pub upstream: String,
-    /// A pool key as ID=SECRET (repeatable, at least one).
-    #[arg(long = "key", value_name = "ID=SECRET", value_parser = parse_key, required = true)]
+    /// A pool key as ID=SECRET (repeatable; at least one key in all, from here or `--keys-file`).
+    #[arg(long = "key", value_name = "ID=SECRET", value_parser = parse_key, required_unless_present = "keys_file")]
     pub keys: Vec<PoolKey>,
-    /// The defect to exhibit.
+    /// The reference proxy's TOML keys file (`[[keys]]` with `id`, `secret`); its keys come before `--key`'s.
+    #[arg(long)]
+    pub keys_file: Option<PathBuf>,
+    /// The defect to exhibit (`none`: a correct proxy).
     #[arg(long, value_enum)]
     pub defect: Defect,
+    /// Time every request waits before it is forwarded (an async sleep), e.g. 5ms.
+    #[arg(long, default_value = "0s", value_parser = human_duration::parse)]
+    pub service_time: Duration,
+    /// Requests served at once; the others queue (a worker is held until the response body ends).
+    #[arg(long)]
+    pub max_concurrency: Option<NonZeroUsize>,
+    /// Period of stop-the-world pauses since the process start, e.g. 3s (needs --pause-for).
+    #[arg(long, requires = "pause_for", value_parser = human_duration::parse)]
+    pub pause_every: Option<Duration>,
+    /// Length of each pause, shorter than --pause-every, e.g. 150ms.
+    #[arg(long, requires = "pause_every", value_parser = human_duration::parse)]
+    pub pause_for: Option<Duration>,
     /// Rest after a 429 that carries no usable retry hint.
     #[arg(long, default_value = "1s", value_parser = human_duration::parse)]
     pub default_cooldown: Duration,
@@ -124,24 +158,55 @@ fn parse_upstream(text: &str) -> Result<String, FlagError> {
     }
 }
 
-/// The fixture's routes: `/health` and everything else forwarded.
-pub fn app(state: Arc<ProxyState>) -> Router {
+/// The keys of `--keys-file` (if any) followed by those of `--key`.
+fn pool_keys(args: &Args) -> anyhow::Result<Vec<PoolKey>> {
+    let mut keys = match &args.keys_file {
+        Some(path) => reference_proxy::config::load_keys_file(path)?
+            .into_iter()
+            .map(|spec| PoolKey {
+                id: spec.id,
+                secret: spec.secret,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    keys.extend(args.keys.iter().cloned());
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "no keys: give --key ID=SECRET or a --keys-file with [[keys]]"
+    );
+    Ok(keys)
+}
+
+/// The pace of `args`' slow-mode flags.
+fn pace(args: &Args) -> anyhow::Result<Pace> {
+    let pauses = match (args.pause_every, args.pause_for) {
+        (Some(every), Some(length)) => Some(PauseSchedule::new(every, length)?),
+        _ => None,
+    };
+    Ok(Pace::new(args.service_time, args.max_concurrency, pauses))
+}
+
+/// The fixture's routes: `/health` and everything else forwarded, all at `pace`.
+pub fn app(state: Arc<ProxyState>, pace: Arc<Pace>) -> Router {
     Router::new()
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
         .fallback(forward::proxy)
+        .layer(axum::middleware::from_fn_with_state(pace, pace::paced))
         .with_state(state)
 }
 
 /// Binds `--listen`, prints `listening on http://ADDR` (first stdout line), serves until SIGINT/SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let pace = Arc::new(pace(&args)?);
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .build()
         .context("building the HTTP client")?;
-    let pool = KeyPool::new(args.keys, args.defect);
+    let pool = KeyPool::new(pool_keys(&args)?, args.defect);
     let state = Arc::new(ProxyState {
         upstream: args.upstream,
         pool,
@@ -159,9 +224,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
     tracing::info!(%addr, defect = ?args.defect, "misbehaving proxy ready");
-    reference_proxy::serve(listener, app(state), reference_proxy::shutdown_signal())
-        .await
-        .context("serving")
+    reference_proxy::serve(
+        listener,
+        app(state, pace),
+        reference_proxy::shutdown_signal(),
+    )
+    .await
+    .context("serving")
 }
 
 #[cfg(test)]
@@ -192,6 +261,37 @@ mod tests {
         ];
         for (text, url) in upstreams {
             assert_eq!(parse_upstream(text).ok().as_deref(), url, "{text}");
+        }
+    }
+
+    #[test]
+    fn slow_mode_flags_table() {
+        use clap::Parser;
+        let base = "misbehaving-proxy --upstream http://127.0.0.1:9 --defect none";
+        // (extra flags, parses, builds a pace)
+        let cases = [
+            ("--key k1=s", true, true),
+            ("--keys-file keys.toml", true, true),
+            ("", false, false),
+            (
+                "--key k1=s --service-time 5ms --max-concurrency 8",
+                true,
+                true,
+            ),
+            ("--key k1=s --max-concurrency 0", false, false),
+            ("--key k1=s --pause-every 3s --pause-for 150ms", true, true),
+            ("--key k1=s --pause-every 3s", false, false),
+            ("--key k1=s --pause-for 150ms", false, false),
+            ("--key k1=s --pause-every 1s --pause-for 1s", true, false),
+            ("--key k1=s --service-time 5", true, true),
+        ];
+        for (extra, parses, paced) in cases {
+            let line = format!("{base} {extra}");
+            let args = Args::try_parse_from(line.split_whitespace());
+            assert_eq!(args.is_ok(), parses, "{line}: {args:?}");
+            if let Ok(args) = args {
+                assert_eq!(pace(&args).is_ok(), paced, "{line}");
+            }
         }
     }
 }

@@ -1,6 +1,9 @@
 //! One client request → attempts on different keys (failover on 429, 5xx and broken connections) → one
 //! response with `X-Key-Used`. The body is streamed chunk by chunk, except with `buffers-streams`, which reads it
 //! whole first — the defect that makes a stream's first token arrive only at its end.
+//!
+//! When every key not yet tried is resting, the request is answered at once: 429 with `retry-after` if no attempt
+//! was made, else the last upstream answer. `holds-when-exhausted` sleeps until the first key is back instead.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -77,6 +80,10 @@ async fn forward(
     while tried.len() < state.pool.max_attempts() {
         let index = match state.pool.select(&tried, Instant::now()) {
             Ok(index) => index,
+            Err(Some(wait)) if state.defect == Defect::HoldsWhenExhausted => {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
             Err(wait) if last.is_none() => {
                 return Err(ProxyError::AllKeysResting {
                     retry_after: wait.unwrap_or(state.default_cooldown),

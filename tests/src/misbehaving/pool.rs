@@ -106,6 +106,8 @@ mod tests {
             (Defect::FirstKeyOnly, false, vec![0, 0, 0, 0, 0, 0]),
             (Defect::NoFailover, true, vec![0, 2, 2, 0, 2, 2]),
             (Defect::IgnoresRetryAfter, true, vec![0, 1, 2, 0, 1, 2]),
+            (Defect::None, true, vec![0, 2, 2, 0, 2, 2]),
+            (Defect::HoldsWhenExhausted, false, vec![0, 1, 2, 0, 1, 2]),
         ];
         for (defect, rest, expected) in cases {
             let pool = pool(defect);

@@ -1,7 +1,9 @@
 //! A middleware that leaks on purpose, so the leak verdicts have a known positive to find.
 //!
-//! The leak is real (memory that is written to, so it is resident; descriptors that stay open), not simulated
-//! numbers: the monitor must see it the same way it would see a bug in a user's proxy.
+//! The leak is real (memory that is written to, so it is resident; descriptors that stay open; TCP connections to
+//! the upstream that are never closed), not simulated numbers: the monitor must see it the same way it would see a
+//! bug in a user's proxy. The socket leak is the classic one — a new upstream connection for a request, kept
+//! open forever — so it shows in `socket_fds` (and `fds`, and the `tcp_established` column), not only as an fd.
 //!
 //! Memory is leaked into an append-only arena of large blocks rather than one allocation per request: a small
 //! per-request allocation would cost its malloc header, size-class rounding and a pointer in the hoard on top
@@ -21,15 +23,18 @@ pub struct LeakPlan {
     pub bytes_per_request: usize,
     /// Leak one file descriptor every this many requests (0 = never).
     pub fd_every: u64,
+    /// Leak one TCP connection to the upstream every this many requests (0 = never).
+    pub socket_every: u64,
 }
 
 impl LeakPlan {
-    /// Reads `LEAK_BYTES_PER_REQUEST` and `LEAK_FD_EVERY` (both default 0); a malformed value is an error
-    /// naming the variable.
+    /// Reads `LEAK_BYTES_PER_REQUEST`, `LEAK_FD_EVERY` and `LEAK_SOCKET_EVERY` (all default 0); a malformed value
+    /// is an error naming the variable.
     pub fn from_env() -> Result<Self, BadLeakVariable> {
         Ok(Self {
             bytes_per_request: env_number("LEAK_BYTES_PER_REQUEST")?.unwrap_or(0) as usize,
             fd_every: env_number("LEAK_FD_EVERY")?.unwrap_or(0),
+            socket_every: env_number("LEAK_SOCKET_EVERY")?.unwrap_or(0),
         })
     }
 }
@@ -55,10 +60,28 @@ fn env_number(name: &'static str) -> Result<Option<u64>, BadLeakVariable> {
     }
 }
 
+/// `LEAK_SOCKET_EVERY` is set but the upstream URL names no `host:port` to connect to.
+#[derive(Debug, thiserror::Error)]
+#[error("LEAK_SOCKET_EVERY needs an upstream http://HOST:PORT to leak connections to, got {0:?}")]
+pub struct NoSocketTarget(pub String);
+
+/// `host:port` of an `http://` or `https://` URL (the port is required: the fixture never guesses one).
+pub fn authority_of(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let authority = rest.split('/').next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    (!host.is_empty() && port.parse::<u16>().is_ok()).then_some(authority)
+}
+
 static PLAN: Mutex<LeakPlan> = Mutex::new(LeakPlan {
     bytes_per_request: 0,
     fd_every: 0,
+    socket_every: 0,
 });
+static SOCKET_TARGET: Mutex<String> = Mutex::new(String::new());
+static OPEN_SOCKETS: Mutex<Vec<tokio::net::TcpStream>> = Mutex::new(Vec::new());
 static HOARD: Mutex<Arena> = Mutex::new(Arena { blocks: Vec::new() });
 static OPEN_FILES: Mutex<Vec<File>> = Mutex::new(Vec::new());
 static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -89,9 +112,15 @@ impl Arena {
     }
 }
 
-/// Installs the plan used by [`leak_middleware`].
-pub fn install(plan: LeakPlan) {
+/// Installs the plan used by [`leak_middleware`]; leaked connections go to `upstream_url`'s `host:port`.
+pub fn install(plan: LeakPlan, upstream_url: &str) -> Result<(), NoSocketTarget> {
+    if plan.socket_every > 0 {
+        let target =
+            authority_of(upstream_url).ok_or_else(|| NoSocketTarget(upstream_url.into()))?;
+        *SOCKET_TARGET.lock() = target.to_string();
+    }
     *PLAN.lock() = plan;
+    Ok(())
 }
 
 /// Leaks according to the installed plan, then passes the request on untouched.
@@ -106,6 +135,13 @@ pub async fn leak_middleware(request: Request, next: Next) -> Response {
     if plan.fd_every > 0 && n.is_multiple_of(plan.fd_every) {
         if let Ok(file) = File::open("/dev/null") {
             OPEN_FILES.lock().push(file);
+        }
+    }
+    if plan.socket_every > 0 && n.is_multiple_of(plan.socket_every) {
+        let target = SOCKET_TARGET.lock().clone();
+        // A refused connection leaks nothing; the request itself goes on either way.
+        if let Ok(stream) = tokio::net::TcpStream::connect(target.as_str()).await {
+            OPEN_SOCKETS.lock().push(stream);
         }
     }
     next.run(request).await
@@ -148,6 +184,30 @@ mod tests {
             arena.leak(ARENA_BLOCK / 3, 1);
         }
         assert_eq!(leaked(&arena), 100 * (ARENA_BLOCK / 3));
+    }
+
+    #[test]
+    fn socket_target_is_the_urls_host_and_port() {
+        let cases = [
+            ("http://127.0.0.1:9000", Some("127.0.0.1:9000")),
+            ("http://127.0.0.1:9000/v1", Some("127.0.0.1:9000")),
+            ("https://localhost:443/", Some("localhost:443")),
+            ("http://[::1]:8080", Some("[::1]:8080")),
+            ("http://127.0.0.1", None),
+            ("http://:80", None),
+            ("127.0.0.1:9000", None),
+            ("http://host:port", None),
+        ];
+        for (url, authority) in cases {
+            assert_eq!(authority_of(url), authority, "{url}");
+        }
+        let plan = LeakPlan {
+            bytes_per_request: 0,
+            fd_every: 0,
+            socket_every: 1,
+        };
+        let err = install(plan, "http://nowhere").unwrap_err();
+        assert!(err.to_string().contains("LEAK_SOCKET_EVERY"), "{err}");
     }
 
     #[test]

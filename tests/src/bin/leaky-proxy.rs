@@ -1,5 +1,5 @@
 //! The reference proxy with a real leak (see `tests::leak`): same CLI as `reference-proxy`, plus
-//! `LEAK_BYTES_PER_REQUEST` and `LEAK_FD_EVERY` in the environment.
+//! `LEAK_BYTES_PER_REQUEST`, `LEAK_FD_EVERY` and `LEAK_SOCKET_EVERY` in the environment.
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -13,8 +13,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tests::leak::install(plan);
     let args = reference_proxy::Args::parse();
+    if let Err(error) = tests::leak::install(plan, &args.upstream) {
+        eprintln!("leaky-proxy: {error}");
+        return ExitCode::from(2);
+    }
     match reference_proxy::run(args, tests::leak::with_leak).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -2,6 +2,13 @@
 //! and PASS for the reference proxy (the `leaky-proxy` binary without `LEAK_*` settings is exactly the reference
 //! proxy). Real processes and real HTTP on loopback: an in-process `mock-upstream` with fault rules, the proxy
 //! binary as a child, a bounded sequential client loop, then the mock's ledger into the verdict functions.
+//!
+//! A fast proxy is the easy case, so the same defects are also run slow and unsteady ([`SLOW_AND_UNSTEADY`]:
+//! service time, a small worker pool, stop-the-world pauses) through `harness run` with a `[behaviour]` table: the
+//! correct fixture (`--defect none`) must still pass every check, and each defect must still fail its own. The
+//! answer while every key rests is judged on `scenarios/all_keys_exhausted.toml` itself.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +24,8 @@ use proxy_behaviour::{
     StreamSample, VerdictOutcome, WindowCounts,
 };
 use tests::misbehaving::process::ProxyProcess;
+
+use common::{behaviour_outcomes, misbehaving_command, run_scenario, temp_dir};
 
 const KEYS: [(&str, &str); 3] = [
     ("k1", "sk-test-one"),
@@ -350,4 +359,255 @@ async fn failover_masking_fails_only_for_the_proxy_without_failover() {
             "{sut:?}: {verdicts:#?}"
         );
     }
+}
+
+/// A proxy that is not sub-millisecond: 5 ms per request, 8 at once (the rest queue), and a 150 ms
+/// stop-the-world pause every 3 s.
+const SLOW_AND_UNSTEADY: [&str; 8] = [
+    "--service-time",
+    "5ms",
+    "--max-concurrency",
+    "8",
+    "--pause-every",
+    "3s",
+    "--pause-for",
+    "150ms",
+];
+
+/// Each defect and the behaviour check it must fail.
+const DEFECT_CHECKS: [(&str, &str); 4] = [
+    ("ignores-retry-after", "retry_after"),
+    ("first-key-only", "fairness"),
+    ("no-failover", "failover_masking"),
+    ("buffers-streams", "stream_buffering"),
+];
+
+/// 12 users (more than the 8 workers, so requests queue) for 7 s: chat and streamed chat; k2 answers 429
+/// (`retry-after: 2s`) from 0.5 s to 3 s and k3 503 from 4 s to 5.5 s. Streams last ~100 ms upstream, so
+/// buffering shows; at least two pauses fall inside the load.
+fn slow_behaviour_scenario(name: &str, command: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+seed = 11
+
+[load]
+model = "closed"
+users = 12
+spawn_rate = 200
+think_time = "20ms"
+run_time = "7s"
+timeout = "5s"
+
+[[request]]
+name = "chat"
+weight = 3
+method = "POST"
+path = "/v1/chat/completions"
+body = {{ model = "gpt-4", messages = [{{ role = "user", content = "slow behaviour probe" }}], max_tokens = 8 }}
+
+[[request]]
+name = "stream"
+method = "POST"
+path = "/v1/chat/completions"
+stream = true
+body = {{ model = "gpt-4", stream = true, messages = [{{ role = "user", content = "slow behaviour probe" }}], max_tokens = 8 }}
+
+[upstream.latency]
+ttft = {{ fixed = "20ms" }}
+inter_token = {{ fixed = "10ms" }}
+
+[[upstream.keys]]
+id = "k1"
+secret = "sk-slow-one"
+[[upstream.keys]]
+id = "k2"
+secret = "sk-slow-two"
+[[upstream.keys]]
+id = "k3"
+secret = "sk-slow-three"
+
+[[timeline]]
+at = "500ms"
+for = "2500ms"
+fault = {{ keys = ["k2"], action = "rate_limit", retry_after = "2s" }}
+
+[[timeline]]
+at = "4s"
+for = "1500ms"
+fault = {{ keys = ["k3"], action = "error", status = 503 }}
+
+[behaviour]
+max_retry_after_violations = 0
+min_fairness = 0.7
+min_masking = 0.5
+
+[proxy]
+command = {command}
+"#
+    )
+}
+
+/// `check`'s outcomes and the run's reasons and behaviour report, for assertion messages.
+fn behaviour_evidence(who: &str, summary: &serde_json::Value) -> String {
+    format!(
+        "{who}: verdict {}, reasons {}\nbehaviour: {}",
+        summary["verdict"],
+        summary["verdict_reasons"],
+        serde_json::to_string_pretty(&summary["engine"]["behaviour"]).unwrap_or_default()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_unsteady_correct_proxy_passes_and_each_slow_defect_fails_its_own_check() {
+    let runs = std::iter::once("none")
+        .chain(DEFECT_CHECKS.map(|(defect, _)| defect))
+        .map(|defect| async move {
+            let scenario = slow_behaviour_scenario(
+                &format!("slow_{}", defect.replace('-', "_")),
+                &misbehaving_command(defect, &SLOW_AND_UNSTEADY),
+            );
+            let (_, summary) = run_scenario(&temp_dir(), &scenario, &[]).await;
+            (defect, summary)
+        });
+    let mut results = futures::future::join_all(runs).await.into_iter();
+    let (_, correct) = results.next().expect("the correct fixture ran");
+
+    let why = behaviour_evidence("slow correct proxy", &correct);
+    let rate_limited =
+        &correct["engine"]["behaviour"]["measurements"]["retry_after"]["rate_limited"];
+    assert!(
+        rate_limited.as_u64().unwrap_or(0) > 0,
+        "the faults fired: {why}"
+    );
+    let mut failed = Vec::new();
+    for (_, check) in DEFECT_CHECKS {
+        let got = behaviour_outcomes(&correct, check);
+        if got.is_empty() || got.iter().any(|o| o != "pass") {
+            failed.push(format!("{check}: {got:?}"));
+        }
+    }
+    assert!(failed.is_empty(), "not passed: {failed:?}\n{why}");
+
+    for (defect, summary) in results {
+        let check = DEFECT_CHECKS
+            .iter()
+            .find_map(|(d, c)| (*d == defect).then_some(*c))
+            .expect("a defect of DEFECT_CHECKS");
+        let why = behaviour_evidence(defect, &summary);
+        assert_eq!(summary["verdict"], "FAIL", "{why}");
+        assert!(
+            behaviour_outcomes(&summary, check)
+                .iter()
+                .any(|o| o == "fail"),
+            "{check} did not fail: {why}"
+        );
+    }
+}
+
+/// While every key rests, the correct fixture answers 429 with `retry-after` at once; `holds-when-exhausted`
+/// keeps the client waiting until a key is back. Every key is rate-limited for 1 s by the first request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_every_key_rests_the_correct_proxy_answers_429_at_once_and_the_holding_one_waits() {
+    let every_key_limited = vec![FaultRule {
+        retry_after: Some(Duration::from_secs(1)),
+        ..FaultRule::new(FaultKind::RateLimit)
+    }];
+    let client = reqwest::Client::new();
+    for (defect, prompt) in [("none", true), ("holds-when-exhausted", false)] {
+        let mock = start_mock(every_key_limited.clone(), LatencyProfile::default()).await;
+        let proxy = start_proxy(Sut::Misbehaving(defect), &mock.base_url()).await;
+        let url = format!("{}/v1/chat/completions", proxy.base_url());
+        let send = || client.post(&url).json(&chat_body(false, 4)).send();
+        // The first request meets the upstream's 429 on every key, which rests them all.
+        let first = send().await.expect("first request");
+        assert_eq!(first.status(), 429, "{defect}");
+        let started = Instant::now();
+        let second = tokio::time::timeout(Duration::from_millis(700), send()).await;
+        let waited = started.elapsed();
+        if prompt {
+            let response = second
+                .unwrap_or_else(|_| panic!("{defect}: no answer in 700 ms"))
+                .expect("second request");
+            assert_eq!(response.status(), 429, "{defect}");
+            let retry_after: u64 = response.headers()["retry-after"]
+                .to_str()
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .expect("retry-after in whole seconds");
+            assert_eq!(
+                retry_after, 1,
+                "{defect}: the time until the first key is back"
+            );
+            assert!(waited < Duration::from_millis(300), "{defect}: {waited:?}");
+        } else {
+            assert!(
+                second.is_err(),
+                "{defect} answered in {waited:?}: {second:?}"
+            );
+        }
+        proxy.stop().await;
+        mock.shutdown().await;
+    }
+}
+
+/// `scenarios/all_keys_exhausted.toml` as it is (its `[behaviour] max_exhausted_answer` sets the limit), cut to
+/// 16 s so 6 s of "every key rate-limited" are judged, against the correct and the holding fixture at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn exhausted_answer_fails_only_for_the_proxy_that_holds_requests() {
+    let catalogue = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/all_keys_exhausted.toml"
+    );
+    let scenario = std::fs::read_to_string(catalogue).expect("read all_keys_exhausted.toml");
+    let with_fixture = |defect: &str| {
+        format!(
+            "{scenario}\n[proxy]\ncommand = {}\n",
+            misbehaving_command(defect, &[])
+        )
+    };
+    let (correct_dir, holding_dir) = (temp_dir(), temp_dir());
+    let (correct_scenario, holding_scenario) =
+        (with_fixture("none"), with_fixture("holds-when-exhausted"));
+    let cut = ["-t", "16s"];
+    let ((_, correct), (_, holding)) = tokio::join!(
+        run_scenario(&correct_dir, &correct_scenario, &cut),
+        run_scenario(&holding_dir, &holding_scenario, &cut)
+    );
+
+    // The fixtures did what they are for, whatever the check says: held answers took about a rest (3 s), the
+    // correct proxy answered everything at once.
+    let slowest = |summary: &serde_json::Value| {
+        summary["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|request| request["latency"]["max_ms"].as_f64())
+            .fold(0.0, f64::max)
+    };
+    assert!(
+        slowest(&holding) > 1500.0,
+        "holding: {}",
+        holding["requests"]
+    );
+    assert!(
+        slowest(&correct) < 1000.0,
+        "correct: {}",
+        correct["requests"]
+    );
+
+    let why = behaviour_evidence("holds-when-exhausted", &holding);
+    assert!(
+        behaviour_outcomes(&holding, "exhausted_answer")
+            .iter()
+            .any(|o| o == "fail"),
+        "exhausted_answer did not fail: {why}"
+    );
+    assert_eq!(holding["verdict"], "FAIL", "{why}");
+    let why = behaviour_evidence("correct", &correct);
+    let got = behaviour_outcomes(&correct, "exhausted_answer");
+    assert!(
+        !got.is_empty() && got.iter().all(|o| o == "pass"),
+        "exhausted_answer: {got:?} {why}"
+    );
 }

@@ -61,7 +61,7 @@ pub enum Defect {
     BuffersStreams,
     /// Makes a single upstream attempt per request and passes its failure on.
     NoFailover,
-    /// While every key rests, waits until one is back instead of answering 429 at once.
+    /// While every key rests, waits until one is back (and tries it) instead of answering 429 at once.
     HoldsWhenExhausted,
     /// No defect: a correct proxy.
     None,

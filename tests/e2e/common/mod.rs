@@ -15,6 +15,45 @@ pub fn leaky_proxy_bin() -> &'static str {
     env!("CARGO_BIN_EXE_leaky-proxy")
 }
 
+/// The proxy that is correct except for one `--defect` (or none), optionally slow (`tests::misbehaving`).
+pub fn misbehaving_proxy_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_misbehaving-proxy")
+}
+
+/// A scenario's `[proxy] command` (a TOML array) that spawns the misbehaving fixture with `defect` and the
+/// scenario's keys, plus `extra` flags (e.g. a slow mode).
+pub fn misbehaving_command(defect: &str, extra: &[&str]) -> String {
+    let fixed = [
+        misbehaving_proxy_bin(),
+        "--listen",
+        "127.0.0.1:{port}",
+        "--upstream",
+        "{upstream_url}",
+        "--keys-file",
+        "{keys_file}",
+        "--defect",
+        defect,
+    ];
+    let words: Vec<String> = fixed
+        .iter()
+        .chain(extra)
+        .map(|word| format!("{word:?}"))
+        .collect();
+    format!("[{}]", words.join(", "))
+}
+
+/// The outcomes (`pass`, `fail`, `skipped`, ...) of `check`'s behaviour verdicts in `summary.json`, one per
+/// window for per-window checks; empty when the check was not judged.
+pub fn behaviour_outcomes(summary: &serde_json::Value, check: &str) -> Vec<String> {
+    summary["engine"]["behaviour"]["verdicts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|verdict| verdict["check"] == check)
+        .map(|verdict| verdict["outcome"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 /// A fresh directory kept after the test (its results are the evidence when a test fails).
 pub fn temp_dir() -> PathBuf {
     tempfile::tempdir().expect("temp dir").keep()

@@ -3,7 +3,8 @@
 //! whole first — the defect that makes a stream's first token arrive only at its end.
 //!
 //! When every key not yet tried is resting, the request is answered at once: 429 with `retry-after` if no attempt
-//! was made, else the last upstream answer. `holds-when-exhausted` sleeps until the first key is back instead.
+//! was made, else the last upstream answer. `holds-when-exhausted` sleeps until the first key is back instead of
+//! that 429, then tries it (and answers what it says).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -80,7 +81,7 @@ async fn forward(
     while tried.len() < state.pool.max_attempts() {
         let index = match state.pool.select(&tried, Instant::now()) {
             Ok(index) => index,
-            Err(Some(wait)) if state.defect == Defect::HoldsWhenExhausted => {
+            Err(Some(wait)) if state.defect == Defect::HoldsWhenExhausted && last.is_none() => {
                 tokio::time::sleep(wait).await;
                 continue;
             }

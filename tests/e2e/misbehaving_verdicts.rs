@@ -506,11 +506,12 @@ async fn slow_unsteady_correct_proxy_passes_and_each_slow_defect_fails_its_own_c
 }
 
 /// While every key rests, the correct fixture answers 429 with `retry-after` at once; `holds-when-exhausted`
-/// keeps the client waiting until a key is back. Every key is rate-limited for 1 s by the first request.
+/// keeps the client waiting until a key is back. Every key is rate-limited for 2 s by the first request; an answer
+/// within 500 ms is prompt, none within 1 s is holding.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_every_key_rests_the_correct_proxy_answers_429_at_once_and_the_holding_one_waits() {
     let every_key_limited = vec![FaultRule {
-        retry_after: Some(Duration::from_secs(1)),
+        retry_after: Some(Duration::from_secs(2)),
         ..FaultRule::new(FaultKind::RateLimit)
     }];
     let client = reqwest::Client::new();
@@ -523,11 +524,11 @@ async fn while_every_key_rests_the_correct_proxy_answers_429_at_once_and_the_hol
         let first = send().await.expect("first request");
         assert_eq!(first.status(), 429, "{defect}");
         let started = Instant::now();
-        let second = tokio::time::timeout(Duration::from_millis(700), send()).await;
+        let second = tokio::time::timeout(Duration::from_secs(1), send()).await;
         let waited = started.elapsed();
         if prompt {
             let response = second
-                .unwrap_or_else(|_| panic!("{defect}: no answer in 700 ms"))
+                .unwrap_or_else(|_| panic!("{defect}: no answer in 1 s"))
                 .expect("second request");
             assert_eq!(response.status(), 429, "{defect}");
             let retry_after: u64 = response.headers()["retry-after"]
@@ -535,11 +536,11 @@ async fn while_every_key_rests_the_correct_proxy_answers_429_at_once_and_the_hol
                 .ok()
                 .and_then(|text| text.parse().ok())
                 .expect("retry-after in whole seconds");
-            assert_eq!(
-                retry_after, 1,
-                "{defect}: the time until the first key is back"
+            assert!(
+                (1..=2).contains(&retry_after),
+                "{defect}: retry-after {retry_after} s is not the time until the first key is back"
             );
-            assert!(waited < Duration::from_millis(300), "{defect}: {waited:?}");
+            assert!(waited < Duration::from_millis(500), "{defect}: {waited:?}");
         } else {
             assert!(
                 second.is_err(),

@@ -448,6 +448,17 @@ command = {command}
     )
 }
 
+/// The longest response time (ms) among the requests whose name `selected` accepts, from `summary.json`.
+fn slowest_ms(summary: &serde_json::Value, selected: impl Fn(&str) -> bool) -> f64 {
+    summary["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|request| selected(request["name"].as_str().unwrap_or_default()))
+        .filter_map(|request| request["latency"]["max_ms"].as_f64())
+        .fold(0.0, f64::max)
+}
+
 /// `check`'s outcomes and the run's reasons and behaviour report, for assertion messages.
 fn behaviour_evidence(who: &str, summary: &serde_json::Value) -> String {
     format!(
@@ -474,6 +485,12 @@ async fn slow_unsteady_correct_proxy_passes_and_each_slow_defect_fails_its_own_c
     let (_, correct) = results.next().expect("the correct fixture ran");
 
     let why = behaviour_evidence("slow correct proxy", &correct);
+    // A chat takes ~15 ms through the slow fixture; one caught by a 150 ms pause shows the mode was on.
+    let slowest_chat = slowest_ms(&correct, |name| name == "chat");
+    assert!(
+        slowest_chat > 100.0,
+        "no pause met: chat max {slowest_chat} ms; {why}"
+    );
     let rate_limited =
         &correct["engine"]["behaviour"]["measurements"]["retry_after"]["rate_limited"];
     assert!(
@@ -578,14 +595,7 @@ async fn exhausted_answer_fails_only_for_the_proxy_that_holds_requests() {
 
     // The fixtures did what they are for, whatever the check says: held answers took about a rest (3 s), the
     // correct proxy answered everything at once.
-    let slowest = |summary: &serde_json::Value| {
-        summary["requests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|request| request["latency"]["max_ms"].as_f64())
-            .fold(0.0, f64::max)
-    };
+    let slowest = |summary| slowest_ms(summary, |_| true);
     assert!(
         slowest(&holding) > 1500.0,
         "holding: {}",

@@ -47,7 +47,7 @@ use axum::{Json, Router};
 use reference_proxy::Secret;
 
 use crate::misbehaving::forward::ProxyState;
-use crate::misbehaving::pace::{Pace, PauseSchedule};
+use crate::misbehaving::pace::{Pace, PaceError, PauseSchedule};
 use crate::misbehaving::pool::KeyPool;
 
 /// The one thing the fixture does wrong.
@@ -178,13 +178,23 @@ fn pool_keys(args: &Args) -> anyhow::Result<Vec<PoolKey>> {
     Ok(keys)
 }
 
+impl Args {
+    /// The pause schedule of `--pause-every`/`--pause-for` (clap makes them come together), checked.
+    pub fn pauses(&self) -> Result<Option<PauseSchedule>, PaceError> {
+        match (self.pause_every, self.pause_for) {
+            (Some(every), Some(length)) => PauseSchedule::new(every, length).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
 /// The pace of `args`' slow-mode flags.
-fn pace(args: &Args) -> anyhow::Result<Pace> {
-    let pauses = match (args.pause_every, args.pause_for) {
-        (Some(every), Some(length)) => Some(PauseSchedule::new(every, length)?),
-        _ => None,
-    };
-    Ok(Pace::new(args.service_time, args.max_concurrency, pauses))
+fn pace(args: &Args) -> Result<Pace, PaceError> {
+    Ok(Pace::new(
+        args.service_time,
+        args.max_concurrency,
+        args.pauses()?,
+    ))
 }
 
 /// The fixture's routes: `/health` and everything else forwarded, all at `pace`.

@@ -1,12 +1,18 @@
 //! A key-router proxy that is correct except for one `--defect` (see `tests::misbehaving`). Exit codes:
 //! 2 = bad flags (clap), 1 = could not start or serve.
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
+use tests::misbehaving::Args;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = tests::misbehaving::Args::parse();
+    let args = Args::parse();
+    if let Err(error) = args.pauses() {
+        Args::command()
+            .error(clap::error::ErrorKind::ValueValidation, error)
+            .exit();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

@@ -459,7 +459,7 @@ fn slowest_ms(summary: &serde_json::Value, selected: impl Fn(&str) -> bool) -> f
         .fold(0.0, f64::max)
 }
 
-/// `check`'s outcomes and the run's reasons and behaviour report, for assertion messages.
+/// The run's verdict, its reasons and the behaviour report, for assertion messages.
 fn behaviour_evidence(who: &str, summary: &serde_json::Value) -> String {
     format!(
         "{who}: verdict {}, reasons {}\nbehaviour: {}",

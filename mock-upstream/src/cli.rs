@@ -30,6 +30,10 @@ pub struct Args {
     /// Admin bearer token (overrides the config's `admin.token`).
     #[arg(long, env = "MOCK_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// An arrival inside a key's retry window less than this after it opened counts as a race, later ones as
+    /// Retry-After violations (overrides the config's `retry_after_grace`; default 250ms).
+    #[arg(long, value_parser = human_duration::parse)]
+    pub retry_after_grace: Option<std::time::Duration>,
 }
 
 /// An error the binary turns into exit code [`EXIT_BAD_CONFIG`].
@@ -70,6 +74,9 @@ pub fn load_config(args: &Args) -> Result<MockConfig, CliError> {
     }
     if args.admin_token.is_some() {
         config.admin.token.clone_from(&args.admin_token);
+    }
+    if let Some(grace) = args.retry_after_grace {
+        config.retry_after_grace = grace;
     }
     config
         .validate()

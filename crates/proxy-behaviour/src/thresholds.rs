@@ -31,7 +31,8 @@ pub struct BehaviourThresholds {
     /// Lowest Jain's fairness index over the eligible keys (0..=1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_fairness: Option<f64>,
-    /// Most Retry-After violations allowed over the run.
+    /// Most Retry-After violations allowed over the run (races — arrivals within the mock's grace of the 429
+    /// that opened the window — do not count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retry_after_violations: Option<u64>,
     /// Lowest failover masking per fault window (0..=1; 0.9 = at most a tenth of the upstream error rate reaches
@@ -355,7 +356,9 @@ fn retry_after(compliance: Option<&RetryAfterCompliance>, limit: u64) -> Behavio
             } else {
                 format!("Retry-After violations ({})", keys.join(", "))
             };
-            judge.measure(c.violations as f64, Bound::AtMost, &what)
+            let mut verdict = judge.measure(c.violations as f64, Bound::AtMost, &what);
+            verdict.detail = format!("{}; {}", verdict.detail, c.describe_races());
+            verdict
         }
         None => judge.skip("the upstream ledger was not read"),
     }
@@ -643,8 +646,10 @@ mod tests {
             )),
             retry_after: Some(RetryAfterCompliance {
                 violations: 39,
+                races: 12,
                 rate_limited: 40,
                 per_key: BTreeMap::from([("k2".into(), 39)]),
+                ..Default::default()
             }),
             ..Default::default()
         };
@@ -670,7 +675,7 @@ mod tests {
         );
         assert_eq!(
             verdicts[0].detail,
-            "Retry-After violations (k2: 39) 39 > limit 0"
+            "Retry-After violations (k2: 39) 39 > limit 0; races 12; in-window arrivals by depth: none"
         );
         assert_eq!(
             (

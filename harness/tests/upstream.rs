@@ -156,8 +156,16 @@ async fn the_timeline_and_rules_reach_an_external_mock_and_its_ledger_is_written
     );
     let after = admin_get(&mock, "config").await;
     assert_eq!(
-        (&after["latency"], &after["route_latency"], &after["retry_after_grace"]),
-        (&serde_json::json!({}), &serde_json::json!({}), &serde_json::json!("250ms")),
+        (
+            &after["latency"],
+            &after["route_latency"],
+            &after["retry_after_grace"]
+        ),
+        (
+            &serde_json::json!({}),
+            &serde_json::json!({}),
+            &serde_json::json!("250ms")
+        ),
         "the mock's own latency and grace are back"
     );
     let total = measured["distribution"]["total_requests"]

@@ -388,7 +388,10 @@ token = "secret-admin"
                 "[[rules]]\naction = \"error\"\nprobability = 3.0\n",
                 "field `rules[0]`",
             ),
-            ("retry_after_grace = \"later\"\n", "field `retry_after_grace`"),
+            (
+                "retry_after_grace = \"later\"\n",
+                "field `retry_after_grace`",
+            ),
         ];
         for (text, expected) in cases {
             let message = MockConfig::from_toml_str(text, "mock.toml")

@@ -357,11 +357,26 @@ mod tests {
             // Outside any window: nothing counted.
             (&[R(5), A(10, 5000), R(15_000)], 250, (0, 0), [0; 6]),
             // In flight when the 429 was written: races.
-            (&[A(10_000, 5000), R(10_010), R(10_200)], 250, (2, 0), [2, 0, 0, 0, 0, 0]),
+            (
+                &[A(10_000, 5000), R(10_010), R(10_200)],
+                250,
+                (2, 0),
+                [2, 0, 0, 0, 0, 0],
+            ),
             // Disregard: deep into the window.
-            (&[A(10_000, 5000), R(11_000), R(14_999)], 250, (0, 2), [0, 0, 1, 0, 1, 0]),
+            (
+                &[A(10_000, 5000), R(11_000), R(14_999)],
+                250,
+                (0, 2),
+                [0, 0, 1, 0, 1, 0],
+            ),
             // The boundary of the grace is a violation; the window's end is clear.
-            (&[A(0, 1000), R(250), R(1000)], 250, (0, 1), [1, 0, 0, 0, 0, 0]),
+            (
+                &[A(0, 1000), R(250), R(1000)],
+                250,
+                (0, 1),
+                [1, 0, 0, 0, 0, 0],
+            ),
             // Later 429s extend the window but keep its opening: depth counts from the first.
             (
                 &[A(1000, 1000), A(1100, 1000), R(1200), R(2050)],
@@ -370,13 +385,23 @@ mod tests {
                 [1, 0, 0, 1, 0, 0],
             ),
             // A 429 after the window ended opens a new one.
-            (&[A(0, 1000), A(3000, 1000), R(3100)], 250, (1, 0), [1, 0, 0, 0, 0, 0]),
+            (
+                &[A(0, 1000), A(3000, 1000), R(3100)],
+                250,
+                (1, 0),
+                [1, 0, 0, 0, 0, 0],
+            ),
             // A wider grace turns the same arrival into a race.
             (&[A(0, 5000), R(400)], 500, (1, 0), [0, 1, 0, 0, 0, 0]),
             // Zero wait opens nothing.
             (&[A(10, 0), R(10)], 250, (0, 0), [0; 6]),
             // Zero grace: every in-window arrival is a violation, even the deepest bucket.
-            (&[A(0, 60_000), R(0), R(6000)], 0, (0, 2), [1, 0, 0, 0, 0, 1]),
+            (
+                &[A(0, 60_000), R(0), R(6000)],
+                0,
+                (0, 2),
+                [1, 0, 0, 0, 0, 1],
+            ),
         ];
         for (steps, grace, (races, violations), depths) in cases {
             let mut ledger = KeyLedger::new(10);
@@ -418,11 +443,18 @@ mod tests {
         assert_eq!(depths.since(&depths.plus(&depths)).total(), 0);
         let totals = LedgerSnapshot::from_keys(
             Duration::ZERO,
-            BTreeMap::from([("a".into(), ledger.snapshot()), ("b".into(), ledger.snapshot())]),
+            BTreeMap::from([
+                ("a".into(), ledger.snapshot()),
+                ("b".into(), ledger.snapshot()),
+            ]),
         )
         .totals;
         assert_eq!(
-            (totals.retry_after_races, totals.retry_after_violations, totals.retry_window_depths.total()),
+            (
+                totals.retry_after_races,
+                totals.retry_after_violations,
+                totals.retry_window_depths.total()
+            ),
             (2, 2, 4)
         );
     }

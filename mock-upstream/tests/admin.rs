@@ -250,7 +250,10 @@ async fn latency_and_grace_are_replaced_at_runtime() {
         json!({"latency": {}, "route_latency": {}})
     );
     let started = std::time::Instant::now();
-    assert_eq!(post_chat(&mock, "sk-one", &chat(1, false)).await.status(), 200);
+    assert_eq!(
+        post_chat(&mock, "sk-one", &chat(1, false)).await.status(),
+        200
+    );
     assert!(started.elapsed() < Duration::from_millis(200));
 
     let slow = json!({"latency": {"base": {"fixed": "50ms"}}, "route_latency": {"chat_completions": {"base": {"fixed": "300ms"}}}});
@@ -262,7 +265,10 @@ async fn latency_and_grace_are_replaced_at_runtime() {
     assert_eq!(put.status(), 200);
     assert_eq!(get("/latency").await, slow);
     let started = std::time::Instant::now();
-    assert_eq!(post_chat(&mock, "sk-one", &chat(1, false)).await.status(), 200);
+    assert_eq!(
+        post_chat(&mock, "sk-one", &chat(1, false)).await.status(),
+        200
+    );
     assert!(
         started.elapsed() >= Duration::from_millis(300),
         "the route's runtime latency applies: {:?}",
@@ -273,7 +279,10 @@ async fn latency_and_grace_are_replaced_at_runtime() {
 
     // Bad bodies: 400 naming the problem, nothing changed.
     let bad_bodies = [
-        (json!({"latency": {"base": {"fixed": "soon"}}}), "latency.base"),
+        (
+            json!({"latency": {"base": {"fixed": "soon"}}}),
+            "latency.base",
+        ),
         (json!({"latnecy": {}}), "latnecy"),
         (
             json!({"latency": {"base": {"uniform": {"min": "2s", "max": "1s"}}}}),

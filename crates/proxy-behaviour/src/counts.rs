@@ -229,10 +229,7 @@ pub(crate) mod tests {
             (delta.retry_after_races, delta.retry_window_depths.counts),
             (3, [3, 0, 2, 0, 0, 0])
         );
-        assert_eq!(
-            total(&ledger_counts(&later)).retry_window_depths.total(),
-            8
-        );
+        assert_eq!(total(&ledger_counts(&later)).retry_window_depths.total(), 8);
         // A reset between the snapshots saturates instead of wrapping.
         assert_eq!(counts_between(&after, &before)["k1"], KeyCounts::default());
     }

@@ -43,6 +43,14 @@ impl RetryAfterCompliance {
         self.violations <= max_violations
     }
 
+    /// The same, knowing the mock's grace (shown beside the races).
+    pub fn with_grace(self, grace: Duration) -> Self {
+        RetryAfterCompliance {
+            grace: Some(grace),
+            ..self
+        }
+    }
+
     /// Races and the depth histogram in words, for a verdict's detail line.
     pub fn describe_races(&self) -> String {
         let grace = self
@@ -60,11 +68,9 @@ impl RetryAfterCompliance {
     }
 }
 
-/// Races and violations in `counts` (one snapshot's, or the difference over a window); `grace` is the mock's.
-pub fn retry_after_compliance(
-    counts: &LedgerCounts,
-    grace: Option<Duration>,
-) -> RetryAfterCompliance {
+/// Races and violations in `counts` (one snapshot's, or the difference over a window); the grace is unknown
+/// until [`RetryAfterCompliance::with_grace`] names the mock's.
+pub fn retry_after_compliance(counts: &LedgerCounts) -> RetryAfterCompliance {
     let sum = total(counts);
     let per_key = counts
         .iter()
@@ -75,7 +81,7 @@ pub fn retry_after_compliance(
         violations: sum.retry_after_violations,
         races: sum.retry_after_races,
         depths: sum.retry_window_depths,
-        grace,
+        grace: None,
         rate_limited: sum.rate_limited,
         per_key,
     }
@@ -123,7 +129,7 @@ mod tests {
             (&[], 0, 0, &[], true),
         ];
         for (ledger, allowance, violations, keys, complies) in cases {
-            let result = retry_after_compliance(&ledger_counts(&snapshot(ledger)), None);
+            let result = retry_after_compliance(&ledger_counts(&snapshot(ledger)));
             assert_eq!(result.violations, violations, "{ledger:?}");
             assert_eq!(
                 result.per_key.keys().collect::<Vec<_>>(),
@@ -133,7 +139,7 @@ mod tests {
             assert_eq!(result.complies(allowance), complies, "{ledger:?}");
         }
         let rate_limited =
-            retry_after_compliance(&ledger_counts(&snapshot(cases[2].0)), None).rate_limited;
+            retry_after_compliance(&ledger_counts(&snapshot(cases[2].0))).rate_limited;
         assert_eq!(rate_limited, 6);
     }
 
@@ -144,7 +150,7 @@ mod tests {
         k1.retry_after_races = 19;
         k1.retry_window_depths.counts = [19, 0, 0, 1, 0, 0];
         let result =
-            retry_after_compliance(&ledger_counts(&ledger), Some(Duration::from_millis(250)));
+            retry_after_compliance(&ledger_counts(&ledger)).with_grace(Duration::from_millis(250));
         assert_eq!((result.races, result.violations), (19, 1));
         assert!(result.complies(1));
         assert!(!result.complies(0));
@@ -152,7 +158,7 @@ mod tests {
             result.describe_races(),
             "races 19 (within 250 ms of the 429); in-window arrivals by depth: <=250ms: 19, <=2s: 1"
         );
-        let quiet = retry_after_compliance(&ledger_counts(&snapshot(&[])), None);
+        let quiet = retry_after_compliance(&ledger_counts(&snapshot(&[])));
         assert_eq!(
             quiet.describe_races(),
             "races 0; in-window arrivals by depth: none"

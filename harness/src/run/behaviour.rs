@@ -60,10 +60,9 @@ pub fn measure(inputs: &Collected) -> BehaviourMeasurements {
     BehaviourMeasurements {
         distribution: Some(key_distribution(&counts, &eligible_keys(&inputs.config))),
         key_report,
-        retry_after: Some(retry_after_compliance(
-            &counts,
-            Some(inputs.config.retry_after_grace),
-        )),
+        retry_after: Some(
+            retry_after_compliance(&counts).with_grace(inputs.config.retry_after_grace),
+        ),
         masking: windows.iter().map(window_masking).collect(),
         recovery: recoveries,
         streams,

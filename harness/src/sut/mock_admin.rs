@@ -112,7 +112,9 @@ impl AdminClient {
     /// `PUT /__admin/latency`: replaces the mock-wide latency profile and route overrides.
     pub async fn set_latency(&self, latency: &LatencySettings) -> Result<(), AdminError> {
         let body = self.to_body("latency", latency)?;
-        self.call(Method::PUT, "latency", Some(body)).await.map(drop)
+        self.call(Method::PUT, "latency", Some(body))
+            .await
+            .map(drop)
     }
 
     /// `PUT /__admin/retry-after-grace`: how long after a retry window opens an arrival is still a race.

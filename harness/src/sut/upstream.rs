@@ -319,7 +319,9 @@ mod tests {
             ..MockConfig::default()
         };
         assert_eq!(
-            RuntimeSettings::wanted(&graced).previous(&mock).retry_after_grace,
+            RuntimeSettings::wanted(&graced)
+                .previous(&mock)
+                .retry_after_grace,
             Some(Duration::from_millis(400))
         );
     }

@@ -161,8 +161,15 @@ mod tests {
                 ..Default::default()
             },
         );
-        let text = render(&LedgerSnapshot::from_keys(Duration::ZERO, keys), &histograms, 0);
-        assert!(text.contains("mock_retry_after_races_total{key=\"k1\"} 7\n"), "{text}");
+        let text = render(
+            &LedgerSnapshot::from_keys(Duration::ZERO, keys),
+            &histograms,
+            0,
+        );
+        assert!(
+            text.contains("mock_retry_after_races_total{key=\"k1\"} 7\n"),
+            "{text}"
+        );
         assert!(text.contains("mock_retry_after_violations_total{key=\"k1\"} 2\n"));
         assert!(render(&LedgerSnapshot::default(), &histograms, 0)
             .contains("mock_request_duration_seconds_count{route=\"models\"} 0\n"));

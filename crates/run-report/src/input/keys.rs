@@ -272,10 +272,16 @@ mod tests {
         assert_eq!(f.keys[1].share_percent, 60.0);
         assert_eq!(f.keys[1].faults, 3);
         assert_eq!(
-            (f.keys[1].retry_after_races, f.keys[1].retry_window_depths.as_slice()),
+            (
+                f.keys[1].retry_after_races,
+                f.keys[1].retry_window_depths.as_slice()
+            ),
             (4, [4, 0, 0, 1, 0, 0].as_slice())
         );
-        assert!(f.keys[2].retry_window_depths.is_empty(), "older ledgers have none");
+        assert!(
+            f.keys[2].retry_window_depths.is_empty(),
+            "older ledgers have none"
+        );
         assert_eq!(f.max_min_ratio, Some(2.0));
         assert!((f.jain_index.unwrap() - 0.9).abs() < 1e-9);
     }

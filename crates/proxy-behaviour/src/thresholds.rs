@@ -7,6 +7,7 @@
 //! pre-fault baseline) yields a `skipped` verdict that says why, never a silent pass.
 
 use crate::distribution::{KeyDistribution, KeyReportComparison};
+use crate::exhausted::ExhaustedAnswers;
 use crate::masking::FailoverMasking;
 use crate::recovery::{Recovery, RecoveryOutcome};
 use crate::retry_after::RetryAfterCompliance;
@@ -56,6 +57,13 @@ pub struct BehaviourThresholds {
     pub min_key_report_agreement: Option<f64>,
     /// Do not fail the run when streams are buffered.
     pub allow_buffered_streams: bool,
+    /// Longest p99 answer time of the requests sent while every eligible key was rate-limited (a proxy should
+    /// answer 429 at once, not hold requests until a key recovers).
+    #[serde(
+        with = "human_duration::serde::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_exhausted_answer: Option<Duration>,
 }
 
 /// A threshold that cannot be met by any measurement.
@@ -105,6 +113,8 @@ pub struct BehaviourMeasurements {
     pub recovery: Vec<Recovery>,
     /// Stream pass-through.
     pub streams: Option<StreamPassThrough>,
+    /// Answer times while every key was rate-limited (measured when `max_exhausted_answer` is set).
+    pub exhausted_answer: Option<ExhaustedAnswers>,
 }
 
 /// Which behaviour a verdict is about.
@@ -125,6 +135,8 @@ pub enum BehaviourCheck {
     TtftOverhead,
     /// Buffered streams (unless `allow_buffered_streams`).
     StreamBuffering,
+    /// p99 answer time while every key was rate-limited vs `max_exhausted_answer`.
+    ExhaustedAnswer,
 }
 
 /// How a verdict came out.
@@ -309,7 +321,46 @@ pub fn evaluate(
     if !thresholds.allow_buffered_streams {
         verdicts.extend(measurements.streams.as_ref().map(buffering));
     }
+    if let Some(limit) = thresholds.max_exhausted_answer {
+        verdicts.push(exhausted_answer(
+            measurements.exhausted_answer.as_ref(),
+            limit,
+        ));
+    }
     verdicts
+}
+
+fn exhausted_answer(measured: Option<&ExhaustedAnswers>, limit: Duration) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::ExhaustedAnswer, to_millis(limit), "ms");
+    let Some(m) = measured else {
+        return judge.skip("not measured (no timeline window watched, or no mock)");
+    };
+    if m.windows.is_empty() {
+        return judge.skip("no timeline window in which every eligible key answered 429");
+    }
+    if m.sent == 0 {
+        return judge.skip("no request was sent while every key was rate-limited");
+    }
+    let what = format!(
+        "p99 answer time of the {} requests sent while every key was rate-limited ({}; {} never answered)",
+        m.sent,
+        m.windows.join(", "),
+        m.unanswered()
+    );
+    match m.p99 {
+        Some(p99) => judge.measure(to_millis(p99), Bound::AtMost, &what),
+        None => judge.verdict(
+            None,
+            VerdictOutcome::Fail,
+            format!(
+                "{} of the {} requests sent while every key was rate-limited ({}) were never answered by the \
+                 end of the load: the proxy holds them",
+                m.unanswered(),
+                m.sent,
+                m.windows.join(", ")
+            ),
+        ),
+    }
 }
 
 fn fairness(distribution: Option<&KeyDistribution>, limit: f64) -> BehaviourVerdict {
@@ -597,6 +648,53 @@ mod tests {
                 "{thresholds:?}"
             );
         }
+    }
+
+    #[test]
+    fn exhausted_answer_table() {
+        use VerdictOutcome::{Fail, Pass, Skipped};
+        let measured = |windows: &[&str], sent, answered, p99_ms: Option<u64>| ExhaustedAnswers {
+            windows: windows.iter().map(|w| w.to_string()).collect(),
+            sent,
+            answered,
+            p99: p99_ms.map(Duration::from_millis),
+        };
+        let cases = [
+            (Some(measured(&["all keys"], 200, 200, Some(12))), Pass),
+            (Some(measured(&["all keys"], 200, 200, Some(2900))), Fail),
+            (Some(measured(&["all keys"], 200, 150, None)), Fail),
+            (Some(measured(&[], 0, 0, None)), Skipped),
+            (Some(measured(&["all keys"], 0, 0, None)), Skipped),
+            (None, Skipped),
+        ];
+        let thresholds = BehaviourThresholds {
+            max_exhausted_answer: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        for (exhausted_answer, expected) in cases {
+            let measurements = BehaviourMeasurements {
+                exhausted_answer: exhausted_answer.clone(),
+                ..Default::default()
+            };
+            let verdicts = evaluate(&measurements, &thresholds);
+            assert_eq!(
+                outcomes(&verdicts),
+                vec![(BehaviourCheck::ExhaustedAnswer, expected)],
+                "{exhausted_answer:?}"
+            );
+        }
+        let held = BehaviourMeasurements {
+            exhausted_answer: Some(measured(&["all keys"], 200, 150, None)),
+            ..Default::default()
+        };
+        let detail = &evaluate(&held, &thresholds)[0].detail;
+        assert!(detail.starts_with("50 of the 200 requests"), "{detail}");
+        let t: BehaviourThresholds = toml::from_str("max_exhausted_answer = \"1s\"").unwrap();
+        assert_eq!(t.max_exhausted_answer, Some(Duration::from_secs(1)));
+        assert_eq!(
+            serde_json::to_value(BehaviourCheck::ExhaustedAnswer).unwrap(),
+            "exhausted_answer"
+        );
     }
 
     #[test]

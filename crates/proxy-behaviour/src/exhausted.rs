@@ -161,7 +161,12 @@ mod tests {
                     "{sent} sent, {} answered: {g} vs {e}",
                     latencies.len()
                 ),
-                _ => assert_eq!(got_ms, expected, "{sent} sent, {} answered", latencies.len()),
+                _ => assert_eq!(
+                    got_ms,
+                    expected,
+                    "{sent} sent, {} answered",
+                    latencies.len()
+                ),
             }
         }
     }
@@ -172,7 +177,10 @@ mod tests {
         let second = answers(60, &spread(40, 4, 10, 2500));
         let merged = exhausted_answers([("a", &first), ("b", &second)]);
         assert_eq!(merged.windows, ["a", "b"]);
-        assert_eq!((merged.sent, merged.answered, merged.unanswered()), (110, 100, 10));
+        assert_eq!(
+            (merged.sent, merged.answered, merged.unanswered()),
+            (110, 100, 10)
+        );
         assert_eq!(merged.p99, None, "10 of 110 never answered");
         let none = exhausted_answers(std::iter::empty());
         assert_eq!((none.windows.len(), none.sent, none.p99), (0, 0, None));
@@ -198,7 +206,11 @@ mod tests {
             (limited(&[("k1", 3), ("k2", 2), ("_unknown", 0)]), true),
         ];
         for (window, expected) in cases {
-            assert_eq!(every_key_rate_limited(&window, &eligible), expected, "{window:?}");
+            assert_eq!(
+                every_key_rate_limited(&window, &eligible),
+                expected,
+                "{window:?}"
+            );
         }
         assert!(!every_key_rate_limited(&limited(&[("k1", 1)]), &[]));
     }
@@ -209,7 +221,9 @@ mod tests {
         let json = serde_json::to_value(&measured).unwrap();
         assert!(json["p99_ms"].as_f64().unwrap() >= 6.9, "{json}");
         assert_eq!(
-            serde_json::from_value::<ExhaustedAnswers>(json).unwrap().windows,
+            serde_json::from_value::<ExhaustedAnswers>(json)
+                .unwrap()
+                .windows,
             ["w"]
         );
     }

@@ -35,9 +35,7 @@ pub use distribution::{
     compare_reported_keys, eligible_keys, jain_index, key_distribution, KeyDistribution,
     KeyReportComparison,
 };
-pub use exhausted::{
-    every_key_rate_limited, exhausted_answers, ExhaustedAnswers, SpanAnswers,
-};
+pub use exhausted::{every_key_rate_limited, exhausted_answers, ExhaustedAnswers, SpanAnswers};
 pub use masking::{failover_masking, upstream_window, FailoverMasking, WindowCounts};
 pub use recovery::{
     load_drop_after_peak, recovery, IntervalPoint, Recovery, RecoveryOutcome, RecoveryTolerance,

@@ -149,3 +149,31 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_grace_flag_overrides_the_config() {
+        let cases = [
+            (vec![], Duration::from_millis(250)),
+            (vec!["--retry-after-grace", "1s"], Duration::from_secs(1)),
+            (vec!["--retry-after-grace", "0ms"], Duration::ZERO),
+        ];
+        for (flags, expected) in cases {
+            let args = Args::try_parse_from(["mock-upstream"].into_iter().chain(flags.clone()))
+                .expect("flags parse");
+            assert_eq!(
+                load_config(&args).unwrap().retry_after_grace,
+                expected,
+                "{flags:?}"
+            );
+        }
+        let bad = Args::try_parse_from(["mock-upstream", "--retry-after-grace", "soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("--retry-after-grace"), "{bad}");
+    }
+}

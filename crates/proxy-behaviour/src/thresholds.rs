@@ -25,6 +25,7 @@ use std::time::Duration;
 /// max_recovery = "5s"
 /// max_ttft_overhead = "50ms"
 /// min_key_report_agreement = 0.95
+/// max_exhausted_answer = "1s"
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -146,6 +146,48 @@ min_key_report_agreement = 0.9
     assert!(tmp.path().join("rate_limited/ledger.json").exists());
 }
 
+/// Every key rate-limited for 2 s with a 2 s `retry-after`: the reference proxy answers the requests sent
+/// meanwhile at once (a 429 of its own while every key rests), so `exhausted_answer` passes with a 1 s limit.
+/// A window where only one key is limited does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_proxy_answers_at_once_while_every_key_is_exhausted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let extra = r#"
+[[timeline]]
+at = "1s"
+for = "2s"
+label = "every key"
+fault = { action = "rate_limit", retry_after = "2s" }
+
+[[timeline]]
+at = "3.5s"
+for = "1s"
+label = "key1 only"
+fault = { keys = ["key1"], action = "rate_limit", retry_after = "1s" }
+
+[behaviour]
+max_exhausted_answer = "1s"
+"#;
+    let text = scenario("exhausted", "5s", extra).replace(
+        "max_tokens = 8 }",
+        "max_tokens = 8 }
+expect = [200, 429]",
+    );
+    let (o, s) = run(tmp.path(), "exhausted", &text, &[]).await;
+    let behaviour = &s["engine"]["behaviour"];
+    assert_eq!(o.status.code(), Some(0), "{behaviour}");
+    let measured = &behaviour["measurements"]["exhausted_answer"];
+    assert_eq!(
+        measured["windows"],
+        serde_json::json!(["every key"]),
+        "{measured}"
+    );
+    assert!(measured["sent"].as_u64().unwrap() > 10, "{measured}");
+    assert_eq!(measured["sent"], measured["answered"], "{measured}");
+    assert!(measured["p99_ms"].as_f64().unwrap() < 1000.0, "{measured}");
+    assert_eq!(verdict(&s, "exhausted_answer")["outcome"], "pass");
+}
+
 /// A threshold the run cannot meet fails it with exit 1 and names the behaviour in the verdict reasons.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_behaviour_verdict_fails_the_run() {

@@ -172,7 +172,7 @@ const CASES: [Case; 14] = [
         name: "all_keys_exhausted",
         args: &["-t", "30s"],
         exit: 0,
-        behaviour: &["retry_after", "recovery"],
+        behaviour: &["retry_after", "recovery", "exhausted_answer"],
         thresholds: &[],
     },
     Case {

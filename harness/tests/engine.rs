@@ -28,6 +28,7 @@ async fn run(
             mix,
             load: s.load.clone(),
             seed: s.seed,
+            watched: Vec::new(),
         },
         &CancellationToken::new(),
     );

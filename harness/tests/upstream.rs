@@ -1,7 +1,8 @@
 //! `--upstream URL`: the harness drives an external mock-upstream (here one served by this test on a loopback
 //! port, with an admin token) through its admin API instead of its in-process mock — the scenario's base rules
-//! and timeline reach it, its ledger ends up in `ledger.json` — and tells a wrong token (exit 2) from a mock
-//! that is not there (exit 3).
+//! and timeline reach it, its ledger ends up in `ledger.json`, the scenario's latency and Retry-After grace apply
+//! for the run and the mock's own come back afterwards — and tells a wrong token (exit 2) from a mock that is not
+//! there (exit 3).
 
 use mock_upstream::{AdminConfig, FaultKind, KeyConfig, MockConfig, RunningMock};
 use std::path::Path;
@@ -12,7 +13,8 @@ use tokio::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_harness");
 const TOKEN: &str = "upstream-test-token";
 
-/// A 4 s closed-model chat load; key2 rate-limited from 1 s to 3 s by the timeline; a base rule on key1.
+/// A 4 s closed-model chat load; key2 rate-limited from 1 s to 3 s by the timeline; a base rule on key1; chat
+/// latency 150 ms and a 1 s Retry-After grace for the run.
 const SCENARIO: &str = r#"
 name = "external_upstream"
 seed = 21
@@ -33,6 +35,10 @@ body = { model = "gpt-4", messages = [{ role = "user", content = "hi" }], max_to
 
 [upstream]
 rules = [{ id = "base-latency", keys = ["key1"], action = "latency", latency = { fixed = "1ms" } }]
+retry_after_grace = "1s"
+
+[upstream.route_latency.chat_completions]
+base = { fixed = "150ms" }
 
 [[timeline]]
 at = "1s"
@@ -67,8 +73,13 @@ async fn external_mock() -> RunningMock {
 }
 
 async fn harness(dir: &Path, args: &[&str]) -> Output {
+    std::fs::write(dir.join("external_upstream.toml"), SCENARIO).unwrap();
+    harness_with_file(dir, args).await
+}
+
+/// Runs the scenario already written to `dir/external_upstream.toml`.
+async fn harness_with_file(dir: &Path, args: &[&str]) -> Output {
     let file = dir.join("external_upstream.toml");
-    std::fs::write(&file, SCENARIO).unwrap();
     let mut cmd = Command::new(BIN);
     cmd.arg("run")
         .arg(&file)
@@ -133,7 +144,30 @@ async fn the_timeline_and_rules_reach_an_external_mock_and_its_ledger_is_written
         vec![Some("base-latency".to_string())],
         "timeline rule removed, base rules installed"
     );
+    let median_ms = aggregated_median_ms(&tmp.path().join("out"));
+    assert!(
+        median_ms >= 150.0,
+        "the scenario's chat latency applied during the run: median {median_ms} ms"
+    );
     let measured = &summary["engine"]["behaviour"]["measurements"];
+    assert_eq!(
+        measured["retry_after"]["grace_ms"], 1000.0,
+        "the verdicts read the mock's config as it was during the run: {measured}"
+    );
+    let after = admin_get(&mock, "config").await;
+    assert_eq!(
+        (
+            &after["latency"],
+            &after["route_latency"],
+            &after["retry_after_grace"]
+        ),
+        (
+            &serde_json::json!({}),
+            &serde_json::json!({}),
+            &serde_json::json!("250ms")
+        ),
+        "the mock's own latency and grace are back"
+    );
     let total = measured["distribution"]["total_requests"]
         .as_u64()
         .unwrap_or(0);
@@ -144,6 +178,66 @@ async fn the_timeline_and_rules_reach_an_external_mock_and_its_ledger_is_written
     assert_eq!(
         measured["masking"][0]["window"], "key2 throttled",
         "{measured}"
+    );
+    mock.shutdown().await;
+}
+
+/// `GET /__admin/{path}` on `mock` with the token.
+async fn admin_get(mock: &RunningMock, path: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{}/__admin/{path}", mock.base_url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Median response time (ms) of the `Aggregated` row of the run's Locust stats CSV in `out`.
+fn aggregated_median_ms(out: &Path) -> f64 {
+    let stats = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("_stats.csv"))
+        .expect("a stats CSV");
+    let text = std::fs::read_to_string(stats).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = header
+        .iter()
+        .position(|h| *h == "Median Response Time")
+        .unwrap();
+    let row = lines
+        .find(|l| l.split(',').nth(1) == Some("Aggregated"))
+        .expect("an Aggregated row");
+    row.split(',').nth(column).unwrap().parse().unwrap()
+}
+
+/// A run whose proxy cannot start still puts the external mock's latency and grace back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_start_restores_the_mock_s_latency_and_grace() {
+    let mock = external_mock().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let url = mock.base_url();
+    let scenario = SCENARIO.replace(
+        "[upstream]",
+        "[proxy]\ncommand = [\"/nonexistent/proxy-binary\"]\n\n[upstream]",
+    );
+    std::fs::write(tmp.path().join("external_upstream.toml"), scenario).unwrap();
+    let out = harness_with_file(
+        tmp.path(),
+        &["--upstream", &url, "--upstream-admin-token", TOKEN],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let after = admin_get(&mock, "config").await;
+    assert_eq!(
+        (&after["route_latency"], &after["retry_after_grace"]),
+        (&serde_json::json!({}), &serde_json::json!("250ms")),
+        "{stderr}"
     );
     mock.shutdown().await;
 }

@@ -30,6 +30,10 @@ pub struct Args {
     /// Admin bearer token (overrides the config's `admin.token`).
     #[arg(long, env = "MOCK_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// An arrival inside a key's retry window less than this after it opened counts as a race, later ones as
+    /// Retry-After violations (overrides the config's `retry_after_grace`; default 250ms).
+    #[arg(long, value_parser = human_duration::parse)]
+    pub retry_after_grace: Option<std::time::Duration>,
 }
 
 /// An error the binary turns into exit code [`EXIT_BAD_CONFIG`].
@@ -70,6 +74,9 @@ pub fn load_config(args: &Args) -> Result<MockConfig, CliError> {
     }
     if args.admin_token.is_some() {
         config.admin.token.clone_from(&args.admin_token);
+    }
+    if let Some(grace) = args.retry_after_grace {
+        config.retry_after_grace = grace;
     }
     config
         .validate()
@@ -140,5 +147,33 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
         EXIT_BAD_CONFIG
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_grace_flag_overrides_the_config() {
+        let cases = [
+            (vec![], Duration::from_millis(250)),
+            (vec!["--retry-after-grace", "1s"], Duration::from_secs(1)),
+            (vec!["--retry-after-grace", "0ms"], Duration::ZERO),
+        ];
+        for (flags, expected) in cases {
+            let args = Args::try_parse_from(["mock-upstream"].into_iter().chain(flags.clone()))
+                .expect("flags parse");
+            assert_eq!(
+                load_config(&args).unwrap().retry_after_grace,
+                expected,
+                "{flags:?}"
+            );
+        }
+        let bad = Args::try_parse_from(["mock-upstream", "--retry-after-grace", "soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("--retry-after-grace"), "{bad}");
     }
 }

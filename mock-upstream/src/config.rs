@@ -3,7 +3,7 @@
 //! instead of silently doing nothing during a load test.
 
 use crate::faults::FaultRule;
-use crate::latency::LatencyProfile;
+use crate::latency::{LatencyProfile, LatencySettings};
 use crate::route::{Provider, Route};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -47,6 +47,10 @@ pub struct MockConfig {
     pub hang_max: Duration,
     /// How many `(route, index, fault)` decisions the ledger keeps per key.
     pub fault_sequence_cap: usize,
+    /// An arrival inside a key's retry window less than this after the window opened is a race (the request
+    /// was on the wire when the 429 was written), later ones are Retry-After violations.
+    #[serde(with = "human_duration::serde::required")]
+    pub retry_after_grace: Duration,
 }
 
 impl Default for MockConfig {
@@ -65,6 +69,7 @@ impl Default for MockConfig {
             override_headers: false,
             hang_max: Duration::from_secs(300),
             fault_sequence_cap: 10_000,
+            retry_after_grace: crate::ledger::DEFAULT_RETRY_AFTER_GRACE,
         }
     }
 }
@@ -220,6 +225,14 @@ impl MockConfig {
         Ok(config)
     }
 
+    /// The mock-wide latency part of the config (default profile and route overrides).
+    pub fn latency_settings(&self) -> LatencySettings {
+        LatencySettings {
+            latency: self.latency.clone(),
+            route_latency: self.route_latency.clone(),
+        }
+    }
+
     /// Whether unconfigured keys are accepted.
     pub fn accepts_any_key(&self) -> bool {
         self.accept_any_key.unwrap_or(self.keys.is_empty())
@@ -255,14 +268,9 @@ impl MockConfig {
                     .map_err(|problem| (field("latency"), problem.to_string()))?;
             }
         }
-        self.latency
+        self.latency_settings()
             .validate()
-            .map_err(|problem| ("latency".to_string(), problem.to_string()))?;
-        for (route, latency) in &self.route_latency {
-            latency
-                .validate()
-                .map_err(|problem| (format!("route_latency.{route}"), problem.to_string()))?;
-        }
+            .map_err(|(field, problem)| (field, problem.to_string()))?;
         if self.max_output_tokens == 0 {
             return Err(("max_output_tokens".into(), "must be >= 1".into()));
         }
@@ -306,6 +314,7 @@ mod tests {
         let text = r#"
 seed = 42
 accept_any_key = false
+retry_after_grace = "400ms"
 models = ["gpt-4", "claude-3-5-sonnet-20241022"]
 
 [latency]
@@ -334,6 +343,7 @@ action = "rate_limit"
 retry_after = "5s"
 probability = 0.5
 
+
 [admin]
 token = "secret-admin"
 "#;
@@ -342,6 +352,11 @@ token = "secret-admin"
         assert_eq!(config.keys[1].state, KeyState::Revoked);
         assert!(!config.accepts_any_key());
         assert!(config.route_latency.contains_key(&Route::Messages));
+        assert_eq!(config.retry_after_grace, Duration::from_millis(400));
+        assert_eq!(
+            MockConfig::default().retry_after_grace,
+            Duration::from_millis(250)
+        );
         let redacted = config.redacted();
         assert_eq!(redacted.keys[0].secret, "***");
         assert_eq!(redacted.admin.token.as_deref(), Some("***"));
@@ -372,6 +387,10 @@ token = "secret-admin"
             (
                 "[[rules]]\naction = \"error\"\nprobability = 3.0\n",
                 "field `rules[0]`",
+            ),
+            (
+                "retry_after_grace = \"later\"\n",
+                "field `retry_after_grace`",
             ),
         ];
         for (text, expected) in cases {

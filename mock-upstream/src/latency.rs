@@ -196,6 +196,38 @@ impl LatencyProfile {
     }
 }
 
+/// The mock-wide latency: the default profile and per-route overrides (a key's own profile still wins). The
+/// body of `GET`/`PUT /__admin/latency`, so a harness can give an already running mock a scenario's latency for
+/// one run and put the previous one back afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencySettings {
+    /// Latency for every route and key unless overridden.
+    pub latency: LatencyProfile,
+    /// Per-route overrides.
+    pub route_latency: std::collections::BTreeMap<crate::route::Route, LatencyProfile>,
+}
+
+impl LatencySettings {
+    /// The profile of `route`: its override, else the default.
+    pub fn for_route(&self, route: crate::route::Route) -> &LatencyProfile {
+        self.route_latency.get(&route).unwrap_or(&self.latency)
+    }
+
+    /// Validate every profile; the error names the field (`latency.base`, `route_latency.messages.ttft`).
+    pub fn validate(&self) -> Result<(), (String, LatencyError)> {
+        self.latency
+            .validate()
+            .map_err(|e| ("latency".to_string(), e))?;
+        for (route, profile) in &self.route_latency {
+            profile
+                .validate()
+                .map_err(|e| (format!("route_latency.{route}"), e))?;
+        }
+        Ok(())
+    }
+}
+
 fn draw<R: Rng + ?Sized>(distribution: &Option<Distribution>, rng: &mut R) -> Duration {
     distribution
         .as_ref()

@@ -1,7 +1,17 @@
 //! The ledger: what the client (usually the proxy under test) did to each key — requests by route and status,
-//! tokens, 429s served, faults injected, and **Retry-After violations**: requests that arrived on a key while a
+//! tokens, 429s served, faults injected, and **Retry-After compliance**: requests that arrived on a key while a
 //! `retry-after` the mock had announced for that key was still running. Per-key state is bounded: counters are
 //! fixed-size maps and the fault sequence is capped.
+//!
+//! # Races and violations
+//! A concurrent client has requests on the wire when the first 429 of a burst is written; those arrive inside
+//! the new retry window although the client could not have known about it yet. So each key remembers when its
+//! current window *opened* (the 429 that announced a wait while none was running; later 429s inside the window
+//! push its end out but do not move the opening). An arrival inside the window at depth `now - opened` below
+//! the grace (default [`DEFAULT_RETRY_AFTER_GRACE`]) is a **race**; at or past it, a **violation** — the client
+//! had had the grace to learn about the window and sent anyway. Every in-window arrival, race or violation, is
+//! also counted in a fixed-bucket depth histogram ([`RetryDepthHistogram`]), so "three requests in flight"
+//! (all under 250 ms) reads differently from "ignores Retry-After for 5 s" (arrivals spread to the window's end).
 
 use crate::faults::FaultKind;
 use crate::route::Route;
@@ -11,6 +21,93 @@ use std::time::Duration;
 
 /// Status recorded when no HTTP response was sent (reset, close, hang).
 pub const NO_RESPONSE: u16 = 0;
+
+/// How long after a retry window opens an arrival on the key still counts as a race rather than a violation.
+pub const DEFAULT_RETRY_AFTER_GRACE: Duration = Duration::from_millis(250);
+
+/// Upper bounds (ms, inclusive) of the depth buckets of [`RetryDepthHistogram`]; a last bucket takes the rest.
+pub const RETRY_DEPTH_BOUNDS_MS: [u64; 5] = [250, 500, 1000, 2000, 5000];
+
+/// Arrivals inside a retry window by depth (time since the window opened): `counts[i]` holds depths up to
+/// `RETRY_DEPTH_BOUNDS_MS[i]` (and above the previous bound); the last count holds everything deeper than 5 s.
+/// Races and violations both land here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryDepthHistogram {
+    /// Arrivals per bucket, shallowest first (`RETRY_DEPTH_BOUNDS_MS.len() + 1` buckets).
+    pub counts: [u64; RETRY_DEPTH_BOUNDS_MS.len() + 1],
+}
+
+impl RetryDepthHistogram {
+    /// Counts one arrival at `depth` into its window.
+    pub fn record(&mut self, depth: Duration) {
+        let ms = depth.as_millis();
+        let bucket = RETRY_DEPTH_BOUNDS_MS
+            .iter()
+            .position(|bound| ms <= u128::from(*bound))
+            .unwrap_or(RETRY_DEPTH_BOUNDS_MS.len());
+        self.counts[bucket] += 1;
+    }
+
+    /// Arrivals counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Bucket-wise sum.
+    pub fn plus(&self, other: &RetryDepthHistogram) -> RetryDepthHistogram {
+        let mut sum = *self;
+        sum.counts
+            .iter_mut()
+            .zip(other.counts)
+            .for_each(|(a, b)| *a += b);
+        sum
+    }
+
+    /// Bucket-wise `self - earlier`, never below zero.
+    pub fn since(&self, earlier: &RetryDepthHistogram) -> RetryDepthHistogram {
+        let mut delta = *self;
+        delta
+            .counts
+            .iter_mut()
+            .zip(earlier.counts)
+            .for_each(|(a, b)| *a = a.saturating_sub(b));
+        delta
+    }
+
+    /// Label of each bucket (`<=250ms`, …, `>5s`), in the order of `counts`.
+    pub fn labels() -> [String; RETRY_DEPTH_BOUNDS_MS.len() + 1] {
+        let show = |ms: u64| match ms % 1000 {
+            0 => format!("{}s", ms / 1000),
+            _ => format!("{ms}ms"),
+        };
+        std::array::from_fn(|i| match RETRY_DEPTH_BOUNDS_MS.get(i) {
+            Some(bound) => format!("<={}", show(*bound)),
+            None => format!(">{}", show(RETRY_DEPTH_BOUNDS_MS[i - 1])),
+        })
+    }
+
+    /// The non-empty buckets as `label: count`, comma-separated (empty when nothing was counted).
+    pub fn describe(&self) -> String {
+        Self::labels()
+            .iter()
+            .zip(self.counts)
+            .filter(|(_, n)| *n > 0)
+            .map(|(label, n)| format!("{label}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// How an arrival relates to the key's retry window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RetryArrival {
+    /// No window running.
+    Clear,
+    /// Inside a window, less than the grace after it opened.
+    Race,
+    /// Inside a window, at least the grace after it opened.
+    Violation,
+}
 
 /// One injected fault in a key's sequence, for comparing two runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +133,15 @@ pub struct KeyLedgerSnapshot {
     pub output_tokens: u64,
     /// 429 responses served (limiter, quota and injected).
     pub rate_limited: u64,
-    /// Requests that arrived before a retry-after announced for this key had passed.
+    /// Requests that arrived inside a retry window of this key, at least the grace after it opened.
     pub retry_after_violations: u64,
+    /// Requests that arrived inside a retry window of this key less than the grace after it opened (already on
+    /// the wire when the 429 was written).
+    #[serde(default)]
+    pub retry_after_races: u64,
+    /// Every in-window arrival (races and violations) by depth into its window.
+    #[serde(default)]
+    pub retry_window_depths: RetryDepthHistogram,
     /// Faults injected, by kind.
     pub faults: BTreeMap<FaultKind, u64>,
     /// The first `fault_sequence_cap` injected faults, in order.
@@ -55,6 +159,12 @@ pub struct LedgerTotals {
     pub rate_limited: u64,
     /// Retry-After violations.
     pub retry_after_violations: u64,
+    /// Retry-After races (in-window arrivals within the grace).
+    #[serde(default)]
+    pub retry_after_races: u64,
+    /// In-window arrivals by depth, every key.
+    #[serde(default)]
+    pub retry_window_depths: RetryDepthHistogram,
     /// Injected faults.
     pub faults: u64,
 }
@@ -78,6 +188,8 @@ impl LedgerSnapshot {
             totals.requests += key.total_requests;
             totals.rate_limited += key.rate_limited;
             totals.retry_after_violations += key.retry_after_violations;
+            totals.retry_after_races += key.retry_after_races;
+            totals.retry_window_depths = totals.retry_window_depths.plus(&key.retry_window_depths);
             totals.faults += key.faults.values().sum::<u64>();
         }
         LedgerSnapshot {
@@ -96,10 +208,15 @@ pub(crate) struct KeyLedger {
     output_tokens: u64,
     rate_limited: u64,
     retry_after_violations: u64,
+    retry_after_races: u64,
+    retry_window_depths: RetryDepthHistogram,
     faults: BTreeMap<FaultKind, u64>,
     fault_sequence: Vec<FaultRecord>,
     fault_sequence_cap: usize,
     fault_sequence_truncated: bool,
+    /// When the current (or last) retry window opened.
+    window_opened_at: Duration,
+    /// When it ends: arrivals from then on are clear.
     retry_allowed_at: Duration,
 }
 
@@ -111,23 +228,40 @@ impl KeyLedger {
             output_tokens: 0,
             rate_limited: 0,
             retry_after_violations: 0,
+            retry_after_races: 0,
+            retry_window_depths: RetryDepthHistogram::default(),
             faults: BTreeMap::new(),
             fault_sequence: Vec::new(),
             fault_sequence_cap,
             fault_sequence_truncated: false,
+            window_opened_at: Duration::ZERO,
             retry_allowed_at: Duration::ZERO,
         }
     }
 
-    /// A request arrived at `now`; counts a violation when an announced retry-after has not passed.
-    pub(crate) fn arrival(&mut self, now: Duration) -> bool {
-        let violation = now < self.retry_allowed_at;
-        self.retry_after_violations += u64::from(violation);
-        violation
+    /// A request arrived at `now`: clear outside a retry window; inside one, a race when less than `grace`
+    /// after the window opened, else a violation (both counted, with their depth).
+    pub(crate) fn arrival(&mut self, now: Duration, grace: Duration) -> RetryArrival {
+        if now >= self.retry_allowed_at {
+            return RetryArrival::Clear;
+        }
+        let depth = now.saturating_sub(self.window_opened_at);
+        self.retry_window_depths.record(depth);
+        if depth < grace {
+            self.retry_after_races += 1;
+            RetryArrival::Race
+        } else {
+            self.retry_after_violations += 1;
+            RetryArrival::Violation
+        }
     }
 
-    /// A response telling the client to wait `retry_after` was sent at `now`.
+    /// A response telling the client to wait `retry_after` was sent at `now`: opens a window when none is
+    /// running, else extends the running one (its opening stays).
     pub(crate) fn announce_retry_after(&mut self, now: Duration, retry_after: Duration) {
+        if now >= self.retry_allowed_at {
+            self.window_opened_at = now;
+        }
         self.retry_allowed_at = self.retry_allowed_at.max(now + retry_after);
     }
 
@@ -176,6 +310,8 @@ impl KeyLedger {
             output_tokens: self.output_tokens,
             rate_limited: self.rate_limited,
             retry_after_violations: self.retry_after_violations,
+            retry_after_races: self.retry_after_races,
+            retry_window_depths: self.retry_window_depths,
             faults: self.faults.clone(),
             fault_sequence: self.fault_sequence.clone(),
             fault_sequence_truncated: self.fault_sequence_truncated,
@@ -199,27 +335,128 @@ mod tests {
         Duration::from_secs(value)
     }
 
+    fn ms(value: u64) -> Duration {
+        Duration::from_millis(value)
+    }
+
+    /// One step of a key's history, in ms since start.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        /// A 429 written at `.0` announcing a wait of `.1`.
+        Announce(u64, u64),
+        /// A request arriving at `.0`.
+        Arrive(u64),
+    }
+
     #[test]
-    fn retry_after_violations_table() {
-        // (announce at, retry after, arrivals, expected violations)
-        let cases: [(u64, u64, &[u64], u64); 4] = [
-            (10, 5, &[11, 14], 2),
-            (10, 5, &[15, 16], 0),
-            (10, 5, &[14, 20], 1),
-            (10, 0, &[10], 0),
+    fn races_and_violations_table() {
+        use Step::{Announce as A, Arrive as R};
+        // (steps, grace ms, expected (races, violations), expected depth buckets)
+        type Case<'a> = (&'a [Step], u64, (u64, u64), [u64; 6]);
+        let cases: [Case; 9] = [
+            // Outside any window: nothing counted.
+            (&[R(5), A(10, 5000), R(15_000)], 250, (0, 0), [0; 6]),
+            // In flight when the 429 was written: races.
+            (
+                &[A(10_000, 5000), R(10_010), R(10_200)],
+                250,
+                (2, 0),
+                [2, 0, 0, 0, 0, 0],
+            ),
+            // Disregard: deep into the window.
+            (
+                &[A(10_000, 5000), R(11_000), R(14_999)],
+                250,
+                (0, 2),
+                [0, 0, 1, 0, 1, 0],
+            ),
+            // The boundary of the grace is a violation; the window's end is clear.
+            (
+                &[A(0, 1000), R(250), R(1000)],
+                250,
+                (0, 1),
+                [1, 0, 0, 0, 0, 0],
+            ),
+            // Later 429s extend the window but keep its opening: depth counts from the first.
+            (
+                &[A(1000, 1000), A(1100, 1000), R(1200), R(2050)],
+                250,
+                (1, 1),
+                [1, 0, 0, 1, 0, 0],
+            ),
+            // A 429 after the window ended opens a new one.
+            (
+                &[A(0, 1000), A(3000, 1000), R(3100)],
+                250,
+                (1, 0),
+                [1, 0, 0, 0, 0, 0],
+            ),
+            // A wider grace turns the same arrival into a race.
+            (&[A(0, 5000), R(400)], 500, (1, 0), [0, 1, 0, 0, 0, 0]),
+            // Zero wait opens nothing.
+            (&[A(10, 0), R(10)], 250, (0, 0), [0; 6]),
+            // Zero grace: every in-window arrival is a violation, even the deepest bucket.
+            (
+                &[A(0, 60_000), R(0), R(6000)],
+                0,
+                (0, 2),
+                [1, 0, 0, 0, 0, 1],
+            ),
         ];
-        for (announced, wait, arrivals, expected) in cases {
+        for (steps, grace, (races, violations), depths) in cases {
             let mut ledger = KeyLedger::new(10);
-            ledger.announce_retry_after(secs(announced), secs(wait));
-            arrivals.iter().for_each(|at| {
-                ledger.arrival(secs(*at));
-            });
+            for step in steps {
+                match *step {
+                    Step::Announce(at, wait) => ledger.announce_retry_after(ms(at), ms(wait)),
+                    Step::Arrive(at) => {
+                        ledger.arrival(ms(at), ms(grace));
+                    }
+                }
+            }
+            let snapshot = ledger.snapshot();
             assert_eq!(
-                ledger.snapshot().retry_after_violations,
-                expected,
-                "{announced}+{wait} {arrivals:?}"
+                (snapshot.retry_after_races, snapshot.retry_after_violations),
+                (races, violations),
+                "{steps:?} grace {grace}"
+            );
+            assert_eq!(
+                snapshot.retry_window_depths.counts, depths,
+                "{steps:?} grace {grace}"
             );
         }
+    }
+
+    #[test]
+    fn arrival_classes_and_depth_labels() {
+        let mut ledger = KeyLedger::new(1);
+        assert_eq!(ledger.arrival(secs(1), ms(250)), RetryArrival::Clear);
+        ledger.announce_retry_after(secs(1), secs(3));
+        assert_eq!(ledger.arrival(ms(1100), ms(250)), RetryArrival::Race);
+        assert_eq!(ledger.arrival(secs(2), ms(250)), RetryArrival::Violation);
+        assert_eq!(
+            RetryDepthHistogram::labels(),
+            ["<=250ms", "<=500ms", "<=1s", "<=2s", "<=5s", ">5s"].map(String::from)
+        );
+        let depths = ledger.snapshot().retry_window_depths;
+        assert_eq!(depths.describe(), "<=250ms: 1, <=1s: 1");
+        assert_eq!(depths.plus(&depths).since(&depths), depths);
+        assert_eq!(depths.since(&depths.plus(&depths)).total(), 0);
+        let totals = LedgerSnapshot::from_keys(
+            Duration::ZERO,
+            BTreeMap::from([
+                ("a".into(), ledger.snapshot()),
+                ("b".into(), ledger.snapshot()),
+            ]),
+        )
+        .totals;
+        assert_eq!(
+            (
+                totals.retry_after_races,
+                totals.retry_after_violations,
+                totals.retry_window_depths.total()
+            ),
+            (2, 2, 4)
+        );
     }
 
     #[test]

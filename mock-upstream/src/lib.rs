@@ -33,8 +33,10 @@ mod text;
 
 pub use config::{AdminConfig, ConfigError, KeyConfig, KeyState, MockConfig};
 pub use faults::{FaultKind, FaultRule, LimitKind, RuleError};
-pub use latency::{Distribution, LatencyProfile};
-pub use ledger::{FaultRecord, KeyLedgerSnapshot, LedgerSnapshot};
+pub use latency::{Distribution, LatencyProfile, LatencySettings};
+pub use ledger::{
+    FaultRecord, KeyLedgerSnapshot, LedgerSnapshot, RetryDepthHistogram, DEFAULT_RETRY_AFTER_GRACE,
+};
 pub use providers::anthropic::rfc3339;
 pub use providers::openai::go_duration;
 pub use route::{Provider, Route};

@@ -236,3 +236,98 @@ async fn reset_config_and_ledger() {
     assert_eq!(mock.ledger().keys["k1"].total_requests, 0);
     mock.shutdown().await;
 }
+
+#[tokio::test]
+async fn latency_and_grace_are_replaced_at_runtime() {
+    use reqwest::Method;
+    let mock = admin_mock().await;
+    let get = |path: &'static str| {
+        let request = admin(&mock, Method::GET, path);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(
+        get("/latency").await,
+        json!({"latency": {}, "route_latency": {}})
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        post_chat(&mock, "sk-one", &chat(1, false)).await.status(),
+        200
+    );
+    assert!(started.elapsed() < Duration::from_millis(200));
+
+    let slow = json!({"latency": {"base": {"fixed": "50ms"}}, "route_latency": {"chat_completions": {"base": {"fixed": "300ms"}}}});
+    let put = admin(&mock, Method::PUT, "/latency")
+        .json(&slow)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(get("/latency").await, slow);
+    let started = std::time::Instant::now();
+    assert_eq!(
+        post_chat(&mock, "sk-one", &chat(1, false)).await.status(),
+        200
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "the route's runtime latency applies: {:?}",
+        started.elapsed()
+    );
+    let config = get("/config").await;
+    assert_eq!(config["route_latency"], slow["route_latency"]);
+
+    // Bad bodies: 400 naming the problem, nothing changed.
+    let bad_bodies = [
+        (
+            json!({"latency": {"base": {"fixed": "soon"}}}),
+            "latency.base",
+        ),
+        (json!({"latnecy": {}}), "latnecy"),
+        (
+            json!({"latency": {"base": {"uniform": {"min": "2s", "max": "1s"}}}}),
+            "latency.base",
+        ),
+    ];
+    for (body, named) in bad_bodies {
+        let refused = admin(&mock, Method::PUT, "/latency")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{body}");
+        let message = refused.json::<Value>().await.unwrap()["error"]["message"].to_string();
+        assert!(message.contains(named), "{body}: {message}");
+    }
+    assert_eq!(get("/latency").await, slow);
+    let anonymous = client()
+        .put(format!("{}/__admin/latency", mock.base_url()))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    assert_eq!(
+        get("/retry-after-grace").await,
+        json!({"retry_after_grace": "250ms"})
+    );
+    let put = admin(&mock, Method::PUT, "/retry-after-grace")
+        .json(&json!({"retry_after_grace": "1s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(get("/config").await["retry_after_grace"], "1s");
+    let refused = admin(&mock, Method::PUT, "/retry-after-grace")
+        .json(&json!({"retry_after_grace": "often"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        get("/retry-after-grace").await,
+        json!({"retry_after_grace": "1s"})
+    );
+    mock.shutdown().await;
+}

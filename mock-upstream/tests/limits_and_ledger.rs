@@ -1,5 +1,5 @@
-//! Real 429s from per-key RPM/TPM limits with the providers' headers, the ledger's Retry-After violation
-//! count, and reproducible fault sequences under different interleavings.
+//! Real 429s from per-key RPM/TPM limits with the providers' headers, the ledger's Retry-After races and
+//! violations, and reproducible fault sequences under different interleavings.
 
 mod common;
 
@@ -69,37 +69,78 @@ async fn tpm_limit_on_anthropic_has_anthropic_body_and_rfc3339_resets() {
 }
 
 #[tokio::test]
-async fn ledger_counts_retry_after_violations() {
+async fn ledger_tells_races_from_violations() {
     let mut config = keys(&[("k1", "s1"), ("k2", "s2")]);
     config.rules = vec![FaultRule {
         keys: vec!["k1".into()],
         routes: vec![Route::ChatCompletions],
         first_n: Some(1),
-        retry_after: Some(Duration::from_millis(300)),
+        retry_after: Some(Duration::from_millis(1200)),
         limit: Some(LimitKind::Requests),
         ..FaultRule::new(FaultKind::RateLimit)
     }];
+    config.retry_after_grace = Duration::from_millis(250);
     let mock = start(config).await;
     assert_eq!(post_chat(&mock, "s1", &chat(1, false)).await.status(), 429);
-    // Two requests before the 300 ms are over: both violations. Another key is not affected.
+    // Right after the 429 (as if already on the wire): races, on any route of the key. Another key is not
+    // affected.
     assert_eq!(post_chat(&mock, "s1", &chat(1, false)).await.status(), 200);
     assert_eq!(
         post_message(&mock, "s1", &message(1, false)).await.status(),
         200
     );
     assert_eq!(post_chat(&mock, "s2", &chat(1, false)).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Well past the grace but inside the 1.2 s: a violation, in the 500 ms..1 s depth bucket.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(post_chat(&mock, "s1", &chat(1, false)).await.status(), 200);
+    // After the window: clear.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(post_chat(&mock, "s1", &chat(1, false)).await.status(), 200);
     let ledger = mock.ledger();
-    assert_eq!(ledger.keys["k1"].retry_after_violations, 2);
-    assert_eq!(ledger.keys["k1"].rate_limited, 1);
-    assert_eq!(ledger.keys["k2"].retry_after_violations, 0);
-    assert_eq!(ledger.totals.retry_after_violations, 2);
+    let k1 = &ledger.keys["k1"];
+    assert_eq!((k1.retry_after_races, k1.retry_after_violations), (2, 1));
+    assert_eq!(k1.retry_window_depths.counts, [2, 0, 1, 0, 0, 0]);
+    assert_eq!(k1.rate_limited, 1);
     assert_eq!(
-        ledger.keys["k1"].requests[&Route::ChatCompletions]["200"],
-        2
+        (
+            ledger.keys["k2"].retry_after_races,
+            ledger.keys["k2"].retry_after_violations
+        ),
+        (0, 0)
     );
-    assert!(ledger.keys["k1"].output_tokens >= 3);
+    assert_eq!(
+        (
+            ledger.totals.retry_after_races,
+            ledger.totals.retry_after_violations
+        ),
+        (2, 1)
+    );
+    assert_eq!(k1.requests[&Route::ChatCompletions]["200"], 3);
+    assert!(k1.output_tokens >= 4);
+    mock.shutdown().await;
+}
+
+/// A client with many requests in flight when the 429 is written sees them all arrive inside the window: a
+/// burst of races, no violations.
+#[tokio::test]
+async fn a_burst_in_flight_at_the_429_is_races() {
+    let mut config = keys(&[("k1", "s1")]);
+    config.rules = vec![FaultRule {
+        keys: vec!["k1".into()],
+        first_n: Some(1),
+        retry_after: Some(Duration::from_secs(5)),
+        ..FaultRule::new(FaultKind::RateLimit)
+    }];
+    let mock = start(config).await;
+    assert_eq!(post_chat(&mock, "s1", &chat(1, false)).await.status(), 429);
+    let body = chat(1, false);
+    let burst: Vec<_> = (0..20).map(|_| post_chat(&mock, "s1", &body)).collect();
+    for response in futures::future::join_all(burst).await {
+        assert_eq!(response.status(), 200);
+    }
+    let k1 = &mock.ledger().keys["k1"];
+    assert_eq!((k1.retry_after_races, k1.retry_after_violations), (20, 0));
+    assert_eq!(k1.retry_window_depths.total(), 20);
     mock.shutdown().await;
 }
 

@@ -53,6 +53,9 @@ async fn start_mock(rules: Vec<FaultRule>, latency: LatencyProfile) -> RunningMo
         keys: keys.to_vec(),
         rules,
         latency,
+        // The client is sequential, so nothing is ever on the wire when a 429 is written: every in-window
+        // arrival is disregard, however soon after the window opened.
+        retry_after_grace: Duration::ZERO,
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

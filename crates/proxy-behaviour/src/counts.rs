@@ -8,7 +8,7 @@
 //! Anthropic's 529) or a dropped connection (`"none"`). Other 4xx (bad requests, unknown models) are neither:
 //! the proxy is right to pass them through and no other key would do better.
 
-use mock_upstream::LedgerSnapshot;
+use mock_upstream::{LedgerSnapshot, RetryDepthHistogram};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -23,8 +23,14 @@ pub struct KeyCounts {
     pub failures: u64,
     /// 429 responses (limiter, quota and injected).
     pub rate_limited: u64,
-    /// Requests that arrived while a `retry-after` announced for this key was still running.
+    /// Requests that arrived inside a retry window of this key at least the mock's grace after it opened.
     pub retry_after_violations: u64,
+    /// Requests that arrived inside a retry window less than the grace after it opened (already on the wire).
+    #[serde(default)]
+    pub retry_after_races: u64,
+    /// In-window arrivals (races and violations) by depth into the window.
+    #[serde(default)]
+    pub retry_window_depths: RetryDepthHistogram,
 }
 
 /// Counts per key id, as the mock names keys (configured ids, `_any`, `_unknown`).
@@ -41,6 +47,10 @@ impl KeyCounts {
             retry_after_violations: self
                 .retry_after_violations
                 .saturating_sub(earlier.retry_after_violations),
+            retry_after_races: self
+                .retry_after_races
+                .saturating_sub(earlier.retry_after_races),
+            retry_window_depths: self.retry_window_depths.since(&earlier.retry_window_depths),
         }
     }
 }
@@ -78,6 +88,8 @@ pub fn ledger_counts(ledger: &LedgerSnapshot) -> LedgerCounts {
                 failures,
                 rate_limited: key.rate_limited,
                 retry_after_violations: key.retry_after_violations,
+                retry_after_races: key.retry_after_races,
+                retry_window_depths: key.retry_window_depths,
             };
             (id.clone(), counts)
         })
@@ -106,6 +118,8 @@ pub fn total(counts: &LedgerCounts) -> KeyCounts {
             failures: sum.failures + key.failures,
             rate_limited: sum.rate_limited + key.rate_limited,
             retry_after_violations: sum.retry_after_violations + key.retry_after_violations,
+            retry_after_races: sum.retry_after_races + key.retry_after_races,
+            retry_window_depths: sum.retry_window_depths.plus(&key.retry_window_depths),
         })
 }
 
@@ -176,7 +190,8 @@ pub(crate) mod tests {
                 successes: 15,
                 failures: 5,
                 rate_limited: 5,
-                retry_after_violations: 3
+                retry_after_violations: 3,
+                ..Default::default()
             }
         );
         let delta = counts_between(&before, &after);
@@ -187,7 +202,8 @@ pub(crate) mod tests {
                 successes: 5,
                 failures: 3,
                 rate_limited: 3,
-                retry_after_violations: 2
+                retry_after_violations: 2,
+                ..Default::default()
             }
         );
         assert_eq!(
@@ -199,6 +215,21 @@ pub(crate) mod tests {
             }
         );
         assert_eq!(total(&delta).requests, 13);
+        // Races and depths subtract like the other counters.
+        let mut later = after.clone();
+        let k1 = later.keys.get_mut("k1").unwrap();
+        k1.retry_after_races = 5;
+        k1.retry_window_depths.counts = [5, 0, 3, 0, 0, 0];
+        let mut earlier = before.clone();
+        let k1 = earlier.keys.get_mut("k1").unwrap();
+        k1.retry_after_races = 2;
+        k1.retry_window_depths.counts = [2, 0, 1, 0, 0, 0];
+        let delta = counts_between(&earlier, &later)["k1"];
+        assert_eq!(
+            (delta.retry_after_races, delta.retry_window_depths.counts),
+            (3, [3, 0, 2, 0, 0, 0])
+        );
+        assert_eq!(total(&ledger_counts(&later)).retry_window_depths.total(), 8);
         // A reset between the snapshots saturates instead of wrapping.
         assert_eq!(counts_between(&after, &before)["k1"], KeyCounts::default());
     }

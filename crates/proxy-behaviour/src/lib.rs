@@ -11,7 +11,8 @@
 //!   window (two snapshots).
 //! - [`distribution`]: per-key shares, Jain's fairness index over the eligible keys, and the keys the proxy
 //!   reported (`X-Key-Used`) against the keys the mock saw.
-//! - [`retry_after`]: Retry-After violations (total and per key).
+//! - [`retry_after`]: Retry-After races and violations (total, per key, by depth into the window).
+//! - [`exhausted`]: how fast the proxy answers requests sent while every key is rate-limited.
 //! - [`masking`]: failover masking per fault window — client-visible vs upstream error rate.
 //! - [`mod@recovery`]: time until success rate and p95 return to the pre-fault baseline.
 //! - [`streaming`]: stream pass-through — client TTFT vs the upstream's, buffering detection.
@@ -21,6 +22,7 @@
 
 pub mod counts;
 pub mod distribution;
+pub mod exhausted;
 pub mod masking;
 pub mod recovery;
 pub mod retry_after;
@@ -33,6 +35,7 @@ pub use distribution::{
     compare_reported_keys, eligible_keys, jain_index, key_distribution, KeyDistribution,
     KeyReportComparison,
 };
+pub use exhausted::{every_key_rate_limited, exhausted_answers, ExhaustedAnswers, SpanAnswers};
 pub use masking::{failover_masking, upstream_window, FailoverMasking, WindowCounts};
 pub use recovery::{
     load_drop_after_peak, recovery, IntervalPoint, Recovery, RecoveryOutcome, RecoveryTolerance,

@@ -7,6 +7,7 @@
 //! pre-fault baseline) yields a `skipped` verdict that says why, never a silent pass.
 
 use crate::distribution::{KeyDistribution, KeyReportComparison};
+use crate::exhausted::ExhaustedAnswers;
 use crate::masking::FailoverMasking;
 use crate::recovery::{Recovery, RecoveryOutcome};
 use crate::retry_after::RetryAfterCompliance;
@@ -24,6 +25,7 @@ use std::time::Duration;
 /// max_recovery = "5s"
 /// max_ttft_overhead = "50ms"
 /// min_key_report_agreement = 0.95
+/// max_exhausted_answer = "1s"
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -31,7 +33,8 @@ pub struct BehaviourThresholds {
     /// Lowest Jain's fairness index over the eligible keys (0..=1).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_fairness: Option<f64>,
-    /// Most Retry-After violations allowed over the run.
+    /// Most Retry-After violations allowed over the run (races — arrivals within the mock's grace of the 429
+    /// that opened the window — do not count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_retry_after_violations: Option<u64>,
     /// Lowest failover masking per fault window (0..=1; 0.9 = at most a tenth of the upstream error rate reaches
@@ -55,6 +58,13 @@ pub struct BehaviourThresholds {
     pub min_key_report_agreement: Option<f64>,
     /// Do not fail the run when streams are buffered.
     pub allow_buffered_streams: bool,
+    /// Longest p99 answer time of the requests sent while every eligible key was rate-limited (a proxy should
+    /// answer 429 at once, not hold requests until a key recovers).
+    #[serde(
+        with = "human_duration::serde::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_exhausted_answer: Option<Duration>,
 }
 
 /// A threshold that cannot be met by any measurement.
@@ -104,6 +114,8 @@ pub struct BehaviourMeasurements {
     pub recovery: Vec<Recovery>,
     /// Stream pass-through.
     pub streams: Option<StreamPassThrough>,
+    /// Answer times while every key was rate-limited (measured when `max_exhausted_answer` is set).
+    pub exhausted_answer: Option<ExhaustedAnswers>,
 }
 
 /// Which behaviour a verdict is about.
@@ -124,6 +136,8 @@ pub enum BehaviourCheck {
     TtftOverhead,
     /// Buffered streams (unless `allow_buffered_streams`).
     StreamBuffering,
+    /// p99 answer time while every key was rate-limited vs `max_exhausted_answer`.
+    ExhaustedAnswer,
 }
 
 /// How a verdict came out.
@@ -308,7 +322,46 @@ pub fn evaluate(
     if !thresholds.allow_buffered_streams {
         verdicts.extend(measurements.streams.as_ref().map(buffering));
     }
+    if let Some(limit) = thresholds.max_exhausted_answer {
+        verdicts.push(exhausted_answer(
+            measurements.exhausted_answer.as_ref(),
+            limit,
+        ));
+    }
     verdicts
+}
+
+fn exhausted_answer(measured: Option<&ExhaustedAnswers>, limit: Duration) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::ExhaustedAnswer, to_millis(limit), "ms");
+    let Some(m) = measured else {
+        return judge.skip("not measured (no timeline window watched, or no mock)");
+    };
+    if m.windows.is_empty() {
+        return judge.skip("no timeline window in which every eligible key answered 429");
+    }
+    if m.sent == 0 {
+        return judge.skip("no request was sent while every key was rate-limited");
+    }
+    let what = format!(
+        "p99 answer time of the {} requests sent while every key was rate-limited ({}; {} never answered)",
+        m.sent,
+        m.windows.join(", "),
+        m.unanswered()
+    );
+    match m.p99 {
+        Some(p99) => judge.measure(to_millis(p99), Bound::AtMost, &what),
+        None => judge.verdict(
+            None,
+            VerdictOutcome::Fail,
+            format!(
+                "{} of the {} requests sent while every key was rate-limited ({}) were never answered by the \
+                 end of the load: the proxy holds them",
+                m.unanswered(),
+                m.sent,
+                m.windows.join(", ")
+            ),
+        ),
+    }
 }
 
 fn fairness(distribution: Option<&KeyDistribution>, limit: f64) -> BehaviourVerdict {
@@ -355,7 +408,9 @@ fn retry_after(compliance: Option<&RetryAfterCompliance>, limit: u64) -> Behavio
             } else {
                 format!("Retry-After violations ({})", keys.join(", "))
             };
-            judge.measure(c.violations as f64, Bound::AtMost, &what)
+            let mut verdict = judge.measure(c.violations as f64, Bound::AtMost, &what);
+            verdict.detail = format!("{}; {}", verdict.detail, c.describe_races());
+            verdict
         }
         None => judge.skip("the upstream ledger was not read"),
     }
@@ -597,6 +652,53 @@ mod tests {
     }
 
     #[test]
+    fn exhausted_answer_table() {
+        use VerdictOutcome::{Fail, Pass, Skipped};
+        let measured = |windows: &[&str], sent, answered, p99_ms: Option<u64>| ExhaustedAnswers {
+            windows: windows.iter().map(|w| w.to_string()).collect(),
+            sent,
+            answered,
+            p99: p99_ms.map(Duration::from_millis),
+        };
+        let cases = [
+            (Some(measured(&["all keys"], 200, 200, Some(12))), Pass),
+            (Some(measured(&["all keys"], 200, 200, Some(2900))), Fail),
+            (Some(measured(&["all keys"], 200, 150, None)), Fail),
+            (Some(measured(&[], 0, 0, None)), Skipped),
+            (Some(measured(&["all keys"], 0, 0, None)), Skipped),
+            (None, Skipped),
+        ];
+        let thresholds = BehaviourThresholds {
+            max_exhausted_answer: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        for (exhausted_answer, expected) in cases {
+            let measurements = BehaviourMeasurements {
+                exhausted_answer: exhausted_answer.clone(),
+                ..Default::default()
+            };
+            let verdicts = evaluate(&measurements, &thresholds);
+            assert_eq!(
+                outcomes(&verdicts),
+                vec![(BehaviourCheck::ExhaustedAnswer, expected)],
+                "{exhausted_answer:?}"
+            );
+        }
+        let held = BehaviourMeasurements {
+            exhausted_answer: Some(measured(&["all keys"], 200, 150, None)),
+            ..Default::default()
+        };
+        let detail = &evaluate(&held, &thresholds)[0].detail;
+        assert!(detail.starts_with("50 of the 200 requests"), "{detail}");
+        let t: BehaviourThresholds = toml::from_str("max_exhausted_answer = \"1s\"").unwrap();
+        assert_eq!(t.max_exhausted_answer, Some(Duration::from_secs(1)));
+        assert_eq!(
+            serde_json::to_value(BehaviourCheck::ExhaustedAnswer).unwrap(),
+            "exhausted_answer"
+        );
+    }
+
+    #[test]
     fn per_window_checks_and_buffering() {
         use BehaviourCheck as C;
         use VerdictOutcome::{Fail, Pass, Skipped};
@@ -643,8 +745,10 @@ mod tests {
             )),
             retry_after: Some(RetryAfterCompliance {
                 violations: 39,
+                races: 12,
                 rate_limited: 40,
                 per_key: BTreeMap::from([("k2".into(), 39)]),
+                ..Default::default()
             }),
             ..Default::default()
         };
@@ -670,7 +774,7 @@ mod tests {
         );
         assert_eq!(
             verdicts[0].detail,
-            "Retry-After violations (k2: 39) 39 > limit 0"
+            "Retry-After violations (k2: 39) 39 > limit 0; races 12; in-window arrivals by depth: none"
         );
         assert_eq!(
             (

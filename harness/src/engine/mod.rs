@@ -25,8 +25,20 @@ use load_stats::{Recorder, StatsDelta};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+/// A span of the load clock whose requests are counted by send time with their answer times (a timeline
+/// window some behaviour check judges; see [`Observed::span_answers`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchedSpan {
+    /// The timeline window's index (the key in [`Observed::span_answers`]).
+    pub window: usize,
+    /// Start, since the start of the load.
+    pub from: Duration,
+    /// End (exclusive).
+    pub to: Duration,
+}
 
 /// Live counters the run loop and progress line read.
 #[derive(Debug, Default)]
@@ -62,6 +74,10 @@ pub(crate) struct Shared {
     pub(crate) counters: Arc<Counters>,
     /// Fires when the engine must stop (run time over, or the caller's stop token).
     pub(crate) stop: CancellationToken,
+    /// The load clock's origin.
+    started: Instant,
+    /// Spans whose requests are counted by send time.
+    watched: Vec<WatchedSpan>,
 }
 
 impl Shared {
@@ -77,11 +93,27 @@ impl Shared {
         let req = &self.mix.requests()[pick.0];
         let mut gaps = Vec::new();
         let in_flight = InFlight::enter(&self.counters);
+        let watched = self.watched_window(origin);
+        if let Some(window) = watched {
+            self.tallies[shard].lock().sent_in(window);
+        }
         let ex = conn
             .exchange(req, pick.1, origin, self.timeout, &mut gaps)
             .await;
         drop(in_flight);
-        self.record(shard, req, &ex, &gaps);
+        self.record(shard, req, &ex, &gaps, watched);
+    }
+
+    /// The watched window a request sent at `origin` belongs to, if any.
+    fn watched_window(&self, origin: Instant) -> Option<usize> {
+        if self.watched.is_empty() {
+            return None;
+        }
+        let at = origin.saturating_duration_since(self.started);
+        self.watched
+            .iter()
+            .find(|span| span.from <= at && at < span.to)
+            .map(|span| span.window)
     }
 
     fn record(
@@ -90,6 +122,7 @@ impl Shared {
         req: &crate::http::PreparedRequest,
         ex: &Exchange,
         gaps: &[Duration],
+        watched: Option<usize>,
     ) {
         {
             let mut rec = self.shards[shard].lock();
@@ -97,6 +130,9 @@ impl Shared {
             for gap in gaps {
                 rec.record_chunk_gap(&req.name, *gap);
             }
+        }
+        if let Some(window) = watched {
+            self.tallies[shard].lock().answered_in(window, ex.latency);
         }
         self.counters.completed.fetch_add(1, Ordering::Relaxed);
         if !ex.success {
@@ -202,6 +238,8 @@ pub struct EngineConfig {
     pub load: LoadSpec,
     /// Seed of the request mix and think times.
     pub seed: u64,
+    /// Spans whose requests are counted by send time with their answer times.
+    pub watched: Vec<WatchedSpan>,
 }
 
 /// Starts the engine: one load thread per core (see `workers`); it stops at the run time or when `stop`
@@ -212,6 +250,7 @@ pub fn start(config: EngineConfig, stop: &CancellationToken) -> EngineHandle {
         LoadSpec::Open(o) => (o.keep_alive, o.timeout),
     };
     let count = workers::count();
+    let start = Instant::now();
     let shared = Arc::new(Shared {
         mix: config.mix,
         keep_alive,
@@ -220,8 +259,9 @@ pub fn start(config: EngineConfig, stop: &CancellationToken) -> EngineHandle {
         tallies: (0..count).map(|_| Mutex::new(Tally::default())).collect(),
         counters: Arc::new(Counters::default()),
         stop: stop.child_token(),
+        started: start,
+        watched: config.watched,
     });
-    let start = std::time::Instant::now();
     let in_flight_slots = match &config.load {
         LoadSpec::Open(o) => o.max_in_flight as usize,
         LoadSpec::Closed(_) => 0,

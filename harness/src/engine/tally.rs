@@ -1,12 +1,14 @@
 //! Client-side observations the proxy-behaviour verdicts need and the stats do not keep: which key the proxy
-//! reported (`X-Key-Used`) on successful responses, and stream timings (TTFT and total) of successful streams.
+//! reported (`X-Key-Used`) on successful responses, stream timings (TTFT and total) of successful streams, and
+//! — per watched timeline window — how many requests were sent in it and how long each took to be answered
+//! (by send time, which the per-second stats, keyed by completion, cannot tell).
 //!
 //! Cheap on the hot path: one per-shard mutex taken only when there is something to note, a map keyed by the
 //! header value as received (no string conversion per request) and bounded in size, and a fixed-size ring of
 //! stream samples (the most recent ones), so memory stays flat however long the run.
 
 use http::{HeaderName, HeaderValue};
-use proxy_behaviour::StreamSample;
+use proxy_behaviour::{SpanAnswers, StreamSample};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ pub struct Tally {
     other: u64,
     streams: Vec<StreamSample>,
     streams_seen: usize,
+    spans: BTreeMap<usize, SpanAnswers>,
 }
 
 impl Tally {
@@ -38,6 +41,20 @@ impl Tally {
         } else {
             self.other += 1;
         }
+    }
+
+    /// Counts one request sent during the watched window `window` (its timeline index).
+    pub fn sent_in(&mut self, window: usize) {
+        self.spans.entry(window).or_default().sent += 1;
+    }
+
+    /// Records the answer time of a request sent during the watched window `window`.
+    pub fn answered_in(&mut self, window: usize, latency: Duration) {
+        self.spans
+            .entry(window)
+            .or_default()
+            .answered
+            .record(latency);
     }
 
     /// Keeps one successful stream's timing (ring buffer of the most recent samples).
@@ -59,6 +76,8 @@ pub struct Observed {
     pub reported_keys: BTreeMap<String, u64>,
     /// Stream samples.
     pub streams: Vec<StreamSample>,
+    /// Requests sent and their answer times per watched timeline window (by timeline index).
+    pub span_answers: BTreeMap<usize, SpanAnswers>,
 }
 
 impl Observed {
@@ -77,6 +96,13 @@ impl Observed {
                     .or_default() += tally.other;
             }
             observed.streams.extend_from_slice(&tally.streams);
+            for (window, answers) in &tally.spans {
+                observed
+                    .span_answers
+                    .entry(*window)
+                    .or_default()
+                    .merge(answers);
+            }
         }
         observed
     }
@@ -99,6 +125,21 @@ mod tests {
         assert_eq!(merged.reported_keys["k0"], 3);
         assert_eq!(merged.reported_keys[OTHER_KEYS], 10);
         assert_eq!(merged.reported_keys.len(), MAX_REPORTED_KEYS + 1);
+    }
+
+    #[test]
+    fn span_answers_merge_by_window() {
+        let (mut a, mut b) = (Tally::default(), Tally::default());
+        for tally in [&mut a, &mut b] {
+            tally.sent_in(2);
+            tally.sent_in(2);
+            tally.answered_in(2, Duration::from_millis(5));
+        }
+        b.sent_in(0);
+        let merged = Observed::merge([&a, &b]);
+        let window = &merged.span_answers[&2];
+        assert_eq!((window.sent, window.answered.count()), (4, 2));
+        assert_eq!(merged.span_answers[&0].unanswered(), 1);
     }
 
     #[test]

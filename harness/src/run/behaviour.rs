@@ -1,17 +1,19 @@
 //! Proxy-behaviour measurements of a run against the in-process mock: the mock's ledger (snapshots at the start
 //! and end of the load, and at each timeline window's edges) plus the client's own view (reported keys, stream
-//! timings, per-second series) turned into `proxy_behaviour` measurements, and the files reports read
-//! (`ledger.json`, `timeline.csv`). Pure functions apart from the two file writers.
+//! timings, per-second series, answer times by send time in watched windows) turned into `proxy_behaviour`
+//! measurements, and the files reports read (`ledger.json`, `timeline.csv`). Pure functions apart from the two
+//! file writers.
 
-use super::timeline::{TimelineOutcome, Window};
-use crate::engine::Observed;
+use super::timeline::{Planned, TimelineOutcome, Window};
+use crate::engine::{Observed, WatchedSpan};
 use crate::error::HarnessError;
 use mock_upstream::{LatencyProfile, LedgerSnapshot, MockConfig, Route};
 use proxy_behaviour::{
-    compare_reported_keys, counts_between, eligible_keys, failover_masking, key_distribution,
-    load_drop_after_peak, mock_first_event_delay, recovery, retry_after_compliance,
-    stream_pass_through, upstream_window, BehaviourMeasurements, FailoverMasking, IntervalPoint,
-    LedgerCounts, Recovery, RecoveryTolerance, StreamRules, WindowCounts,
+    compare_reported_keys, counts_between, eligible_keys, every_key_rate_limited,
+    exhausted_answers, failover_masking, key_distribution, load_drop_after_peak,
+    mock_first_event_delay, recovery, retry_after_compliance, stream_pass_through, upstream_window,
+    BehaviourMeasurements, BehaviourThresholds, ExhaustedAnswers, FailoverMasking, IntervalPoint,
+    LedgerCounts, Recovery, RecoveryTolerance, SpanAnswers, StreamRules, WindowCounts,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -33,6 +35,8 @@ pub struct Collected {
     pub observed: Observed,
     /// The timeline's windows.
     pub timeline: TimelineOutcome,
+    /// The windows whose requests the engine counted by send time (see [`watched_spans`]).
+    pub watched: Vec<WatchedSpan>,
     /// Per-second points of the load.
     pub series: Vec<IntervalPoint>,
     /// `(time, users)` per second, closed model only (load-peak recovery); empty otherwise.
@@ -60,11 +64,58 @@ pub fn measure(inputs: &Collected) -> BehaviourMeasurements {
     BehaviourMeasurements {
         distribution: Some(key_distribution(&counts, &eligible_keys(&inputs.config))),
         key_report,
-        retry_after: Some(retry_after_compliance(&counts)),
+        retry_after: Some(
+            retry_after_compliance(&counts).with_grace(inputs.config.retry_after_grace),
+        ),
         masking: windows.iter().map(window_masking).collect(),
         recovery: recoveries,
         streams,
+        exhausted_answer: (!inputs.watched.is_empty()).then(|| exhausted_answer(inputs)),
     }
+}
+
+/// The windows whose requests' answer times the engine keeps by send time: every timeline window when the
+/// scenario sets `max_exhausted_answer` (none otherwise, so an unjudged run pays nothing), each ending the
+/// limit before the load does — a request sent later could not have been answered within the limit before the
+/// load stopped, and would wrongly count as never answered.
+pub fn watched_spans(
+    planned: &[Planned],
+    thresholds: Option<&BehaviourThresholds>,
+    run_time: Duration,
+) -> Vec<WatchedSpan> {
+    let Some(limit) = thresholds.and_then(|t| t.max_exhausted_answer) else {
+        return Vec::new();
+    };
+    let last_send = run_time.saturating_sub(limit);
+    planned
+        .iter()
+        .map(|p| WatchedSpan {
+            window: p.index,
+            from: p.start,
+            to: p.end.min(last_send),
+        })
+        .filter(|span| span.from < span.to)
+        .collect()
+}
+
+/// Answer times of the requests sent during the watched windows in which every eligible key answered 429.
+fn exhausted_answer(inputs: &Collected) -> ExhaustedAnswers {
+    let eligible = eligible_keys(&inputs.config);
+    let nothing_sent = SpanAnswers::default();
+    let exhausted = inputs
+        .timeline
+        .windows
+        .iter()
+        .filter(|w| inputs.watched.iter().any(|s| s.window == w.planned.index))
+        .filter(|w| {
+            let counts = counts_since(&w.opened.ledger, &w.closed.ledger);
+            every_key_rate_limited(&counts, &eligible)
+        })
+        .map(|w| {
+            let answers = inputs.observed.span_answers.get(&w.planned.index);
+            (w.planned.label.as_str(), answers.unwrap_or(&nothing_sent))
+        });
+    exhausted_answers(exhausted)
 }
 
 /// The latency profile of chat completions: the route's override where it sets the header delay.
@@ -201,6 +252,36 @@ mod tests {
             success_rate,
             p95: Some(Duration::from_millis(p95_ms)),
         }
+    }
+
+    #[test]
+    fn watched_spans_end_the_limit_before_the_load_and_only_when_judged() {
+        let planned = |index, start, end| Planned {
+            index,
+            label: format!("w{index}"),
+            start: Duration::from_secs(start),
+            end: Duration::from_secs(end),
+        };
+        let windows = [planned(0, 10, 25), planned(2, 40, 45), planned(3, 44, 45)];
+        let judged = BehaviourThresholds {
+            max_exhausted_answer: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        let run_time = Duration::from_secs(45);
+        let spans = watched_spans(&windows, Some(&judged), run_time);
+        let got: Vec<(usize, u64, u64)> = spans
+            .iter()
+            .map(|s| (s.window, s.from.as_secs(), s.to.as_secs()))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 10, 25), (2, 40, 44)],
+            "the last one is all in the final second"
+        );
+        assert!(watched_spans(&windows, None, run_time).is_empty());
+        assert!(
+            watched_spans(&windows, Some(&BehaviourThresholds::default()), run_time).is_empty()
+        );
     }
 
     #[test]

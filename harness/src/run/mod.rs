@@ -126,11 +126,6 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     stop.watch_proxy(&p.sut);
     let open_model = matches!(p.plan.load, LoadSpec::Open(_));
     let mut progress = progress::Progress::new(p.plan.run_time(), args.quiet);
-    let config = EngineConfig {
-        mix: p.mix,
-        load: p.plan.load.clone(),
-        seed: p.plan.seed,
-    };
     let events: Vec<TimelineEvent> = p
         .scenario
         .timeline
@@ -138,6 +133,17 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         .map(|e| e.get_ref().clone())
         .collect();
     let (planned, clipped) = timeline::plan(&events, p.plan.run_time());
+    let watched = behaviour::watched_spans(
+        &planned,
+        p.scenario.behaviour.as_ref().map(|b| b.get_ref()),
+        p.plan.run_time(),
+    );
+    let config = EngineConfig {
+        mix: p.mix,
+        load: p.plan.load.clone(),
+        seed: p.plan.seed,
+        watched: watched.clone(),
+    };
     let ledger_before = match p.sut.mock() {
         Some(mock) => ledger_or_warn(mock, "start").await,
         None => None,
@@ -178,8 +184,14 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     let (ticked, mut timeline_outcome) = tokio::join!(ticking, timeline_run);
     timeline_outcome.skipped.extend(clipped);
     let drift = ticked.as_ref().ok().and_then(|t| t.drift.clone());
-    let (stats, behaviour, timeline_outcome) =
-        collect(&p.sut, ticked, ledger_before, timeline_outcome, open_model).await;
+    let (stats, behaviour, timeline_outcome) = collect(
+        &p.sut,
+        ticked,
+        ledger_before,
+        (timeline_outcome, watched),
+        open_model,
+    )
+    .await;
     stop.token().cancel(); // ends the load even when the loop failed early (results directory unwritable)
     progress.finish();
     let cause = stop.finish();
@@ -230,7 +242,7 @@ async fn collect(
     sut: &Sut,
     ticked: Result<ticker::Ticked, HarnessError>,
     ledger_before: Option<mock_upstream::LedgerSnapshot>,
-    timeline: timeline::TimelineOutcome,
+    (timeline, watched): (timeline::TimelineOutcome, Vec<engine::WatchedSpan>),
     open_model: bool,
 ) -> (
     Result<load_stats::RunStats, HarnessError>,
@@ -254,6 +266,7 @@ async fn collect(
         after,
         observed: ticked.observed,
         timeline,
+        watched,
         series: ticked.series,
         users: if open_model { Vec::new() } else { ticked.users },
     };

@@ -1,9 +1,10 @@
 //! An external mock-upstream driven through its admin API (`--upstream URL`): reset and epoch at the start, the
-//! scenario's base fault rules, timeline rules added and deleted by id, the effective config and the ledger.
+//! scenario's base fault rules, latency and Retry-After grace, timeline rules added and deleted by id, the
+//! effective config and the ledger.
 //! A wrong token and an unreachable mock are told apart, because one is the user's flag and the other a
 //! system that is not up.
 
-use mock_upstream::{FaultRule, LedgerSnapshot, MockConfig};
+use mock_upstream::{FaultRule, LatencySettings, LedgerSnapshot, MockConfig};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -108,16 +109,31 @@ impl AdminClient {
         self.call(Method::PUT, "rules", Some(body)).await.map(drop)
     }
 
+    /// `PUT /__admin/latency`: replaces the mock-wide latency profile and route overrides.
+    pub async fn set_latency(&self, latency: &LatencySettings) -> Result<(), AdminError> {
+        let body = self.to_body("latency", latency)?;
+        self.call(Method::PUT, "latency", Some(body))
+            .await
+            .map(drop)
+    }
+
+    /// `PUT /__admin/retry-after-grace`: how long after a retry window opens an arrival is still a race.
+    pub async fn set_retry_after_grace(&self, grace: Duration) -> Result<(), AdminError> {
+        let body = serde_json::json!({
+            "retry_after_grace": human_duration::format(grace),
+        });
+        self.call(Method::PUT, "retry-after-grace", Some(body))
+            .await
+            .map(drop)
+    }
+
     /// `POST /__admin/rules`: adds one rule, returns its id.
     pub async fn add_rule(&self, rule: &FaultRule) -> Result<String, AdminError> {
         #[derive(serde::Deserialize)]
         struct Added {
             id: String,
         }
-        let body = serde_json::to_value(rule).map_err(|e| AdminError::BadAnswer {
-            url: self.url("rules"),
-            reason: e.to_string(),
-        })?;
+        let body = self.to_body("rules", rule)?;
         let added: Added = self.call_json(Method::POST, "rules", Some(body)).await?;
         Ok(added.id)
     }
@@ -131,6 +147,17 @@ impl AdminClient {
             Ok(_) | Err(AdminError::Refused { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    fn to_body<T: serde::Serialize>(
+        &self,
+        path: &str,
+        value: &T,
+    ) -> Result<serde_json::Value, AdminError> {
+        serde_json::to_value(value).map_err(|e| AdminError::BadAnswer {
+            url: self.url(path),
+            reason: e.to_string(),
+        })
     }
 
     fn url(&self, path: &str) -> String {

@@ -3,6 +3,7 @@
 //! talks to [`MockHandle`] only, so it does not care which.
 
 use super::mock_admin::{AdminClient, AdminError};
+use super::upstream::RuntimeSettings;
 use mock_upstream::{FaultRule, LedgerSnapshot, RuleError, RunningMock};
 
 /// Why an operation on the mock failed.
@@ -20,8 +21,9 @@ pub enum MockError {
 pub enum MockHandle {
     /// Served by this process (the default).
     InProcess(RunningMock),
-    /// An external mock-upstream (`--upstream URL`), driven through `/__admin`.
-    External(AdminClient),
+    /// An external mock-upstream (`--upstream URL`), driven through `/__admin`, and its own latency / grace
+    /// to put back at shutdown.
+    External(AdminClient, RuntimeSettings),
 }
 
 impl MockHandle {
@@ -29,7 +31,7 @@ impl MockHandle {
     pub fn base_url(&self) -> String {
         match self {
             MockHandle::InProcess(m) => m.base_url(),
-            MockHandle::External(a) => a.base_url().to_string(),
+            MockHandle::External(a, _) => a.base_url().to_string(),
         }
     }
 
@@ -37,7 +39,7 @@ impl MockHandle {
     pub fn mode(&self) -> &'static str {
         match self {
             MockHandle::InProcess(_) => "in-process",
-            MockHandle::External(_) => "external",
+            MockHandle::External(..) => "external",
         }
     }
 
@@ -45,7 +47,7 @@ impl MockHandle {
     pub async fn ledger(&self) -> Result<LedgerSnapshot, MockError> {
         match self {
             MockHandle::InProcess(m) => Ok(m.ledger()),
-            MockHandle::External(a) => Ok(a.ledger().await?),
+            MockHandle::External(a, _) => Ok(a.ledger().await?),
         }
     }
 
@@ -53,7 +55,7 @@ impl MockHandle {
     pub async fn add_rule(&self, rule: FaultRule) -> Result<String, MockError> {
         match self {
             MockHandle::InProcess(m) => Ok(m.add_rule(rule)?),
-            MockHandle::External(a) => Ok(a.add_rule(&rule).await?),
+            MockHandle::External(a, _) => Ok(a.add_rule(&rule).await?),
         }
     }
 
@@ -64,14 +66,24 @@ impl MockHandle {
                 m.remove_rule(id);
                 Ok(())
             }
-            MockHandle::External(a) => Ok(a.remove_rule(id).await?),
+            MockHandle::External(a, _) => Ok(a.remove_rule(id).await?),
         }
     }
 
-    /// Stops an in-process mock; an external one is left running (it is not ours).
+    /// The admin client of an external mock.
+    pub(super) fn external_admin(&self) -> Option<&AdminClient> {
+        match self {
+            MockHandle::InProcess(_) => None,
+            MockHandle::External(a, _) => Some(a),
+        }
+    }
+
+    /// Stops an in-process mock; an external one is left running (it is not ours), with the latency and grace
+    /// it had before the run put back.
     pub async fn shutdown(self) {
-        if let MockHandle::InProcess(m) = self {
-            m.shutdown().await;
+        match self {
+            MockHandle::InProcess(m) => m.shutdown().await,
+            MockHandle::External(a, restore) => restore.put_back(&a).await,
         }
     }
 }

@@ -69,7 +69,15 @@ impl Sut {
             None => None,
         };
         if let Some(target) = &args.target {
-            let mut sut = attach::attach(target, args)?;
+            let mut sut = match attach::attach(target, args) {
+                Ok(sut) => sut,
+                Err(e) => {
+                    if let Some((mock, _)) = external {
+                        mock.shutdown().await;
+                    }
+                    return Err(e);
+                }
+            };
             if let Some((mock, config)) = external {
                 sut.upstream_url = Some(mock.base_url());
                 (sut.mock, sut.mock_config) = (Some(mock), Some(config));
@@ -80,7 +88,10 @@ impl Sut {
         let keys = scenario_mock.keys.clone();
         let (mock, mock_config) = match external {
             Some((mock, config)) => {
-                upstream::check_keys(&mock.base_url(), &config, &keys)?;
+                if let Err(e) = upstream::check_keys(&mock.base_url(), &config, &keys) {
+                    mock.shutdown().await;
+                    return Err(e);
+                }
                 (mock, config)
             }
             None => (

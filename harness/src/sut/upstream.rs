@@ -3,14 +3,18 @@
 //!
 //! An external mock gets what can be set at runtime: its ledger, limiters and rule counters are reset, its
 //! fault-window epoch set to now, and — when the scenario has an `[upstream]` table — its rules replaced by the
-//! scenario's `rules`. Keys, latency, models and seed are the external mock's own (a warning names any the
-//! scenario sets); the harness reads its effective config for the behaviour verdicts.
+//! scenario's `rules`, and its latency (`latency`, `route_latency`) and `retry_after_grace` replaced by the
+//! scenario's where the scenario sets them. Those two are put back when the run ends ([`MockHandle::shutdown`]),
+//! also after a failed start; a run killed outright cannot, and a failed restore is a warning. Keys, models and
+//! seed are the external mock's own (a warning names any the scenario sets); the harness reads its effective
+//! config, after the changes, for the behaviour verdicts.
 
 use super::mock_admin::{AdminClient, AdminError};
 use super::mock_handle::MockHandle;
 use crate::error::HarnessError;
 use crate::scenario::Scenario;
-use mock_upstream::{KeyConfig, MockConfig};
+use mock_upstream::{KeyConfig, LatencySettings, MockConfig};
+use std::time::Duration;
 
 /// The scenario's `[upstream]` (mock config) or the default: three keys, no faults. A mock seed of 0 (unset)
 /// takes the scenario's seed, so `--seed` fixes the mock's decisions too.
@@ -84,30 +88,104 @@ pub(super) async fn start_in_process(config: &MockConfig) -> Result<MockHandle, 
     Ok(MockHandle::InProcess(mock))
 }
 
-/// Connects to the external mock at `url`, resets it for this run and installs the scenario's base rules;
-/// returns the handle and the mock's effective (redacted) config.
+/// Connects to the external mock at `url`, resets it for this run and installs the scenario's base rules,
+/// latency and grace; returns the handle (which restores the mock's latency and grace at shutdown) and the
+/// mock's effective (redacted) config.
 pub(super) async fn connect_external(
     url: &str,
     token: Option<String>,
     scenario: &Scenario,
 ) -> Result<(MockHandle, MockConfig), HarnessError> {
     let admin = AdminClient::new(url, token).map_err(admin_error)?;
-    let config = admin.config().await.map_err(admin_error)?;
+    let mut config = admin.config().await.map_err(admin_error)?;
     let wanted = scenario.upstream.as_ref().map(|u| u.get_ref());
+    let mut restore = RuntimeSettings::default();
     if let Some(wanted) = wanted {
         let ignored = not_settable_at_runtime(wanted);
         if !ignored.is_empty() {
             eprintln!(
                 "harness: --upstream {url}: the scenario's [upstream] {} cannot be changed at runtime and are \
-                 the external mock's own; only its rules are installed",
+                 the external mock's own; only its rules, latency and retry_after_grace are installed",
                 ignored.join(", ")
             );
         }
         admin.set_rules(&wanted.rules).await.map_err(admin_error)?;
+        let change = RuntimeSettings::wanted(wanted);
+        restore = change.previous(&config);
+        if let Err(e) = change.apply(&admin).await {
+            restore.put_back(&admin).await;
+            return Err(admin_error(e));
+        }
     }
-    admin.reset().await.map_err(admin_error)?;
-    admin.set_epoch_now().await.map_err(admin_error)?;
-    Ok((MockHandle::External(admin), config))
+    let handle = MockHandle::External(admin, restore);
+    let prepared = match handle.external_admin() {
+        Some(admin) => prepare_for_run(admin).await,
+        None => Ok(config.clone()),
+    };
+    match prepared {
+        Ok(effective) => config = effective,
+        Err(e) => {
+            handle.shutdown().await;
+            return Err(admin_error(e));
+        }
+    }
+    Ok((handle, config))
+}
+
+/// Resets the mock and restarts its fault windows; returns its effective config now.
+async fn prepare_for_run(admin: &AdminClient) -> Result<MockConfig, AdminError> {
+    admin.reset().await?;
+    admin.set_epoch_now().await?;
+    admin.config().await
+}
+
+/// The runtime-settable parts of a mock's config the harness changes for a run (`None` = left alone): the
+/// scenario's values going in, the mock's previous ones going back out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuntimeSettings {
+    latency: Option<LatencySettings>,
+    retry_after_grace: Option<Duration>,
+}
+
+impl RuntimeSettings {
+    /// What the scenario's `[upstream]` sets, differing from the defaults.
+    fn wanted(scenario: &MockConfig) -> RuntimeSettings {
+        let default = MockConfig::default();
+        let latency = scenario.latency_settings();
+        RuntimeSettings {
+            latency: (latency != default.latency_settings()).then_some(latency),
+            retry_after_grace: (scenario.retry_after_grace != default.retry_after_grace)
+                .then_some(scenario.retry_after_grace),
+        }
+    }
+
+    /// The mock's current values of what `self` changes.
+    fn previous(&self, mock: &MockConfig) -> RuntimeSettings {
+        RuntimeSettings {
+            latency: self.latency.as_ref().map(|_| mock.latency_settings()),
+            retry_after_grace: self.retry_after_grace.map(|_| mock.retry_after_grace),
+        }
+    }
+
+    /// Installs what is set.
+    async fn apply(&self, admin: &AdminClient) -> Result<(), AdminError> {
+        if let Some(latency) = &self.latency {
+            admin.set_latency(latency).await?;
+        }
+        if let Some(grace) = self.retry_after_grace {
+            admin.set_retry_after_grace(grace).await?;
+        }
+        Ok(())
+    }
+
+    /// Installs what is set, best effort: a failure is a warning (the run's results stand either way).
+    pub(super) async fn put_back(&self, admin: &AdminClient) {
+        if let Err(e) = self.apply(admin).await {
+            eprintln!(
+                "harness: warning: could not restore the external mock's latency / retry_after_grace: {e}"
+            );
+        }
+    }
 }
 
 /// A failed admin call as a harness error: a refused token or rule is the user's input (exit 2), a mock that
@@ -129,8 +207,6 @@ pub(super) fn not_settable_at_runtime(wanted: &MockConfig) -> Vec<&'static str> 
         ("keys", !wanted.keys.is_empty()),
         ("accept_any_key", wanted.accept_any_key != d.accept_any_key),
         ("models", wanted.models != d.models),
-        ("latency", wanted.latency != d.latency),
-        ("route_latency", wanted.route_latency != d.route_latency),
         (
             "default_output_tokens",
             wanted.default_output_tokens != d.default_output_tokens,
@@ -206,6 +282,48 @@ mod tests {
         c.seed = 9;
         c.keys = vec![key("k1")];
         assert_eq!(not_settable_at_runtime(&c), vec!["seed", "keys"]);
+    }
+
+    #[test]
+    fn runtime_settings_change_only_what_the_scenario_sets_and_remember_the_mock_s() {
+        let mock = MockConfig {
+            retry_after_grace: Duration::from_millis(400),
+            latency: mock_upstream::LatencyProfile {
+                per_output_token: Some(Duration::from_millis(2)),
+                ..Default::default()
+            },
+            ..MockConfig::default()
+        };
+        let plain = RuntimeSettings::wanted(&MockConfig::default());
+        assert_eq!(plain, RuntimeSettings::default());
+        assert_eq!(plain.previous(&mock), RuntimeSettings::default());
+        let slow = MockConfig {
+            latency: mock_upstream::LatencyProfile {
+                per_output_token: Some(Duration::from_millis(9)),
+                ..Default::default()
+            },
+            ..MockConfig::default()
+        };
+        let change = RuntimeSettings::wanted(&slow);
+        assert_eq!(change.latency, Some(slow.latency_settings()));
+        assert_eq!(change.retry_after_grace, None);
+        assert_eq!(
+            change.previous(&mock),
+            RuntimeSettings {
+                latency: Some(mock.latency_settings()),
+                retry_after_grace: None
+            }
+        );
+        let graced = MockConfig {
+            retry_after_grace: Duration::from_secs(1),
+            ..MockConfig::default()
+        };
+        assert_eq!(
+            RuntimeSettings::wanted(&graced)
+                .previous(&mock)
+                .retry_after_grace,
+            Some(Duration::from_millis(400))
+        );
     }
 
     #[test]

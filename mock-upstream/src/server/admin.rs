@@ -1,9 +1,11 @@
 //! The admin API under `/__admin`: read/replace/patch/clear fault rules atomically, add a rule (with TTL), set
-//! the fault-window epoch, reset counters and limiters, read the (redacted) config and the ledger. Loopback
-//! peers only unless configured otherwise; a bearer token when configured. A refused call changes nothing.
+//! the fault-window epoch, reset counters and limiters, read and replace the mock-wide latency and the
+//! Retry-After race grace, read the (redacted, effective) config and the ledger. Loopback peers only unless
+//! configured otherwise; a bearer token when configured. A refused call changes nothing.
 
 use super::state::MockState;
 use crate::faults::{FaultRule, RuleError};
+use crate::latency::LatencySettings;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -30,6 +32,8 @@ pub(crate) enum AdminError {
     BadRule(#[from] RuleError),
     #[error("no rule has id `{0}`")]
     NoSuchRule(String),
+    #[error("invalid latency: field `{field}`: {problem}")]
+    BadLatency { field: String, problem: String },
 }
 
 impl IntoResponse for AdminError {
@@ -37,7 +41,7 @@ impl IntoResponse for AdminError {
         let (status, kind) = match self {
             AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AdminError::NotLoopback => (StatusCode::FORBIDDEN, "forbidden"),
-            AdminError::BadJson(_) | AdminError::BadRule(_) => {
+            AdminError::BadJson(_) | AdminError::BadRule(_) | AdminError::BadLatency { .. } => {
                 (StatusCode::BAD_REQUEST, "invalid_request")
             }
             AdminError::NoSuchRule(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -67,6 +71,14 @@ struct RulesPatch {
     add: Vec<FaultRule>,
 }
 
+/// Body of `GET`/`PUT /__admin/retry-after-grace`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GraceBody {
+    #[serde(with = "human_duration::serde::required")]
+    retry_after_grace: std::time::Duration,
+}
+
 /// Routes mounted at `/__admin`.
 pub(crate) fn routes(state: MockState) -> Router<MockState> {
     Router::new()
@@ -81,6 +93,11 @@ pub(crate) fn routes(state: MockState) -> Router<MockState> {
         .route("/rules/{id}", delete(remove_rule))
         .route("/epoch", post(set_epoch))
         .route("/reset", post(reset))
+        .route("/latency", get(latency).put(replace_latency))
+        .route(
+            "/retry-after-grace",
+            get(retry_after_grace).put(set_retry_after_grace),
+        )
         .route("/config", get(config))
         .route("/ledger", get(ledger))
         .layer(axum::middleware::from_fn_with_state(state, guard))
@@ -185,7 +202,41 @@ async fn reset(State(state): State<MockState>) -> StatusCode {
 }
 
 async fn config(State(state): State<MockState>) -> Json<crate::MockConfig> {
-    Json(state.config.redacted())
+    Json(state.effective_config())
+}
+
+async fn latency(State(state): State<MockState>) -> Json<LatencySettings> {
+    Json(state.latency_settings())
+}
+
+async fn replace_latency(
+    State(state): State<MockState>,
+    body: Bytes,
+) -> Result<Json<LatencySettings>, AdminError> {
+    let settings: LatencySettings = parse(&body)?;
+    settings
+        .validate()
+        .map_err(|(field, e)| AdminError::BadLatency {
+            field: format!("{field}.{}", e.field),
+            problem: e.problem.to_string(),
+        })?;
+    state.set_latency_settings(settings);
+    Ok(Json(state.latency_settings()))
+}
+
+async fn retry_after_grace(State(state): State<MockState>) -> Json<GraceBody> {
+    Json(GraceBody {
+        retry_after_grace: state.retry_after_grace(),
+    })
+}
+
+async fn set_retry_after_grace(
+    State(state): State<MockState>,
+    body: Bytes,
+) -> Result<Json<GraceBody>, AdminError> {
+    let GraceBody { retry_after_grace } = parse(&body)?;
+    state.set_retry_after_grace(retry_after_grace);
+    Ok(Json(GraceBody { retry_after_grace }))
 }
 
 async fn ledger(State(state): State<MockState>) -> Json<crate::LedgerSnapshot> {

@@ -77,13 +77,22 @@ pub(crate) fn render(
             );
         }
     }
-    out.push_str("# HELP mock_retry_after_violations_total Requests that ignored an announced retry-after.\n");
+    out.push_str("# HELP mock_retry_after_violations_total Requests that arrived inside a retry window at least the grace after it opened.\n");
     out.push_str("# TYPE mock_retry_after_violations_total counter\n");
     for (key, entry) in &ledger.keys {
         let _ = writeln!(
             out,
             "mock_retry_after_violations_total{{key=\"{key}\"}} {}",
             entry.retry_after_violations
+        );
+    }
+    out.push_str("# HELP mock_retry_after_races_total Requests that arrived inside a retry window less than the grace after it opened (already on the wire).\n");
+    out.push_str("# TYPE mock_retry_after_races_total counter\n");
+    for (key, entry) in &ledger.keys {
+        let _ = writeln!(
+            out,
+            "mock_retry_after_races_total{{key=\"{key}\"}} {}",
+            entry.retry_after_races
         );
     }
     render_latency(&mut out, latency);
@@ -143,6 +152,25 @@ mod tests {
             text.contains("mock_request_duration_seconds_bucket{route=\"models\",le=\"+Inf\"} 3\n")
         );
         histograms.reset();
+        let mut keys = std::collections::BTreeMap::new();
+        keys.insert(
+            "k1".to_string(),
+            crate::KeyLedgerSnapshot {
+                retry_after_violations: 2,
+                retry_after_races: 7,
+                ..Default::default()
+            },
+        );
+        let text = render(
+            &LedgerSnapshot::from_keys(Duration::ZERO, keys),
+            &histograms,
+            0,
+        );
+        assert!(
+            text.contains("mock_retry_after_races_total{key=\"k1\"} 7\n"),
+            "{text}"
+        );
+        assert!(text.contains("mock_retry_after_violations_total{key=\"k1\"} 2\n"));
         assert!(render(&LedgerSnapshot::default(), &histograms, 0)
             .contains("mock_request_duration_seconds_count{route=\"models\"} 0\n"));
     }

@@ -151,7 +151,8 @@ impl<'a> Exchange<'a> {
             KeyLookup::Rejected(bucket) => return self.reject(&bucket, ApiError::InvalidKey),
         };
         let index = key.next_index(self.call.route);
-        key.ledger().arrival(self.now);
+        key.ledger()
+            .arrival(self.now, self.state.retry_after_grace());
         let parsed = match self.parse() {
             Ok(parsed) => parsed,
             Err(error) => return self.reject(&key, error),
@@ -351,10 +352,7 @@ impl<'a> Exchange<'a> {
         if let Some(refusal) = self.over_limit(key, &parsed, output_tokens) {
             return refusal;
         }
-        let profile = self
-            .state
-            .latency_profile(&key.config, self.call.route)
-            .clone();
+        let profile = self.state.latency_profile(&key.config, self.call.route);
         let mut latency_rng = seed.rng(Purpose::Latency);
         let completion = self.completion(&parsed, output_tokens, seed);
         let output = u64::from(output_tokens);

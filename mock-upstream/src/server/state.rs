@@ -1,5 +1,6 @@
 //! Shared state of a running mock: configuration, clock, rule book, key registry and metrics. Cloned into
-//! every handler (`Arc` inside).
+//! every handler (`Arc` inside). The mock-wide latency and the Retry-After grace start from the config but can
+//! be replaced through the admin API, so they live beside it rather than in it.
 
 use super::metrics::LatencyHistograms;
 use super::serve::ConnectionGauge;
@@ -7,7 +8,7 @@ use crate::config::{KeyConfig, MockConfig};
 use crate::faults::book::RuleBook;
 use crate::faults::{FaultRule, RuleError};
 use crate::keys::KeyRegistry;
-use crate::latency::LatencyProfile;
+use crate::latency::{LatencyProfile, LatencySettings};
 use crate::ledger::LedgerSnapshot;
 use crate::route::Route;
 use parking_lot::RwLock;
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     pub(crate) connections: Arc<ConnectionGauge>,
     request_counter: AtomicU64,
     id_nonce: u64,
+    latency: RwLock<Arc<LatencySettings>>,
+    retry_after_grace_us: AtomicU64,
 }
 
 impl std::ops::Deref for MockState {
@@ -51,6 +54,8 @@ impl MockState {
             .as_nanos() as u64;
         Ok(MockState(Arc::new(Inner {
             models: config.models.iter().cloned().collect(),
+            latency: RwLock::new(Arc::new(config.latency_settings())),
+            retry_after_grace_us: AtomicU64::new(config.retry_after_grace.as_micros() as u64),
             config,
             started: Instant::now(),
             epoch_ms: AtomicU64::new(0),
@@ -104,15 +109,44 @@ impl Inner {
     }
 
     /// Latency profile for a key on a route: the key's own, else the route's, else the default.
-    pub(crate) fn latency_profile<'a>(
-        &'a self,
-        key: &'a KeyConfig,
-        route: Route,
-    ) -> &'a LatencyProfile {
-        key.latency
-            .as_ref()
-            .or_else(|| self.config.route_latency.get(&route))
-            .unwrap_or(&self.config.latency)
+    pub(crate) fn latency_profile(&self, key: &KeyConfig, route: Route) -> LatencyProfile {
+        match &key.latency {
+            Some(own) => own.clone(),
+            None => self.latency.read().for_route(route).clone(),
+        }
+    }
+
+    /// The mock-wide latency now.
+    pub(crate) fn latency_settings(&self) -> LatencySettings {
+        LatencySettings::clone(&self.latency.read())
+    }
+
+    /// Replaces the mock-wide latency (already validated); requests decided from now on use it.
+    pub(crate) fn set_latency_settings(&self, settings: LatencySettings) {
+        *self.latency.write() = Arc::new(settings);
+    }
+
+    /// How long after a retry window opens an arrival is still a race.
+    pub(crate) fn retry_after_grace(&self) -> Duration {
+        Duration::from_micros(self.retry_after_grace_us.load(Ordering::Relaxed))
+    }
+
+    /// Sets the race grace for arrivals from now on.
+    pub(crate) fn set_retry_after_grace(&self, grace: Duration) {
+        self.retry_after_grace_us
+            .store(grace.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The config as it is in force now (runtime latency and grace), secrets redacted.
+    pub(crate) fn effective_config(&self) -> MockConfig {
+        let mut config = self.config.redacted();
+        let LatencySettings {
+            latency,
+            route_latency,
+        } = self.latency_settings();
+        (config.latency, config.route_latency) = (latency, route_latency);
+        config.retry_after_grace = self.retry_after_grace();
+        config
     }
 
     /// A unique request id `req_<24 hex>`; the hex part is also the suffix of response ids.

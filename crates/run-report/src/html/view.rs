@@ -555,6 +555,8 @@ pub fn keys(fairness: &KeyFairness) -> (Table, String) {
         "Share",
         "429s served",
         "Retry-After violations",
+        "Retry-After races",
+        "In-window arrivals by depth (≤250 ms / ≤500 ms / ≤1 s / ≤2 s / ≤5 s / >5 s)",
         "Faults injected",
     ]
     .map(String::from)
@@ -574,6 +576,8 @@ pub fn keys(fairness: &KeyFairness) -> (Table, String) {
                 format::percent(Some(k.share_percent)),
                 k.rate_limited.to_string(),
                 k.retry_after_violations.to_string(),
+                k.retry_after_races.to_string(),
+                retry_depths(&k.retry_window_depths),
                 k.faults.to_string(),
             ]
         })
@@ -584,6 +588,18 @@ pub fn keys(fairness: &KeyFairness) -> (Table, String) {
         fairness.max_min_ratio.map_or(NOT_AVAILABLE.into(), |r| format!("{r:.2}×")),
     );
     (Table { columns, rows }, sentence)
+}
+
+/// Depth buckets as `a / b / …`, or `–` when the ledger has none (an older mock) or all are zero.
+fn retry_depths(counts: &[u64]) -> String {
+    if counts.iter().all(|n| *n == 0) {
+        return "–".to_string();
+    }
+    counts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// The scenario name from the echoed configuration, if any.
@@ -674,6 +690,30 @@ mod tests {
         let results: Vec<&str> = table.rows.iter().map(|r| r[3].as_str()).collect();
         assert_eq!(results, ["OVERLOADED", "ok", "not measured"]);
         assert!(generator(&json!({"engine": {}})).is_none());
+    }
+
+    #[test]
+    fn key_table_shows_races_and_depths() {
+        let share = |key: &str, depths: Vec<u64>| crate::input::keys::KeyShare {
+            key: key.into(),
+            requests: 10,
+            share_percent: 50.0,
+            rate_limited: 2,
+            retry_after_violations: 1,
+            retry_after_races: 6,
+            retry_window_depths: depths,
+            faults: 2,
+            pooled: false,
+        };
+        let fairness = KeyFairness {
+            keys: vec![share("k1", vec![6, 0, 1, 0, 0, 0]), share("k2", vec![])],
+            jain_index: Some(1.0),
+            max_min_ratio: Some(1.0),
+        };
+        let (table, _) = keys(&fairness);
+        assert!(table.columns[5].starts_with("Retry-After races"));
+        assert_eq!(table.rows[0][4..7], ["1", "6", "6 / 0 / 1 / 0 / 0 / 0"]);
+        assert_eq!(table.rows[1][6], "–");
     }
 
     #[test]

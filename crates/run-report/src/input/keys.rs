@@ -31,8 +31,13 @@ pub struct KeyShare {
     pub share_percent: f64,
     /// 429 responses served to this key.
     pub rate_limited: u64,
-    /// Requests sent before an announced Retry-After had passed.
+    /// Requests sent inside an announced retry window, at least the mock's grace after it opened.
     pub retry_after_violations: u64,
+    /// Requests that arrived inside a retry window within the grace (already on the wire when the 429 was sent).
+    pub retry_after_races: u64,
+    /// In-window arrivals by depth into the window (the mock's buckets: up to 250 ms, 500 ms, 1 s, 2 s, 5 s, more);
+    /// empty when the ledger has none.
+    pub retry_window_depths: Vec<u64>,
     /// Faults injected on this key.
     pub faults: u64,
     /// Not judged for fairness (pooled ledger bucket, or ineligible in the behaviour report).
@@ -82,7 +87,17 @@ struct LedgerKey {
     #[serde(default)]
     retry_after_violations: u64,
     #[serde(default)]
+    retry_after_races: u64,
+    #[serde(default)]
+    retry_window_depths: DepthCounts,
+    #[serde(default)]
     faults: BTreeMap<String, u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct DepthCounts {
+    #[serde(default)]
+    counts: Vec<u64>,
 }
 
 /// The key distribution of a run, if a ledger or a behaviour report has one. `summary` is the raw
@@ -148,6 +163,8 @@ fn from_distribution(
                 requests: k.requests,
                 rate_limited: counters.rate_limited,
                 retry_after_violations: counters.retry_after_violations,
+                retry_after_races: counters.retry_after_races,
+                retry_window_depths: counters.retry_window_depths.counts,
                 faults: counters.faults.values().sum(),
                 pooled: !k.eligible,
                 key: k.key,
@@ -189,6 +206,8 @@ fn fairness(ledger: Ledger) -> KeyFairness {
             requests: k.total_requests,
             rate_limited: k.rate_limited,
             retry_after_violations: k.retry_after_violations,
+            retry_after_races: k.retry_after_races,
+            retry_window_depths: k.retry_window_depths.counts,
             faults: k.faults.values().sum(),
             key,
         })
@@ -241,7 +260,8 @@ mod tests {
     #[test]
     fn ledger_shape_is_read_and_pooled_keys_not_judged() {
         let json = r#"{"uptime_ms":5,"totals":{},"keys":{
-            "k1":{"total_requests":60,"rate_limited":3,"faults":{"rate_limit":3},"requests":{}},
+            "k1":{"total_requests":60,"rate_limited":3,"faults":{"rate_limit":3},"requests":{},
+                  "retry_after_races":4,"retry_window_depths":{"counts":[4,0,0,1,0,0]}},
             "k2":{"total_requests":30},
             "_any":{"total_requests":10}}}"#;
         let ledger: Ledger = serde_json::from_str(json).unwrap();
@@ -251,6 +271,17 @@ mod tests {
         assert!(f.keys[0].pooled);
         assert_eq!(f.keys[1].share_percent, 60.0);
         assert_eq!(f.keys[1].faults, 3);
+        assert_eq!(
+            (
+                f.keys[1].retry_after_races,
+                f.keys[1].retry_window_depths.as_slice()
+            ),
+            (4, [4, 0, 0, 1, 0, 0].as_slice())
+        );
+        assert!(
+            f.keys[2].retry_window_depths.is_empty(),
+            "older ledgers have none"
+        );
         assert_eq!(f.max_min_ratio, Some(2.0));
         assert!((f.jain_index.unwrap() - 0.9).abs() < 1e-9);
     }

@@ -93,7 +93,7 @@ fn engine_figures() -> serde_json::Value {
 
 const LEDGER: &str = r#"{"uptime_ms": 61000, "totals": {"requests": 0, "rate_limited": 0, "retry_after_violations": 0, "faults": 0},
  "keys": {"k1": {"total_requests": 2100, "rate_limited": 0, "retry_after_violations": 0, "faults": {}},
-          "k2": {"total_requests": 1500, "rate_limited": 240, "retry_after_violations": 3, "faults": {"rate_limit": 240}},
+          "k2": {"total_requests": 1500, "rate_limited": 240, "retry_after_violations": 3, "retry_after_races": 17, "retry_window_depths": {"counts": [17, 1, 2, 0, 0, 0]}, "faults": {"rate_limit": 240}},
           "k3": {"total_requests": 2050, "rate_limited": 0, "retry_after_violations": 0, "faults": {}}}}"#;
 
 fn drive_run(dir: &Path, t0: SystemTime) -> RunStats {

@@ -13,10 +13,11 @@
 //!   reported (`X-Key-Used`) against the keys the mock saw.
 //! - [`retry_after`]: Retry-After violations (total and per key).
 //! - [`masking`]: failover masking per fault window — client-visible vs upstream error rate.
-//! - [`mod@recovery`]: time until success rate and p95 return to the pre-fault baseline.
+//! - [`mod@recovery`]: time until success rate and p95 (merged over windows of seconds) return to the
+//!   pre-fault baseline, or why the baseline is too unsteady to tell.
 //! - [`streaming`]: stream pass-through — client TTFT vs the upstream's, buffering detection.
 //! - [`thresholds`]: [`BehaviourThresholds`] (scenario `[behaviour]` table) and [`evaluate`] →
-//!   [`BehaviourVerdict`]s that can fail a run.
+//!   [`BehaviourVerdict`]s that can fail a run (or leave it inconclusive), and the scenario's required checks.
 //! - `serde_units`: how durations are written in results (numbers of milliseconds; thresholds use `human_duration`).
 
 pub mod counts;
@@ -30,12 +31,13 @@ pub mod thresholds;
 
 pub use counts::{counts_between, ledger_counts, KeyCounts, LedgerCounts};
 pub use distribution::{
-    compare_reported_keys, eligible_keys, jain_index, key_distribution, KeyDistribution,
-    KeyReportComparison,
+    compare_reported_keys, eligible_keys, jain_index, key_distribution, rename_reported_keys,
+    KeyDistribution, KeyReportComparison,
 };
 pub use masking::{failover_masking, upstream_window, FailoverMasking, WindowCounts};
 pub use recovery::{
-    load_drop_after_peak, recovery, IntervalPoint, Recovery, RecoveryOutcome, RecoveryTolerance,
+    load_drop_after_peak, recovery, Baseline, IntervalPoint, Recovery, RecoveryOutcome,
+    RecoveryTolerance,
 };
 pub use retry_after::{retry_after_compliance, RetryAfterCompliance};
 pub use streaming::{
@@ -43,6 +45,6 @@ pub use streaming::{
     StreamVerdict,
 };
 pub use thresholds::{
-    evaluate, BehaviourCheck, BehaviourMeasurements, BehaviourReport, BehaviourThresholds,
-    BehaviourVerdict, ThresholdError, VerdictOutcome,
+    evaluate, unmet_required_checks, BehaviourCheck, BehaviourMeasurements, BehaviourReport,
+    BehaviourThresholds, BehaviourVerdict, ThresholdError, VerdictOutcome,
 };

@@ -278,6 +278,7 @@ pub fn behaviour(verdicts: &[crate::input::BehaviourVerdict]) -> Vec<BehaviourRo
                 class: match outcome.as_str() {
                     "PASS" => "pass",
                     "FAIL" => "fail",
+                    "INCONCLUSIVE" => "warn",
                     _ => "neutral",
                 },
                 outcome,
@@ -674,6 +675,29 @@ mod tests {
         let results: Vec<&str> = table.rows.iter().map(|r| r[3].as_str()).collect();
         assert_eq!(results, ["OVERLOADED", "ok", "not measured"]);
         assert!(generator(&json!({"engine": {}})).is_none());
+    }
+
+    #[test]
+    fn behaviour_rows_mark_inconclusive_verdicts_as_warnings() {
+        let verdict = |outcome: &str| crate::input::BehaviourVerdict {
+            check: "recovery".into(),
+            subject: Some("k2 down".into()),
+            measured: None,
+            limit: 5000.0,
+            unit: "ms".into(),
+            outcome: outcome.into(),
+            detail: "baseline p95 ranged 8-57 ms over 10 s".into(),
+        };
+        let rows = behaviour(&[verdict("inconclusive"), verdict("skipped"), verdict("fail")]);
+        let shown: Vec<(&str, &str)> = rows.iter().map(|r| (r.outcome.as_str(), r.class)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("INCONCLUSIVE", "warn"),
+                ("SKIPPED", "neutral"),
+                ("FAIL", "fail")
+            ]
+        );
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! Every limit is optional: an unset limit produces no verdict, so a scenario only gates on what it cares about.
 //! The one exception is stream buffering, which is flagged whenever streams were measured unless the scenario
 //! says `allow_buffered_streams = true` — a buffering proxy breaks every streaming client, so it should never
-//! pass silently. A limit that is set but has nothing to judge (no streams, no upstream failures in a window, no
-//! pre-fault baseline) yields a `skipped` verdict that says why, never a silent pass.
+//! pass silently. A limit that is set but has nothing to judge (no streams, streams too short to show buffering,
+//! no upstream failures in a window, no pre-fault baseline) yields a `skipped` verdict that says why, never a
+//! silent pass; one measured on data that cannot tell a pass from a failure (an unsteady baseline) yields an
+//! `inconclusive` verdict, which makes a run that would pass INCONCLUSIVE. A scenario names the checks that are
+//! its point in `required_checks`: one of them skipped, inconclusive or not judged makes the run INCONCLUSIVE too.
 
 use crate::distribution::{KeyDistribution, KeyReportComparison};
 use crate::masking::FailoverMasking;

@@ -491,7 +491,8 @@ mod tests {
             .into_iter()
             .chain([(1.0, 20.0); 6])
             .collect();
-        let cases: Vec<(&[(f64, f64)], Vec<(f64, f64)>, RecoveryOutcome)> = vec![
+        type Case<'a> = (&'a [(f64, f64)], Vec<(f64, f64)>, RecoveryOutcome);
+        let cases: Vec<Case> = vec![
             // Back immediately: six steady seconds from the first one after the fault.
             (
                 &steady,

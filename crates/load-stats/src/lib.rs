@@ -43,7 +43,7 @@ pub mod summary;
 pub mod thresholds;
 
 pub use errors::{ErrorKind, ErrorRow, ErrorTable};
-pub use histogram::LatencyHistogram;
+pub use histogram::{LatencyHistogram, PackedHistogram};
 pub use percentiles::LatencyPercentiles;
 pub use recorder::{Recorder, StatsDelta};
 pub use request_stats::{ClassStats, RequestStats};

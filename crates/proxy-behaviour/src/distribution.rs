@@ -168,6 +168,21 @@ pub fn compare_reported_keys(
     }
 }
 
+/// `reported` (`X-Key-Used` value → count) with the proxy's own key names translated to the mock's ids by
+/// `key_names` (proxy name → mock id; names not listed stay as they are, counts of names mapping to one id add
+/// up), so a proxy that calls `key1` `key-1` is compared on what it did, not on how it spells it.
+pub fn rename_reported_keys(
+    reported: &BTreeMap<String, u64>,
+    key_names: &BTreeMap<String, String>,
+) -> BTreeMap<String, u64> {
+    let mut renamed = BTreeMap::new();
+    for (name, count) in reported {
+        let id = key_names.get(name).unwrap_or(name);
+        *renamed.entry(id.clone()).or_insert(0) += count;
+    }
+    renamed
+}
+
 /// `part / whole`, 0 when `whole` is 0.
 pub(crate) fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -283,6 +298,60 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(eligible_keys(&config), ids(&["k1", "k4"]));
+    }
+
+    #[test]
+    fn key_names_table() {
+        type Case<'a> = (
+            &'a [(&'a str, u64)],
+            &'a [(&'a str, &'a str)],
+            &'a [(&'a str, u64)],
+        );
+        let cases: [Case; 4] = [
+            // The proxy's own spelling becomes the mock's id.
+            (
+                &[("key-1", 10), ("key-2", 5)],
+                &[("key-1", "key1"), ("key-2", "key2")],
+                &[("key1", 10), ("key2", 5)],
+            ),
+            // Unlisted names are kept (and still show up as phantom keys when the mock never served them).
+            (
+                &[("key-1", 10), ("other", 1)],
+                &[("key-1", "key1")],
+                &[("key1", 10), ("other", 1)],
+            ),
+            // Two names for one key add up, also with the id itself.
+            (
+                &[("a", 2), ("b", 3), ("key1", 1)],
+                &[("a", "key1"), ("b", "key1")],
+                &[("key1", 6)],
+            ),
+            (&[("key1", 4)], &[], &[("key1", 4)]),
+        ];
+        for (reported, names, expected) in cases {
+            let owned = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+                pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+            };
+            let names: BTreeMap<String, String> = names
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            assert_eq!(
+                rename_reported_keys(&owned(reported), &names),
+                owned(expected),
+                "{reported:?}"
+            );
+        }
+        // Renamed, a proxy naming its keys its own way agrees fully with the mock.
+        let reported = BTreeMap::from([("key-1".to_string(), 50), ("key-2".to_string(), 50)]);
+        let seen = counts(&[("key1", 100), ("key2", 100)]);
+        let names = BTreeMap::from([
+            ("key-1".to_string(), "key1".to_string()),
+            ("key-2".to_string(), "key2".to_string()),
+        ]);
+        assert_eq!(compare_reported_keys(&reported, &seen).agreement, Some(0.0));
+        let c = compare_reported_keys(&rename_reported_keys(&reported, &names), &seen);
+        assert_eq!((c.agreement, c.phantom_keys.len()), (Some(1.0), 0));
     }
 
     #[test]

@@ -14,10 +14,11 @@
 //! - [`retry_after`]: Retry-After races and violations (total, per key, by depth into the window).
 //! - [`exhausted`]: how fast the proxy answers requests sent while every key is rate-limited.
 //! - [`masking`]: failover masking per fault window — client-visible vs upstream error rate.
-//! - [`mod@recovery`]: time until success rate and p95 return to the pre-fault baseline.
+//! - [`mod@recovery`]: time until success rate and p95 (merged over windows of seconds) return to the
+//!   pre-fault baseline, or why the baseline is too unsteady to tell.
 //! - [`streaming`]: stream pass-through — client TTFT vs the upstream's, buffering detection.
 //! - [`thresholds`]: [`BehaviourThresholds`] (scenario `[behaviour]` table) and [`evaluate`] →
-//!   [`BehaviourVerdict`]s that can fail a run.
+//!   [`BehaviourVerdict`]s that can fail a run (or leave it inconclusive), and the scenario's required checks.
 //! - `serde_units`: how durations are written in results (numbers of milliseconds; thresholds use `human_duration`).
 
 pub mod counts;
@@ -32,13 +33,14 @@ pub mod thresholds;
 
 pub use counts::{counts_between, ledger_counts, KeyCounts, LedgerCounts};
 pub use distribution::{
-    compare_reported_keys, eligible_keys, jain_index, key_distribution, KeyDistribution,
-    KeyReportComparison,
+    compare_reported_keys, eligible_keys, jain_index, key_distribution, rename_reported_keys,
+    KeyDistribution, KeyReportComparison,
 };
 pub use exhausted::{every_key_rate_limited, exhausted_answers, ExhaustedAnswers, SpanAnswers};
 pub use masking::{failover_masking, upstream_window, FailoverMasking, WindowCounts};
 pub use recovery::{
-    load_drop_after_peak, recovery, IntervalPoint, Recovery, RecoveryOutcome, RecoveryTolerance,
+    load_drop_after_peak, recovery, Baseline, IntervalPoint, Recovery, RecoveryOutcome,
+    RecoveryTolerance,
 };
 pub use retry_after::{retry_after_compliance, RetryAfterCompliance};
 pub use streaming::{
@@ -46,6 +48,6 @@ pub use streaming::{
     StreamVerdict,
 };
 pub use thresholds::{
-    evaluate, BehaviourCheck, BehaviourMeasurements, BehaviourReport, BehaviourThresholds,
-    BehaviourVerdict, ThresholdError, VerdictOutcome,
+    evaluate, unmet_required_checks, BehaviourCheck, BehaviourMeasurements, BehaviourReport,
+    BehaviourThresholds, BehaviourVerdict, ThresholdError, VerdictOutcome,
 };

@@ -3,8 +3,11 @@
 //! Every limit is optional: an unset limit produces no verdict, so a scenario only gates on what it cares about.
 //! The one exception is stream buffering, which is flagged whenever streams were measured unless the scenario
 //! says `allow_buffered_streams = true` — a buffering proxy breaks every streaming client, so it should never
-//! pass silently. A limit that is set but has nothing to judge (no streams, no upstream failures in a window, no
-//! pre-fault baseline) yields a `skipped` verdict that says why, never a silent pass.
+//! pass silently. A limit that is set but has nothing to judge (no streams, streams too short to show buffering,
+//! no upstream failures in a window, no pre-fault baseline) yields a `skipped` verdict that says why, never a
+//! silent pass; one measured on data that cannot tell a pass from a failure (an unsteady baseline) yields an
+//! `inconclusive` verdict, which makes a run that would pass INCONCLUSIVE. A scenario names the checks that are
+//! its point in `required_checks`: one of them skipped, inconclusive or not judged makes the run INCONCLUSIVE too.
 
 use crate::distribution::{KeyDistribution, KeyReportComparison};
 use crate::exhausted::ExhaustedAnswers;
@@ -14,6 +17,7 @@ use crate::retry_after::RetryAfterCompliance;
 use crate::serde_units::to_millis;
 use crate::streaming::{StreamPassThrough, StreamVerdict};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Limits on proxy behaviour. TOML example:
@@ -65,6 +69,17 @@ pub struct BehaviourThresholds {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_exhausted_answer: Option<Duration>,
+    /// The checks that are the scenario's point: when one of them is SKIPPED, INCONCLUSIVE or not judged at
+    /// all, a run that would pass is INCONCLUSIVE instead. Each needs its limit set.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "check_names"
+    )]
+    pub required_checks: Vec<BehaviourCheck>,
+    /// The proxy's own key names in `X-Key-Used` → the mock's key ids (`{ "key-1" = "key1" }`), applied before
+    /// the reported keys are compared with the ones the mock saw. Names not listed are compared as they are.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub key_names: BTreeMap<String, String>,
 }
 
 /// A threshold that cannot be met by any measurement.
@@ -78,6 +93,37 @@ pub enum ThresholdError {
         /// Given value.
         value: f64,
     },
+    /// A required check whose limit is not set, so it would never be judged.
+    #[error("behaviour check `{check}` is in `required_checks` but `{limit}` is not set")]
+    RequiredWithoutLimit {
+        /// The check's name.
+        check: &'static str,
+        /// The field that would judge it.
+        limit: &'static str,
+    },
+    /// A `key_names` entry that maps to a key the mock does not have.
+    #[error(
+        "`key_names` maps \"{name}\" to \"{id}\", which is not a mock key id (known: {known})"
+    )]
+    UnknownMockKey {
+        /// The proxy's name.
+        name: String,
+        /// The mock id it maps to.
+        id: String,
+        /// The mock's key ids, comma separated.
+        known: String,
+    },
+}
+
+impl ThresholdError {
+    /// The `[behaviour]` field the error is about.
+    pub fn field(&self) -> &'static str {
+        match self {
+            ThresholdError::NotAFraction { field, .. } => field,
+            ThresholdError::RequiredWithoutLimit { .. } => "required_checks",
+            ThresholdError::UnknownMockKey { .. } => "key_names",
+        }
+    }
 }
 
 impl BehaviourThresholds {
@@ -88,11 +134,47 @@ impl BehaviourThresholds {
             ("min_masking", self.min_masking),
             ("min_key_report_agreement", self.min_key_report_agreement),
         ];
-        match fractions
+        if let Some((field, value)) = fractions
             .into_iter()
             .find_map(|(field, v)| v.filter(|v| !(0.0..=1.0).contains(v)).map(|v| (field, v)))
         {
-            Some((field, value)) => Err(ThresholdError::NotAFraction { field, value }),
+            return Err(ThresholdError::NotAFraction { field, value });
+        }
+        match self
+            .required_checks
+            .iter()
+            .find(|check| !self.judges(**check))
+        {
+            Some(check) => Err(ThresholdError::RequiredWithoutLimit {
+                check: check.name(),
+                limit: check.limit_field(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a limit that judges `check` is set.
+    fn judges(&self, check: BehaviourCheck) -> bool {
+        match check {
+            BehaviourCheck::Fairness => self.min_fairness.is_some(),
+            BehaviourCheck::KeyReport => self.min_key_report_agreement.is_some(),
+            BehaviourCheck::RetryAfter => self.max_retry_after_violations.is_some(),
+            BehaviourCheck::FailoverMasking => self.min_masking.is_some(),
+            BehaviourCheck::Recovery => self.max_recovery.is_some(),
+            BehaviourCheck::TtftOverhead => self.max_ttft_overhead.is_some(),
+            BehaviourCheck::StreamBuffering => !self.allow_buffered_streams,
+            BehaviourCheck::ExhaustedAnswer => self.max_exhausted_answer.is_some(),
+        }
+    }
+
+    /// Check that every `key_names` value is one of the mock's key ids; the error names the entry.
+    pub fn validate_key_names(&self, mock_ids: &[String]) -> Result<(), ThresholdError> {
+        match self.key_names.iter().find(|(_, id)| !mock_ids.contains(id)) {
+            Some((name, id)) => Err(ThresholdError::UnknownMockKey {
+                name: name.clone(),
+                id: id.clone(),
+                known: mock_ids.join(", "),
+            }),
             None => Ok(()),
         }
     }
@@ -140,6 +222,70 @@ pub enum BehaviourCheck {
     ExhaustedAnswer,
 }
 
+/// `required_checks` by name, an unknown name being an error that names the field and the known names.
+fn check_names<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<BehaviourCheck>, D::Error> {
+    let names = Vec::<String>::deserialize(deserializer)?;
+    names
+        .iter()
+        .map(|name| {
+            BehaviourCheck::ALL
+                .into_iter()
+                .find(|check| check.name() == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = BehaviourCheck::ALL.map(BehaviourCheck::name).to_vec();
+                    serde::de::Error::custom(format!(
+                        "required_checks: unknown check `{name}` (known: {})",
+                        known.join(", ")
+                    ))
+                })
+        })
+        .collect()
+}
+
+impl BehaviourCheck {
+    /// Every check.
+    pub const ALL: [BehaviourCheck; 8] = [
+        BehaviourCheck::Fairness,
+        BehaviourCheck::KeyReport,
+        BehaviourCheck::RetryAfter,
+        BehaviourCheck::FailoverMasking,
+        BehaviourCheck::Recovery,
+        BehaviourCheck::TtftOverhead,
+        BehaviourCheck::StreamBuffering,
+        BehaviourCheck::ExhaustedAnswer,
+    ];
+
+    /// The snake_case name used in scenarios and `summary.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BehaviourCheck::Fairness => "fairness",
+            BehaviourCheck::KeyReport => "key_report",
+            BehaviourCheck::RetryAfter => "retry_after",
+            BehaviourCheck::FailoverMasking => "failover_masking",
+            BehaviourCheck::Recovery => "recovery",
+            BehaviourCheck::TtftOverhead => "ttft_overhead",
+            BehaviourCheck::StreamBuffering => "stream_buffering",
+            BehaviourCheck::ExhaustedAnswer => "exhausted_answer",
+        }
+    }
+
+    /// The `[behaviour]` field whose limit judges this check.
+    fn limit_field(self) -> &'static str {
+        match self {
+            BehaviourCheck::Fairness => "min_fairness",
+            BehaviourCheck::KeyReport => "min_key_report_agreement",
+            BehaviourCheck::RetryAfter => "max_retry_after_violations",
+            BehaviourCheck::FailoverMasking => "min_masking",
+            BehaviourCheck::Recovery => "max_recovery",
+            BehaviourCheck::TtftOverhead => "max_ttft_overhead",
+            BehaviourCheck::StreamBuffering => "allow_buffered_streams = false",
+            BehaviourCheck::ExhaustedAnswer => "max_exhausted_answer",
+        }
+    }
+}
+
 /// How a verdict came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -150,6 +296,9 @@ pub enum VerdictOutcome {
     Fail,
     /// A limit is set but there was nothing to judge; `detail` says why. Does not fail the run.
     Skipped,
+    /// Measured, but the data cannot tell a pass from a failure (an unsteady baseline, too short a run after
+    /// the fault); `detail` says why. Never a pass: a run that would pass is INCONCLUSIVE instead.
+    Inconclusive,
 }
 
 /// One behaviour verdict: what was measured, against which limit, and the outcome.
@@ -177,6 +326,11 @@ impl BehaviourVerdict {
     pub fn failed(&self) -> bool {
         self.outcome == VerdictOutcome::Fail
     }
+
+    /// True when this verdict makes a run that would pass INCONCLUSIVE.
+    pub fn inconclusive(&self) -> bool {
+        self.outcome == VerdictOutcome::Inconclusive
+    }
 }
 
 /// Measurements and the verdicts on them, as the harness writes them to `summary.json`.
@@ -186,6 +340,9 @@ pub struct BehaviourReport {
     pub measurements: BehaviourMeasurements,
     /// One verdict per limit set (per window for per-window checks).
     pub verdicts: Vec<BehaviourVerdict>,
+    /// One line per required check that was skipped, inconclusive or not judged (see [`unmet_required_checks`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unmet_required_checks: Vec<String>,
 }
 
 impl BehaviourReport {
@@ -193,6 +350,7 @@ impl BehaviourReport {
     pub fn new(measurements: BehaviourMeasurements, thresholds: &BehaviourThresholds) -> Self {
         let verdicts = evaluate(&measurements, thresholds);
         BehaviourReport {
+            unmet_required_checks: unmet_required_checks(&verdicts, &thresholds.required_checks),
             measurements,
             verdicts,
         }
@@ -202,6 +360,65 @@ impl BehaviourReport {
     pub fn failed(&self) -> bool {
         self.verdicts.iter().any(BehaviourVerdict::failed)
     }
+
+    /// Why a run that would pass proves nothing: every inconclusive verdict and every unmet required check,
+    /// one line each (empty when the verdicts can be trusted).
+    pub fn inconclusive_reasons(&self) -> Vec<String> {
+        let inconclusive = self.verdicts.iter().filter(|v| v.inconclusive()).map(|v| {
+            let subject = v
+                .subject
+                .as_deref()
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default();
+            format!(
+                "behaviour {}{subject} inconclusive: {}",
+                v.check.name(),
+                v.detail
+            )
+        });
+        let required = self.unmet_required_checks.iter().cloned();
+        let mut reasons: Vec<String> = inconclusive.chain(required).collect();
+        reasons.dedup();
+        reasons
+    }
+}
+
+/// One line per `required` check that no verdict judged, or that some verdict left SKIPPED or INCONCLUSIVE
+/// (a per-window check is unmet when any of its windows is).
+pub fn unmet_required_checks(
+    verdicts: &[BehaviourVerdict],
+    required: &[BehaviourCheck],
+) -> Vec<String> {
+    required
+        .iter()
+        .filter_map(|check| {
+            let mine: Vec<&BehaviourVerdict> =
+                verdicts.iter().filter(|v| v.check == *check).collect();
+            let unjudged = mine.iter().find(|v| {
+                matches!(
+                    v.outcome,
+                    VerdictOutcome::Skipped | VerdictOutcome::Inconclusive
+                )
+            });
+            match (mine.is_empty(), unjudged) {
+                (true, _) => Some(format!(
+                    "required behaviour check {} was not judged (nothing measured for it)",
+                    check.name()
+                )),
+                (false, Some(v)) => Some(format!(
+                    "required behaviour check {} was {}: {}",
+                    check.name(),
+                    if v.outcome == VerdictOutcome::Skipped {
+                        "skipped"
+                    } else {
+                        "inconclusive"
+                    },
+                    v.detail
+                )),
+                (false, None) => None,
+            }
+        })
+        .collect()
 }
 
 /// Whether a measured value is within a limit from below (`AtLeast`) or above (`AtMost`).
@@ -283,6 +500,10 @@ impl Judge {
 
     fn skip(self, why: &str) -> BehaviourVerdict {
         self.verdict(None, VerdictOutcome::Skipped, why.to_string())
+    }
+
+    fn inconclusive(self, measured: Option<f64>, why: String) -> BehaviourVerdict {
+        self.verdict(measured, VerdictOutcome::Inconclusive, why)
     }
 }
 
@@ -448,16 +669,33 @@ fn recovery(result: &Recovery, limit: Duration) -> BehaviourVerdict {
         RecoveryOutcome::Recovered { after } => {
             judge.measure(to_millis(after), Bound::AtMost, "time to recover")
         }
-        RecoveryOutcome::NotRecovered { observed } => {
+        RecoveryOutcome::NotRecovered {
+            observed,
+            confirmable,
+        } if confirmable >= limit => {
             let detail = format!(
                 "not back to baseline within the {:.1} s observed after the fault",
                 observed.as_secs_f64()
             );
             judge.verdict(Some(to_millis(observed)), VerdictOutcome::Fail, detail)
         }
+        RecoveryOutcome::NotRecovered {
+            observed,
+            confirmable,
+        } => judge.inconclusive(
+            None,
+            format!(
+                "not back to baseline in the {:.1} s observed after the fault, which could only confirm a \
+                 recovery within {:.1} s (limit {:.1} s): run longer after the fault",
+                observed.as_secs_f64(),
+                confirmable.as_secs_f64(),
+                limit.as_secs_f64()
+            ),
+        ),
         RecoveryOutcome::NoBaseline => {
             judge.skip("no measured interval before the fault to set a baseline")
         }
+        RecoveryOutcome::Inconclusive { ref reason } => judge.inconclusive(None, reason.clone()),
     }
 }
 
@@ -493,9 +731,12 @@ fn buffering(streams: &StreamPassThrough) -> BehaviourVerdict {
             VerdictOutcome::Fail,
             format!("the proxy buffers streams: {summary}"),
         ),
-        StreamVerdict::Inconclusive => {
-            judge.skip(&format!("streams too short (or none) to tell: {summary}"))
-        }
+        StreamVerdict::Inconclusive => judge.skip(&format!(
+            "streams lasted ~{:.0} ms ({:.0} ms after the upstream's first token): too short to tell \
+             buffering from pass-through",
+            to_millis(streams.client_total),
+            to_millis(streams.client_total.saturating_sub(streams.upstream_ttft))
+        )),
     }
 }
 
@@ -589,13 +830,113 @@ mod tests {
                 None,
             ),
             (BehaviourThresholds::default(), None),
+            (
+                BehaviourThresholds {
+                    required_checks: vec![BehaviourCheck::Recovery],
+                    ..Default::default()
+                },
+                Some("required_checks"),
+            ),
+            (
+                BehaviourThresholds {
+                    required_checks: vec![BehaviourCheck::StreamBuffering],
+                    ..Default::default()
+                },
+                None,
+            ),
+            (
+                BehaviourThresholds {
+                    required_checks: vec![BehaviourCheck::StreamBuffering],
+                    allow_buffered_streams: true,
+                    ..Default::default()
+                },
+                Some("required_checks"),
+            ),
         ];
         for (t, field) in cases {
-            let got = t
-                .validate()
-                .err()
-                .map(|ThresholdError::NotAFraction { field, .. }| field);
+            let got = t.validate().err().map(|e| e.field());
             assert_eq!(got, field, "{t:?}");
+        }
+        let named = BehaviourThresholds {
+            key_names: BTreeMap::from([
+                ("key-1".into(), "key1".into()),
+                ("key-9".into(), "key9".into()),
+            ]),
+            ..Default::default()
+        };
+        let ids = ["key1", "key2"].map(String::from);
+        let err = named.validate_key_names(&ids).unwrap_err();
+        assert_eq!(err.field(), "key_names");
+        assert!(err.to_string().contains("\"key-9\" to \"key9\""), "{err}");
+        assert!(named
+            .validate_key_names(&["key1", "key9"].map(String::from))
+            .is_ok());
+    }
+
+    #[test]
+    fn required_checks_parse_by_name_and_unknown_names_are_errors() {
+        let t: BehaviourThresholds = toml::from_str(
+            "max_recovery = \"5s\"\nrequired_checks = [\"recovery\", \"stream_buffering\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            t.required_checks,
+            vec![BehaviourCheck::Recovery, BehaviourCheck::StreamBuffering]
+        );
+        let err = toml::from_str::<BehaviourThresholds>("required_checks = [\"buffering\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("required_checks") && err.contains("buffering"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unmet_required_checks_table() {
+        use BehaviourCheck as C;
+        use VerdictOutcome::{Fail, Inconclusive, Pass, Skipped};
+        let verdict = |check, outcome| BehaviourVerdict {
+            check,
+            subject: None,
+            measured: None,
+            limit: 0.0,
+            unit: "ms".into(),
+            outcome,
+            detail: "why".into(),
+        };
+        type Case = (Vec<BehaviourVerdict>, Vec<C>, Vec<&'static str>);
+        let cases: [Case; 6] = [
+            (vec![verdict(C::Recovery, Pass)], vec![C::Recovery], vec![]),
+            // A failure is judged: the run fails on it, it is not "unmet".
+            (vec![verdict(C::Recovery, Fail)], vec![C::Recovery], vec![]),
+            (
+                vec![verdict(C::StreamBuffering, Skipped)],
+                vec![C::StreamBuffering],
+                vec!["required behaviour check stream_buffering was skipped: why"],
+            ),
+            (
+                vec![
+                    verdict(C::Recovery, Pass),
+                    verdict(C::Recovery, Inconclusive),
+                ],
+                vec![C::Recovery],
+                vec!["required behaviour check recovery was inconclusive: why"],
+            ),
+            (
+                vec![verdict(C::Fairness, Pass)],
+                vec![C::Recovery],
+                vec!["required behaviour check recovery was not judged (nothing measured for it)"],
+            ),
+            // Not required: a skipped check does not matter.
+            (vec![verdict(C::Recovery, Skipped)], vec![], vec![]),
+        ];
+        for (verdicts, required, expected) in cases {
+            assert_eq!(
+                unmet_required_checks(&verdicts, &required),
+                expected,
+                "{required:?}"
+            );
         }
     }
 
@@ -701,7 +1042,7 @@ mod tests {
     #[test]
     fn per_window_checks_and_buffering() {
         use BehaviourCheck as C;
-        use VerdictOutcome::{Fail, Pass, Skipped};
+        use VerdictOutcome::{Fail, Inconclusive, Pass, Skipped};
         let w = |requests, errors| WindowCounts { requests, errors };
         let rules = StreamRules::default();
         let buffered = [StreamSample {
@@ -729,6 +1070,7 @@ mod tests {
                     baseline: None,
                     outcome: RecoveryOutcome::NotRecovered {
                         observed: Duration::from_secs(9),
+                        confirmable: Duration::from_secs(6),
                     },
                 },
                 Recovery {
@@ -736,6 +1078,31 @@ mod tests {
                     from: Duration::ZERO,
                     baseline: None,
                     outcome: RecoveryOutcome::NoBaseline,
+                },
+                Recovery {
+                    label: "short".into(),
+                    from: Duration::ZERO,
+                    baseline: None,
+                    outcome: RecoveryOutcome::NotRecovered {
+                        observed: Duration::from_secs(8),
+                        confirmable: Duration::from_secs(2),
+                    },
+                },
+                Recovery {
+                    label: "unsteady".into(),
+                    from: Duration::ZERO,
+                    baseline: None,
+                    outcome: RecoveryOutcome::Inconclusive {
+                        reason: "baseline p95 ranged 8-57 ms over 10 s".into(),
+                    },
+                },
+                Recovery {
+                    label: "slow".into(),
+                    from: Duration::ZERO,
+                    baseline: None,
+                    outcome: RecoveryOutcome::Recovered {
+                        after: Duration::from_secs(16),
+                    },
                 },
             ],
             streams: Some(stream_pass_through(
@@ -769,8 +1136,17 @@ mod tests {
                 (C::Recovery, Pass),
                 (C::Recovery, Fail),
                 (C::Recovery, Skipped),
+                (C::Recovery, Inconclusive),
+                (C::Recovery, Inconclusive),
+                (C::Recovery, Fail),
                 (C::StreamBuffering, Fail),
             ]
+        );
+        assert_eq!(verdicts[8].detail, "baseline p95 ranged 8-57 ms over 10 s");
+        assert!(
+            verdicts[7].detail.contains("run longer"),
+            "{}",
+            verdicts[7].detail
         );
         assert_eq!(
             verdicts[0].detail,
@@ -787,6 +1163,32 @@ mod tests {
         assert_eq!(verdicts[2].subject.as_deref(), Some("no failover"));
         let report = BehaviourReport::new(measurements.clone(), &thresholds);
         assert!(report.failed());
+        assert_eq!(
+            report.inconclusive_reasons()[1],
+            "behaviour recovery [unsteady] inconclusive: baseline p95 ranged 8-57 ms over 10 s"
+        );
+        let short = [StreamSample {
+            ttft: Duration::from_millis(30),
+            total: Duration::from_millis(40),
+        }];
+        let streams = Some(stream_pass_through(
+            &short,
+            Duration::from_millis(10),
+            &rules,
+        ));
+        let skipped = evaluate(
+            &BehaviourMeasurements {
+                streams,
+                ..Default::default()
+            },
+            &BehaviourThresholds::default(),
+        );
+        assert_eq!(outcomes(&skipped), vec![(C::StreamBuffering, Skipped)]);
+        assert_eq!(
+            skipped[0].detail,
+            "streams lasted ~40 ms (30 ms after the upstream's first token): too short to tell buffering \
+             from pass-through"
+        );
         assert!(!BehaviourReport::new(BehaviourMeasurements::default(), &thresholds).failed());
         let allowed = BehaviourThresholds {
             allow_buffered_streams: true,

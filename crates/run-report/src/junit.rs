@@ -168,7 +168,8 @@ pub fn verdict_cases(summary: &Summary) -> Vec<Case> {
     cases
 }
 
-/// The proxy-behaviour cases (`skipped` verdicts become `<skipped>`: a limit with nothing to judge).
+/// The proxy-behaviour cases (`skipped` verdicts become `<skipped>`: a limit with nothing to judge;
+/// `inconclusive` ones `<error>`: measured, but the data could not tell a pass from a failure).
 pub fn behaviour_cases(summary: &Summary) -> Vec<Case> {
     let document = serde_json::to_value(summary).unwrap_or_default();
     let verdicts = match crate::input::behaviour::verdicts(&document) {
@@ -195,6 +196,7 @@ pub fn behaviour_cases(summary: &Summary) -> Vec<Case> {
             outcome: match v.outcome.as_str() {
                 "pass" => CaseOutcome::Passed,
                 "fail" => CaseOutcome::Failed,
+                "inconclusive" => CaseOutcome::Error,
                 _ => CaseOutcome::Skipped,
             },
             details: format!(

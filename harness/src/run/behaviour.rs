@@ -11,9 +11,10 @@ use mock_upstream::{LatencyProfile, LedgerSnapshot, MockConfig, Route};
 use proxy_behaviour::{
     compare_reported_keys, counts_between, eligible_keys, every_key_rate_limited,
     exhausted_answers, failover_masking, key_distribution, load_drop_after_peak,
-    mock_first_event_delay, recovery, retry_after_compliance, stream_pass_through, upstream_window,
-    BehaviourMeasurements, BehaviourThresholds, ExhaustedAnswers, FailoverMasking, IntervalPoint,
-    LedgerCounts, Recovery, RecoveryTolerance, SpanAnswers, StreamRules, WindowCounts,
+    mock_first_event_delay, recovery, rename_reported_keys, retry_after_compliance,
+    stream_pass_through, upstream_window, BehaviourMeasurements, BehaviourThresholds,
+    ExhaustedAnswers, FailoverMasking, IntervalPoint, LedgerCounts, Recovery, RecoveryTolerance,
+    SpanAnswers, StreamRules, WindowCounts,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -43,12 +44,14 @@ pub struct Collected {
     pub users: Vec<(Duration, u32)>,
 }
 
-/// Every measurement the data allows.
-pub fn measure(inputs: &Collected) -> BehaviourMeasurements {
+/// Every measurement the data allows (`X-Key-Used` names translated by the thresholds' `key_names` first).
+pub fn measure(inputs: &Collected, thresholds: &BehaviourThresholds) -> BehaviourMeasurements {
     let counts = counts_between(&inputs.before, &inputs.after);
     let observed = &inputs.observed;
-    let key_report = (!observed.reported_keys.is_empty())
-        .then(|| compare_reported_keys(&observed.reported_keys, &counts));
+    let key_report = (!observed.reported_keys.is_empty()).then(|| {
+        let reported = rename_reported_keys(&observed.reported_keys, &thresholds.key_names);
+        compare_reported_keys(&reported, &counts)
+    });
     let streams = (!observed.streams.is_empty()).then(|| {
         let upstream_ttft = mock_first_event_delay(&chat_profile(&inputs.config));
         stream_pass_through(&observed.streams, upstream_ttft, &StreamRules::default())
@@ -246,11 +249,16 @@ mod tests {
     use super::*;
 
     fn point(end: u64, requests: u64, success_rate: f64, p95_ms: u64) -> IntervalPoint {
+        let mut latency = load_stats::LatencyHistogram::aggregate();
+        for _ in 0..requests {
+            latency.record(Duration::from_millis(p95_ms));
+        }
         IntervalPoint {
             end: Duration::from_secs(end),
             requests,
             success_rate,
             p95: Some(Duration::from_millis(p95_ms)),
+            latency: Some(latency.pack()),
         }
     }
 
@@ -286,21 +294,24 @@ mod tests {
 
     #[test]
     fn peak_recovery_uses_the_ramp_start_and_the_drop() {
-        let users: Vec<(Duration, u32)> = [10, 10, 10, 20, 40, 40, 10, 10, 10, 10]
-            .iter()
+        let users: Vec<(Duration, u32)> = [10; 6]
+            .into_iter()
+            .chain([20, 40, 40])
+            .chain([10; 9])
             .enumerate()
-            .map(|(i, u)| (Duration::from_secs(i as u64 + 1), *u))
+            .map(|(i, u)| (Duration::from_secs(i as u64 + 1), u))
             .collect();
-        let series: Vec<IntervalPoint> = (1..=10)
+        let series: Vec<IntervalPoint> = (1..=18)
             .map(|s| match s {
-                4..=7 => point(s, 100, 0.9, 200),
+                7..=10 => point(s, 100, 0.9, 200),
                 _ => point(s, 100, 1.0, 10),
             })
             .collect();
         let r = peak_recovery(&series, &users).expect("a peak with a drop");
-        assert_eq!(r.from, Duration::from_secs(7));
+        assert_eq!(r.from, Duration::from_secs(10));
         let baseline = r.baseline.expect("baseline");
-        assert_eq!(baseline.intervals, 3);
+        // Seconds 2..=6: the ramp began at 6 s, the load's first second is left out.
+        assert_eq!(baseline.intervals, 5);
         match r.outcome {
             proxy_behaviour::RecoveryOutcome::Recovered { after } => {
                 assert_eq!(after, Duration::from_secs(1))

@@ -308,13 +308,16 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     ));
     let behaviour = judge_behaviour(&f.scenario, &f.outputs, f.behaviour.as_ref(), &f.timeline)?;
     let failures = behaviour.iter().flat_map(behaviour_failures).collect();
+    let unproven = behaviour
+        .iter()
+        .flat_map(BehaviourReport::inconclusive_reasons);
     let generator = generator::judge(
         &generator_load(&f.plan, &f.counters, &f.resources),
         &f.scenario.generator_limits(),
     );
     let verdict = decide(f.cause, &results, &f.resources.verdict)
         .with_failures(failures)
-        .with_inconclusive(generator.reasons.clone());
+        .with_inconclusive(generator.reasons.iter().cloned().chain(unproven).collect());
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
@@ -381,11 +384,9 @@ fn judge_behaviour(
         return Ok(thresholds.map(|t| BehaviourReport::new(Default::default(), &t)));
     };
     behaviour::write_ledger(dir, &collected.after)?;
-    let measurements = behaviour::measure(collected);
-    Ok(Some(BehaviourReport::new(
-        measurements,
-        &thresholds.unwrap_or_default(),
-    )))
+    let thresholds = thresholds.unwrap_or_default();
+    let measurements = behaviour::measure(collected, &thresholds);
+    Ok(Some(BehaviourReport::new(measurements, &thresholds)))
 }
 
 /// One verdict reason per failed behaviour verdict.

@@ -1,6 +1,7 @@
 //! The 1 s run loop: merge the shards' deltas, close the interval, append the history row, update progress,
-//! keep the per-second points the recovery verdict needs (counts and p95 only, bounded), and feed each
-//! interval's merged latency histogram to the latency-drift windows (two histograms, whatever the run length).
+//! keep the per-second points the recovery verdict needs (counts, p95 and the second's latency histogram
+//! packed, bounded), and feed each interval's merged latency histogram to the latency-drift windows (two
+//! histograms, whatever the run length).
 
 use super::output::Outputs;
 use super::progress::{LiveCounters, Progress};
@@ -17,6 +18,11 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Per-second points kept for the recovery verdict (two days at one per second); later ones are dropped.
 pub const MAX_SERIES_POINTS: usize = 172_800;
+
+/// Bytes of packed per-second latency histograms kept for the recovery verdict (a busy second packs into a
+/// few hundred bytes to a few KiB, so hours of a run); later seconds keep counts and p95 only, and a recovery
+/// judged on them is INCONCLUSIVE.
+pub const MAX_PACKED_LATENCY_BYTES: usize = 64 * 1024 * 1024;
 
 /// What the load produced.
 pub struct Ticked {
@@ -43,7 +49,7 @@ pub async fn drive(
     resources: &dyn Fn() -> Option<String>,
     mut drift: DriftTracker,
 ) -> Result<Ticked, HarnessError> {
-    let (mut series, mut users) = (Vec::new(), Vec::new());
+    let mut series = Series::default();
     let mut interval_start = Duration::ZERO;
     let mut run = RunStats::new(SystemTime::now());
     let mut history = outputs.history_writer()?;
@@ -58,7 +64,7 @@ pub async fn drive(
         if stopped {
             break;
         }
-        let row = close(
+        let (row, latency) = close(
             &engine,
             &mut run,
             open_model,
@@ -66,7 +72,7 @@ pub async fn drive(
             &mut interval_start,
             started,
         );
-        push_point(&mut series, &mut users, started.elapsed(), &row);
+        series.push(started.elapsed(), &row, &latency);
         history
             .write_row(&row)
             .map_err(|e| HarnessError::io(&history_path, e))?;
@@ -83,29 +89,42 @@ pub async fn drive(
     }
     drift.add_interval(interval_start, started.elapsed(), &latency);
     let row = run.close_interval(SystemTime::now(), last_users);
-    push_point(&mut series, &mut users, started.elapsed(), &row);
+    series.push(started.elapsed(), &row, &latency);
     history
         .write_row(&row)
         .map_err(|e| HarnessError::io(&history_path, e))?;
     Ok(Ticked {
         stats: run,
         observed,
-        series,
-        users,
+        series: series.points,
+        users: series.users,
         drift: drift.drift(),
     })
 }
 
-/// Appends the interval's point unless the series is full.
-fn push_point(
-    series: &mut Vec<IntervalPoint>,
-    users: &mut Vec<(Duration, u32)>,
-    end: Duration,
-    row: &HistoryRow,
-) {
-    if series.len() < MAX_SERIES_POINTS {
-        series.push(interval_point(end, row));
-        users.push((end, row.users));
+/// The per-second points and users kept so far, and the bytes their packed histograms take.
+#[derive(Default)]
+struct Series {
+    points: Vec<IntervalPoint>,
+    users: Vec<(Duration, u32)>,
+    packed_bytes: usize,
+}
+
+impl Series {
+    /// Appends the interval's point (with its latency packed while within [`MAX_PACKED_LATENCY_BYTES`]) unless
+    /// the series is full.
+    fn push(&mut self, end: Duration, row: &HistoryRow, latency: &LatencyHistogram) {
+        if self.points.len() >= MAX_SERIES_POINTS {
+            return;
+        }
+        let mut point = interval_point(end, row);
+        if self.packed_bytes < MAX_PACKED_LATENCY_BYTES {
+            let packed = latency.pack();
+            self.packed_bytes += packed.packed_bytes();
+            point.latency = Some(packed);
+        }
+        self.points.push(point);
+        self.users.push((end, row.users));
     }
 }
 
@@ -124,10 +143,12 @@ pub fn interval_point(end: Duration, row: &HistoryRow) -> IntervalPoint {
             .percentiles
             .as_ref()
             .and_then(|p| Duration::try_from_secs_f64(p.p95 / 1000.0).ok()),
+        latency: None,
     }
 }
 
-/// Merges the shards' deltas, hands the interval's latency to the drift windows and closes the interval.
+/// Merges the shards' deltas, hands the interval's latency to the drift windows and closes the interval;
+/// returns its history row and its latency.
 fn close(
     engine: &EngineHandle,
     run: &mut RunStats,
@@ -135,7 +156,7 @@ fn close(
     drift: &mut DriftTracker,
     interval_start: &mut Duration,
     started: Instant,
-) -> HistoryRow {
+) -> (HistoryRow, LatencyHistogram) {
     let mut latency = LatencyHistogram::aggregate();
     for delta in engine.take_deltas() {
         run.merge(&delta);
@@ -144,7 +165,8 @@ fn close(
     let end = started.elapsed();
     drift.add_interval(*interval_start, end, &latency);
     *interval_start = end;
-    run.close_interval(SystemTime::now(), live(engine, open_model).users)
+    let row = run.close_interval(SystemTime::now(), live(engine, open_model).users);
+    (row, latency)
 }
 
 /// Adds every request's latency in `delta` (all status classes: the delta's aggregate, at its finer precision)

@@ -94,7 +94,8 @@ impl Verdict {
 }
 
 impl Verdict {
-    /// Adds reasons that make a run prove nothing (an overloaded generator): each becomes a reason, and a
+    /// Adds reasons that make a run prove nothing (an overloaded generator, an inconclusive or unmet required
+    /// behaviour check): each becomes a reason, and a
     /// `PASS` becomes `INCONCLUSIVE` (exit 5) — a failed, invalid, crashed or interrupted run keeps its verdict.
     pub fn with_inconclusive(mut self, reasons: Vec<String>) -> Verdict {
         if reasons.is_empty() {

@@ -146,6 +146,17 @@ fn behaviour_and_timeline_are_parsed_and_checked() {
          [[timeline]]\nat = \"10s\"\nfor = \"30s\"\nfault = {{ keys = [\"k2\"], action = \"rate_limit\", retry_after = \"5s\" }}\n\
          [[timeline]]\nat = 60\nlabel = \"down\"\nfault = {{ action = \"error\", status = 503 }}\n"
     );
+    let named = format!(
+        "{HEAD}{req}[behaviour]\nmax_recovery = \"5s\"\nrequired_checks = [\"recovery\", \"stream_buffering\"]\n\
+         key_names = {{ \"key-1\" = \"key1\" }}\n"
+    );
+    let b = parse(&named)
+        .expect("required checks and key names")
+        .behaviour
+        .unwrap()
+        .into_inner();
+    assert_eq!(b.required_checks.len(), 2);
+    assert_eq!(b.key_names["key-1"], "key1");
     let s = parse(&ok).expect("valid behaviour and timeline");
     let b = s.behaviour.expect("[behaviour]").into_inner();
     assert_eq!(b.min_fairness, Some(0.9));
@@ -179,6 +190,18 @@ fn behaviour_and_timeline_are_parsed_and_checked() {
         (
             format!("{HEAD}{req}[[timeline]]\nat = \"1s\"\nfault = {{ action = \"explode\" }}\n"),
             "unknown variant `explode`",
+        ),
+        (
+            format!("{HEAD}{req}[behaviour]\nmax_recovery = \"5s\"\nrequired_checks = [\"recovry\"]\n"),
+            "t.toml:11:19: required_checks: unknown check `recovry` (known: fairness, key_report,",
+        ),
+        (
+            format!("{HEAD}{req}[behaviour]\nmin_fairness = 0.5\nrequired_checks = [\"recovery\"]\n"),
+            "t.toml:11: behaviour.required_checks: behaviour check `recovery` is in `required_checks` but `max_recovery` is not set",
+        ),
+        (
+            format!("{HEAD}{req}[behaviour]\nkey_names = {{ \"key-1\" = \"key1\", \"key-4\" = \"key4\" }}\n"),
+            "t.toml:10: behaviour.key_names: `key_names` maps \"key-4\" to \"key4\", which is not a mock key id (known: key1, key2, key3)",
         ),
     ];
     for (text, want) in cases {

@@ -106,23 +106,33 @@ pub(super) fn validate(
     Ok(())
 }
 
-/// `[behaviour]`: fractions must be within 0..=1.
+/// `[behaviour]`: fractions within 0..=1, required checks with their limits set, `key_names` mapping to keys
+/// the in-process mock has (the `[upstream]` keys, or the default three).
 fn validate_behaviour(scenario: &Scenario, text: &str) -> Result<(), ScenarioError> {
     let Some(behaviour) = &scenario.behaviour else {
         return Ok(());
     };
-    behaviour.get_ref().validate().map_err(|e| {
-        let field = match &e {
-            proxy_behaviour::ThresholdError::NotAFraction { field, .. } => field,
-        };
-        ScenarioError::invalid(
-            &scenario.origin,
-            text,
-            behaviour.span(),
-            format!("behaviour.{field}"),
-            e.to_string(),
-        )
-    })
+    let thresholds = behaviour.get_ref();
+    let mock_ids: Vec<String> = crate::sut::mock_config(scenario, 0)
+        .keys
+        .iter()
+        .map(|k| k.id.clone())
+        .collect();
+    thresholds
+        .validate()
+        .and_then(|()| thresholds.validate_key_names(&mock_ids))
+        .map_err(|e| {
+            let loc = Locator {
+                file: &scenario.origin,
+                text,
+            };
+            loc.err(
+                &behaviour.span(),
+                e.field(),
+                format!("behaviour.{}", e.field()),
+                e.to_string(),
+            )
+        })
 }
 
 /// `[[timeline]]`: a positive duration and a fault rule the mock accepts.

@@ -24,6 +24,7 @@ pub use mock_handle::{MockError, MockHandle};
 pub use placeholders::{PlaceholderError, Placeholders};
 pub use process::{log_tail, ExitInfo, ProxyProcess};
 pub use ready::{run_setup, wait_ready, ReadyError, SetupError, SetupProblem};
+pub(crate) use upstream::mock_config;
 
 use crate::cli::RunArgs;
 use crate::error::HarnessError;

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 /// The scenario's `[upstream]` (mock config) or the default: three keys, no faults. A mock seed of 0 (unset)
 /// takes the scenario's seed, so `--seed` fixes the mock's decisions too.
-pub(super) fn mock_config(scenario: &Scenario, seed: u64) -> MockConfig {
+pub(crate) fn mock_config(scenario: &Scenario, seed: u64) -> MockConfig {
     let mut config = scenario
         .upstream
         .as_ref()

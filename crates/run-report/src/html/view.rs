@@ -278,6 +278,7 @@ pub fn behaviour(verdicts: &[crate::input::BehaviourVerdict]) -> Vec<BehaviourRo
                 class: match outcome.as_str() {
                     "PASS" => "pass",
                     "FAIL" => "fail",
+                    "INCONCLUSIVE" => "warn",
                     _ => "neutral",
                 },
                 outcome,
@@ -714,6 +715,29 @@ mod tests {
         assert!(table.columns[5].starts_with("Retry-After races"));
         assert_eq!(table.rows[0][4..7], ["1", "6", "6 / 0 / 1 / 0 / 0 / 0"]);
         assert_eq!(table.rows[1][6], "–");
+    }
+
+    #[test]
+    fn behaviour_rows_mark_inconclusive_verdicts_as_warnings() {
+        let verdict = |outcome: &str| crate::input::BehaviourVerdict {
+            check: "recovery".into(),
+            subject: Some("k2 down".into()),
+            measured: None,
+            limit: 5000.0,
+            unit: "ms".into(),
+            outcome: outcome.into(),
+            detail: "baseline p95 ranged 8-57 ms over 10 s".into(),
+        };
+        let rows = behaviour(&[verdict("inconclusive"), verdict("skipped"), verdict("fail")]);
+        let shown: Vec<(&str, &str)> = rows.iter().map(|r| (r.outcome.as_str(), r.class)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("INCONCLUSIVE", "warn"),
+                ("SKIPPED", "neutral"),
+                ("FAIL", "fail")
+            ]
+        );
     }
 
     #[test]

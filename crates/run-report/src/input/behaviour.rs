@@ -24,7 +24,7 @@ pub struct BehaviourVerdict {
     /// `ratio`, `count` or `ms`.
     #[serde(default)]
     pub unit: String,
-    /// `pass`, `fail` or `skipped`.
+    /// `pass`, `fail`, `skipped` or `inconclusive`.
     pub outcome: String,
     /// One line for people.
     #[serde(default)]

@@ -227,9 +227,12 @@ def create_app(upstream, keys, defect=None):
                 log.warning("key %s: upstream unreachable (%s)", key.id, type(error).__name__)
                 last = provider_error(provider, 502, "api_error", "upstream unreachable", {"x-key-used": key.id})
                 continue
+            except asyncio.CancelledError:    # the client went away: a probe must not stay "out" for ever
+                pool.settle(key, None, 0.0, time.monotonic())
+                raise
             status = response.status_code
             pool.settle(key, status, retry_hint(response.headers) if status == 429 else 0.0, time.monotonic())
-            if status in (401, 429, 529) or status >= 500:
+            if status in (401, 429) or status >= 500:    # 5xx includes Anthropic's 529
                 log.warning("key %s: upstream answered %d", key.id, status)
                 last = Response(await read_raw(response), status, client_headers(response, key))
                 continue
@@ -241,8 +244,8 @@ def create_app(upstream, keys, defect=None):
             return provider_error(provider, 503, "api_error", "no usable key for this route")
         # Every key rests: say so at once, with the earliest recovery, instead of holding the client.
         return provider_error(provider, 429, "rate_limit_error", "every key is resting; retry later",
-                              {"retry-after": str(max(1, math.ceil(wait))),
-                               "retry-after-ms": str(max(1, math.ceil(wait * 1000)))})
+                              {"retry-after": str(max(1, math.ceil(wait))),     # a key whose probe is out: 100 ms
+                               "retry-after-ms": str(max(100, math.ceil(wait * 1000)))})
 
     return app
 

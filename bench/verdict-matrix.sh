@@ -11,6 +11,7 @@
 # Usage: bench/verdict-matrix.sh [--quick]
 #   full:    5 reruns; soaks of 5 min at 100 req/s (leak warm-up 1 min)          ~50 min
 #   --quick: 1 rerun;  soaks of 60 s at 100 req/s (leak warm-up 15 s)            ~10 min, a smoke check
+# HARNESS=path MOCK_BIN=path use those builds instead of building release ones.
 # Needs python3 with the example's requirements (python3 -m pip install -r examples/fastapi-proxy/requirements.txt).
 #
 # Each case gets a fresh mock and proxy. The mock is configured from the scenario's [upstream] table (keys,
@@ -33,9 +34,11 @@ python3 -c "import fastapi, uvicorn, httpx" 2>/dev/null || {
   echo "needs the example's requirements: python3 -m pip install -r examples/fastapi-proxy/requirements.txt" >&2
   exit 2
 }
-cargo build --release -q -p harness -p mock-upstream
-HARNESS=target/release/harness
-MOCK_BIN=target/release/mock-upstream
+# HARNESS and MOCK_BIN may name other builds of the two programs (e.g. debug ones); otherwise release builds.
+if [[ -z ${HARNESS:-} || -z ${MOCK_BIN:-} ]]; then
+  cargo build --release -q -p harness -p mock-upstream
+  HARNESS=target/release/harness MOCK_BIN=target/release/mock-upstream
+fi
 WORK=$(mktemp -d /tmp/verdict-matrix.XXXXXX)
 TOKEN=verdict-matrix-admin
 PIDS=()
@@ -75,7 +78,7 @@ start_listening() {
   local name=$1; shift
   "$@" >"$name.out" 2>"$name.log" &
   PIDS+=($!)
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do    # Python's imports take seconds on a busy machine
     URL=$(sed -n 's/^listening on //p' "$name.out" 2>/dev/null)
     [[ -n $URL ]] && return
     sleep 0.1
@@ -104,7 +107,7 @@ run_case() {
     --keys-file "$dir/keys.toml" "${defect_args[@]}"
   proxy=$URL
   local proxy_pid=${PIDS[-1]}
-  for _ in $(seq 100); do curl -sf "$proxy/health" >/dev/null && break; sleep 0.1; done
+  for _ in $(seq 300); do curl -sf "$proxy/health" >/dev/null && break; sleep 0.1; done
   "$HARNESS" run "$scenario" --target "$proxy" --proxy-pid "$proxy_pid" --upstream "$mock" \
     --upstream-admin-token "$TOKEN" --out "$dir/results" --quiet --no-report "$@" >"$dir/harness.log" 2>&1 || code=$?
   stop_all

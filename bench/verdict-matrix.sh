@@ -87,8 +87,12 @@ start_listening() {
   return 1
 }
 
-stop_all() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+stop_all() {  # SIGTERM, and SIGKILL for whatever has not exited 15 s later
+  kill "${PIDS[@]}" 2>/dev/null || true
+  (sleep 15; kill -9 "${PIDS[@]}" 2>/dev/null) &
+  local watchdog=$!
+  wait "${PIDS[@]}" 2>/dev/null || true
+  kill "$watchdog" 2>/dev/null || true
   PIDS=()
 }
 

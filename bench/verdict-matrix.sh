@@ -79,7 +79,7 @@ start_listening() {
   "$@" >"$name.out" 2>"$name.log" &
   PIDS+=($!)
   for _ in $(seq 300); do    # Python's imports take seconds on a busy machine
-    URL=$(sed -n 's/^listening on //p' "$name.out" 2>/dev/null)
+    URL=$(sed -n 's/^listening on //p' "$name.out" 2>/dev/null || true)   # the file may not exist yet
     [[ -n $URL ]] && return
     sleep 0.1
   done

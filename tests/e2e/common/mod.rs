@@ -99,3 +99,110 @@ pub fn describe(output: &Output, summary: &serde_json::Value) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// A server started for a test as a separate process, found by the first stdout line `listening on URL` (the
+/// workspace contract, kept by the mock, the proxies and the example FastAPI proxy). Its stderr goes to a log
+/// file, so a chatty server does not flood the test output; the process is killed on drop.
+pub struct ListeningProcess {
+    child: tokio::process::Child,
+    url: String,
+    // Kept open: a server that writes to stdout later must not get EPIPE.
+    _stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl ListeningProcess {
+    /// Starts `program args`, stderr into `log`, and waits up to 30 s for its `listening on URL` line.
+    pub async fn start(program: &str, args: &[String], log: &Path) -> Result<Self, String> {
+        use tokio::io::AsyncBufReadExt;
+        let stderr = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let first =
+            tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await;
+        let line = match first {
+            Ok(Ok(Some(line))) => line,
+            _ => {
+                return Err(format!(
+                    "{program} printed no `listening on URL` line; its log {}:\n{}",
+                    log.display(),
+                    std::fs::read_to_string(log).unwrap_or_default()
+                ))
+            }
+        };
+        let url = line
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("{program}: first stdout line is {line:?}"))?
+            .trim()
+            .to_string();
+        Ok(ListeningProcess {
+            child,
+            url,
+            _stdout: lines,
+        })
+    }
+
+    /// `http://IP:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The process id (for `--proxy-pid`).
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("process still running")
+    }
+
+    /// Polls `GET {url}{path}` until it answers 200, for at most `timeout`.
+    pub async fn wait_ready(&self, path: &str, timeout: std::time::Duration) -> Result<(), String> {
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match client.get(format!("{}{path}", self.url)).send().await {
+                Ok(response) if response.status() == 200 => return Ok(()),
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(format!("{}{path} not ready within {timeout:?}", self.url))
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    }
+}
+
+/// Runs `harness run SCENARIO --out OUT --quiet --no-report ARGS` (killed after `timeout`); returns the process
+/// output and the parsed `summary.json`.
+pub async fn run_scenario_file(
+    scenario: &Path,
+    out: &Path,
+    args: &[String],
+    timeout: std::time::Duration,
+) -> (Output, serde_json::Value) {
+    let run = tokio::process::Command::new(harness_bin())
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .args(["--quiet", "--no-report"])
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(timeout, run)
+        .await
+        .unwrap_or_else(|_| panic!("harness run {} took over {timeout:?}", scenario.display()))
+        .expect("run harness");
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap_or_else(|e| {
+        panic!(
+            "no summary.json ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (
+        output,
+        serde_json::from_str(&summary).expect("summary.json parses"),
+    )
+}

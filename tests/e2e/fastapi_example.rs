@@ -1,0 +1,297 @@
+//! The example FastAPI proxy (`examples/fastapi-proxy`, correct: no `--defect`) through the behaviour scenarios of
+//! the catalogue, the way a user tests their own proxy: an external `mock-upstream` process with an admin token,
+//! the Python proxy started by the test in front of it, and `harness run SCENARIO --target URL --proxy-pid PID
+//! --upstream MOCK --upstream-admin-token T`. Each run must PASS (exit 0) and the checks the scenario is about must
+//! have been judged as passed. This calibrates the verdicts on a proxy in the users' own stack, not only on the
+//! workspace's reference proxy.
+//!
+//! The external mock is configured from the scenario's `[upstream]` table (keys, latency, seed), because keys,
+//! latency and seed are the mock's own: the harness changes only its rules, ledger and epoch at runtime. The
+//! proxy gets the mock's keys in the reference proxy's keys-file format.
+//!
+//! Runs are one at a time (the Python proxy needs a core of its own on a 2-core machine), shortened with `-t`
+//! exactly as the catalogue test shortens them: about 3 minutes in all. Without `python3` or the example's
+//! requirements the test is skipped with a message on stderr; with `CI` set it fails instead, naming what is
+//! missing.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::ListeningProcess;
+
+const ADMIN_TOKEN: &str = "fastapi-example-admin";
+
+/// One shortened scenario run and the checks it is about.
+struct Case {
+    /// Scenario file name without `.toml`.
+    name: &'static str,
+    /// `-t`: the same run time as in the catalogue test, long enough to contain each fault and its recovery.
+    run_time: &'static str,
+    /// Behaviour checks that must have been judged as passed.
+    behaviour: &'static [&'static str],
+    /// Threshold metrics that must have been judged as passed.
+    thresholds: &'static [&'static str],
+}
+
+const CASES: [Case; 6] = [
+    Case {
+        name: "key_rate_limited",
+        run_time: "22s",
+        behaviour: &["retry_after", "failover_masking", "fairness", "key_report"],
+        thresholds: &["error_percent"],
+    },
+    Case {
+        name: "all_keys_exhausted",
+        run_time: "30s",
+        behaviour: &["retry_after", "recovery"],
+        thresholds: &[],
+    },
+    Case {
+        name: "key_revoked",
+        run_time: "25s",
+        behaviour: &["key_report", "retry_after", "stream_buffering"],
+        thresholds: &["error_percent"],
+    },
+    Case {
+        name: "stream_interrupted",
+        run_time: "18s",
+        behaviour: &["stream_buffering", "ttft_overhead"],
+        thresholds: &[],
+    },
+    Case {
+        name: "upstream_outage",
+        run_time: "28s",
+        behaviour: &["recovery", "fairness"],
+        thresholds: &[],
+    },
+    Case {
+        name: "burst_then_recover",
+        run_time: "40s",
+        behaviour: &["recovery", "fairness"],
+        thresholds: &["error_percent"],
+    },
+];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// What is missing to run the example: `python3` itself, or its requirements.
+fn missing_python_requirements() -> Option<String> {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import fastapi, uvicorn, httpx"])
+        .output();
+    match probe {
+        Err(e) => Some(format!("python3 ({e})")),
+        Ok(out) if !out.status.success() => Some(format!(
+            "the example's Python requirements (python3 -m pip install -r \
+             examples/fastapi-proxy/requirements.txt): {}",
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("")
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// The mock's config file and the proxy's keys file for `scenario`: its `[upstream]` table (default keys
+/// `key1..key3` as the harness uses, the scenario's seed) plus the admin token.
+fn write_mock_and_keys_files(scenario: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let text = std::fs::read_to_string(scenario).expect("read scenario");
+    let doc: toml::Table = toml::from_str(&text).expect("scenario is TOML");
+    let mut mock = doc
+        .get("upstream")
+        .and_then(toml::Value::as_table)
+        .cloned()
+        .unwrap_or_default();
+    if !mock.contains_key("keys") {
+        let keys = (1..=3)
+            .map(|i| {
+                let mut key = toml::Table::new();
+                key.insert("id".into(), format!("key{i}").into());
+                key.insert("secret".into(), format!("sk-harness-mock-{i}").into());
+                toml::Value::Table(key)
+            })
+            .collect::<Vec<_>>();
+        mock.insert("keys".into(), keys.into());
+    }
+    if !mock.contains_key("seed") {
+        mock.insert("seed".into(), doc["seed"].clone());
+    }
+    let mut admin = toml::Table::new();
+    admin.insert("token".into(), ADMIN_TOKEN.into());
+    mock.insert("admin".into(), admin.into());
+
+    let proxy_keys: Vec<toml::Value> = mock["keys"]
+        .as_array()
+        .expect("keys is an array")
+        .iter()
+        .map(|key| {
+            let mut entry = toml::Table::new();
+            for field in ["id", "secret", "provider"] {
+                if let Some(value) = key.get(field) {
+                    entry.insert(field.into(), value.clone());
+                }
+            }
+            entry.into()
+        })
+        .collect();
+    let mut keys_file = toml::Table::new();
+    keys_file.insert("keys".into(), proxy_keys.into());
+
+    let (mock_path, keys_path) = (dir.join("mock.toml"), dir.join("keys.toml"));
+    std::fs::write(&mock_path, toml::to_string(&mock).expect("mock config")).expect("write mock");
+    std::fs::write(&keys_path, toml::to_string(&keys_file).expect("keys")).expect("write keys");
+    (mock_path, keys_path)
+}
+
+/// Starts the mock and the example proxy for `case`, runs the harness against them and returns what is wrong.
+async fn run_case(case: &Case, dir: &Path) -> Vec<String> {
+    std::fs::create_dir_all(dir).expect("case dir");
+    let scenario = repo_root().join(format!("scenarios/{}.toml", case.name));
+    let (mock_config, keys_file) = write_mock_and_keys_files(&scenario, dir);
+    let mock_args = ["--listen", "127.0.0.1:0", "--config"].map(String::from);
+    let mock_args = [&mock_args[..], &[mock_config.display().to_string()]].concat();
+    let mock = ListeningProcess::start(
+        env!("CARGO_BIN_EXE_mock-upstream-e2e"),
+        &mock_args,
+        &dir.join("mock.log"),
+    )
+    .await
+    .expect("start the mock");
+    let app = repo_root().join("examples/fastapi-proxy/app.py");
+    let proxy_args = [
+        app.display().to_string(),
+        "--port".into(),
+        "0".into(),
+        "--upstream".into(),
+        mock.url().into(),
+        "--keys-file".into(),
+        keys_file.display().to_string(),
+    ];
+    let proxy = ListeningProcess::start("python3", &proxy_args, &dir.join("proxy.log"))
+        .await
+        .expect("start the example proxy");
+    proxy
+        .wait_ready("/health", Duration::from_secs(30))
+        .await
+        .expect("example proxy ready");
+
+    let args = [
+        "-t".to_string(),
+        case.run_time.into(),
+        "--target".into(),
+        proxy.url().into(),
+        "--proxy-pid".into(),
+        proxy.pid().to_string(),
+        "--upstream".into(),
+        mock.url().into(),
+        "--upstream-admin-token".into(),
+        ADMIN_TOKEN.into(),
+    ];
+    let out = dir.join("results");
+    let (output, summary) =
+        common::run_scenario_file(&scenario, &out, &args, Duration::from_secs(150)).await;
+    eprintln!(
+        "{} against the FastAPI example: exit {:?}, verdict {}\n{}",
+        case.name,
+        output.status.code(),
+        summary["verdict"],
+        verdict_lines(&summary)
+    );
+    problems(case, output.status.code(), &summary)
+}
+
+/// Every behaviour verdict and threshold of a run, one per line, as the harness prints them.
+fn verdict_lines(summary: &serde_json::Value) -> String {
+    let behaviour = summary["engine"]["behaviour"]["verdicts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            format!(
+                "  {} behaviour {}: {}",
+                v["outcome"], v["check"], v["detail"]
+            )
+        });
+    let thresholds = summary["thresholds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| format!("  passed={} {}: {}", t["passed"], t["metric"], t["detail"]));
+    behaviour.chain(thresholds).collect::<Vec<_>>().join("\n")
+}
+
+/// What is wrong with one run: not exit 0, a failed verdict, or a check the scenario is about that was not judged.
+fn problems(case: &Case, code: Option<i32>, summary: &serde_json::Value) -> Vec<String> {
+    let mut wrong = Vec::new();
+    if code != Some(0) {
+        wrong.push(format!(
+            "exit {code:?}, expected 0; reasons {}",
+            summary["verdict_reasons"]
+        ));
+    }
+    let verdicts = summary["engine"]["behaviour"]["verdicts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for check in case.behaviour {
+        let judged: Vec<String> = verdicts
+            .iter()
+            .filter(|v| v["check"] == *check)
+            .map(|v| format!("{} {}", v["outcome"], v["detail"]))
+            .collect();
+        let passed = verdicts
+            .iter()
+            .any(|v| v["check"] == *check && v["outcome"] == "pass");
+        let failed = verdicts
+            .iter()
+            .any(|v| v["check"] == *check && v["outcome"] == "fail");
+        if !passed || failed {
+            wrong.push(format!("behaviour {check} not judged as pass: {judged:?}"));
+        }
+    }
+    let thresholds = summary["thresholds"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for metric in case.thresholds {
+        if !thresholds
+            .iter()
+            .any(|t| t["metric"] == *metric && t["passed"] == true)
+        {
+            wrong.push(format!("threshold {metric} not judged as pass"));
+        }
+    }
+    wrong
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_correct_fastapi_example_passes_the_behaviour_scenarios() {
+    if let Some(missing) = missing_python_requirements() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set and the FastAPI example cannot run: missing {missing}"
+        );
+        eprintln!("skipped: the FastAPI example cannot run: missing {missing}");
+        return;
+    }
+    let dir = common::temp_dir();
+    let mut report = Vec::new();
+    for case in &CASES {
+        let wrong = run_case(case, &dir.join(case.name)).await;
+        if !wrong.is_empty() {
+            report.push(format!("{}: {}", case.name, wrong.join("; ")));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "results in {}\n{}",
+        dir.display(),
+        report.join("\n")
+    );
+}

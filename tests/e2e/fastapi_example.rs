@@ -44,8 +44,8 @@ const CASES: [Case; 6] = [
     },
     Case {
         name: "all_keys_exhausted",
-        run_time: "30s",
-        behaviour: &["retry_after", "recovery"],
+        run_time: "42s",
+        behaviour: &["retry_after", "recovery", "exhausted_answer"],
         thresholds: &[],
     },
     Case {
@@ -62,7 +62,7 @@ const CASES: [Case; 6] = [
     },
     Case {
         name: "upstream_outage",
-        run_time: "28s",
+        run_time: "32s",
         behaviour: &["recovery", "fairness"],
         thresholds: &[],
     },

@@ -7,7 +7,8 @@
 # The target is bench-tools `stalling_target` (hyper, answers `200 ok` at once; ~0.1-0.2 ms on loopback), pinned
 # to core 1; each generator is pinned to core 0. Installs oha (cargo install --locked) when missing; SKIP_OHA=1
 # skips it. Part 1 prints the median over interleaved rounds of p50/p95/p99 of both generators and their
-# difference (goal: harness p50 within 0.1 ms of oha), with each one's CPU time per request. Part 2 runs the
+# difference (goal: harness p50 within 0.1 ms of oha), with each one's CPU time per request; oha without
+# --latency-correction (latency from the actual send) is shown too. Part 2 runs the
 # harness (open model, RATE req/s, STALL_SECONDS) against the stalling target: 10 % of evenly spaced arrivals wait
 # for the end of a 1 s stall, so p95 = 500 ms and p99 = 900 ms (goal: within 2 %). Not run by CI.
 # Current figures: bench/RESULTS.md#open-model-accuracy
@@ -67,6 +68,19 @@ print(p["p50"], p["p95"], p["p99"], s["aggregate"]["requests"])
 PY
 }
 
+# Runs oha at RATE (extra flags after the name) and appends its row: name p50 p95 p99 requests cpu_us.
+oha_run() {
+  local name=$1; shift
+  { time taskset -c 0 oha -q "$RATE" "$@" -z "${SECS}s" --no-tui --output-format json "$URL" > "$WORK/oha.json" 2>/dev/null; } 2> "$WORK/cpu"
+  echo "$name $(python3 - "$WORK/oha.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = d["latencyPercentiles"]
+print(p["p50"] * 1e3, p["p95"] * 1e3, p["p99"] * 1e3, sum(d["statusCodeDistribution"].values()))
+PY
+) $(cpu_us)" >> "$WORK/results"
+}
+
 echo "== part 1: $RATE req/s for ${SECS}s, generator on core 0, target on core 1, $ROUNDS rounds"
 start_target
 scenario "$SECS"
@@ -74,14 +88,8 @@ scenario "$SECS"
 for round in $(seq "$ROUNDS"); do
   echo "harness $(harness_run) $(cpu_us)" >> "$WORK/results"
   if need oha; then
-    { time taskset -c 0 oha -q "$RATE" --latency-correction -z "${SECS}s" --no-tui --output-format json "$URL" > "$WORK/oha.json" 2>/dev/null; } 2> "$WORK/cpu"
-    echo "oha $(python3 - "$WORK/oha.json" <<'PY'
-import json, sys
-d = json.load(open(sys.argv[1]))
-p = d["latencyPercentiles"]
-print(p["p50"] * 1e3, p["p95"] * 1e3, p["p99"] * 1e3, sum(d["statusCodeDistribution"].values()))
-PY
-) $(cpu_us)" >> "$WORK/results"
+    oha_run oha --latency-correction
+    oha_run oha_uncorrected
   fi
 done
 python3 - "$WORK/results" <<'PY'
@@ -92,7 +100,8 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, []).append((float(p50), float(p95), float(p99), float(cpu) / max(float(n), 1)))
 med = {k: [statistics.median(r[i] for r in v) for i in range(4)] for k, v in rows.items()}
 print(f"{'generator (median of rounds)':34} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}")
-for k, label in (("harness", "harness (open model)"), ("oha", "oha -q --latency-correction")):
+labels = (("harness", "harness (open model)"), ("oha", "oha -q --latency-correction"), ("oha_uncorrected", "oha -q (no correction)"))
+for k, label in labels:
     if k in med:
         m = med[k]
         print(f"{label:34} {m[0]:8.3f} {m[1]:8.3f} {m[2]:8.3f} {m[3]:11.1f}")

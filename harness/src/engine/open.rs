@@ -185,24 +185,11 @@ pub(super) async fn drive(
         // The last arrivals may be other workers': stay until the run time like them.
         sleep_until(start + load.run_time, &shared).await;
     }
-    let busy = busy.permille();
-    let counters = &shared.counters;
-    counters
-        .busiest_thread_permille
-        .fetch_max(busy.unwrap_or(0), Ordering::Relaxed);
     let now = start.elapsed().min(load.run_time);
     let slot_freed = slot_freed.map(|at| at.saturating_duration_since(start));
     let unsent = Unsent::split(&stages, next, now, slot_freed, worker);
-    if thread_kept_up(busy) {
-        counters
-            .dropped
-            .fetch_add(unsent.generator, Ordering::Relaxed);
-        record_never_sent(&shared, &unsent, load.max_in_flight, worker, &mut rng);
-    } else {
-        counters
-            .dropped
-            .fetch_add(unsent.count(), Ordering::Relaxed);
-    }
+    let busy = busy.permille();
+    account_unsent(&shared, &unsent, busy, load.max_in_flight, worker, &mut rng);
     shared.stop.cancel();
     in_flight.shutdown().await;
 }
@@ -219,9 +206,35 @@ impl Shared {
     }
 }
 
-/// Counts the arrivals that waited for a slot until the stop (the target's: the load thread kept up) and
-/// records each as a failed request (the mix picked as if it had been sent), latency from its intended time to
-/// the stop.
+/// Notes the worker thread's busy share (`busy` ‰) and counts the arrivals it never sent: when the thread kept
+/// up, those that waited for a slot are the target's (recorded as failed requests), the rest the generator's;
+/// otherwise all are the generator's.
+fn account_unsent(
+    shared: &Shared,
+    unsent: &Unsent,
+    busy: Option<u64>,
+    max_in_flight: u32,
+    worker: Worker,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) {
+    let counters = &shared.counters;
+    counters
+        .busiest_thread_permille
+        .fetch_max(busy.unwrap_or(0), Ordering::Relaxed);
+    if thread_kept_up(busy) {
+        counters
+            .dropped
+            .fetch_add(unsent.generator, Ordering::Relaxed);
+        record_never_sent(shared, unsent, max_in_flight, worker, rng);
+    } else {
+        counters
+            .dropped
+            .fetch_add(unsent.count(), Ordering::Relaxed);
+    }
+}
+
+/// Counts the arrivals that waited for a slot until the stop and records each as a failed request (the mix
+/// picked as if it had been sent), latency from its intended time to the stop.
 fn record_never_sent(
     shared: &Shared,
     unsent: &Unsent,

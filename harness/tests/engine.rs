@@ -125,7 +125,7 @@ async fn open_model_holds_its_rate() {
     // The schedule has exactly 300 arrivals (every 5 ms in [0, 1.5 s)); each is sent or counted as dropped.
     let (sent, dropped) = (
         counters.sent.load(Ordering::Relaxed),
-        counters.dropped.load(Ordering::Relaxed),
+        counters.dropped.load(Ordering::Relaxed) + counters.slot_dropped.load(Ordering::Relaxed),
     );
     assert_eq!(sent + dropped, 300, "sent {sent} + dropped {dropped}");
     let served = seen.hits("/ok/f");
@@ -162,10 +162,14 @@ async fn open_model_latency_includes_a_stalled_targets_queueing() {
         p90_ms >= 300.0,
         "p90 {p90_ms} ms: queued arrivals must carry the stall (coordinated omission)"
     );
+    let (slot_late, late) = (
+        counters.slot_late.load(Ordering::Relaxed),
+        counters.late.load(Ordering::Relaxed),
+    );
+    assert!(slot_late >= 40, "sends that waited for a slot: {slot_late}");
     assert!(
-        counters.late.load(Ordering::Relaxed) >= 40,
-        "late sends {}",
-        counters.late.load(Ordering::Relaxed)
+        late * 4 < slot_late,
+        "the stall is the target's, not the generator's: late {late}, slot waits {slot_late}"
     );
     assert!(
         stats.aggregate_report().requests >= 140,

@@ -10,12 +10,14 @@
 //! per-request stop check.
 
 mod closed;
+mod lateness;
 mod mix;
 mod open;
 pub mod schedule;
 mod tally;
 mod workers;
 
+pub use lateness::{BUSY_THREAD_PERCENT, LATE_AFTER};
 pub use mix::{Mix, MixError, TagFilter};
 pub use tally::{Observed, Tally, KEY_USED_HEADER, MAX_REPORTED_KEYS, OTHER_KEYS};
 
@@ -47,10 +49,21 @@ pub struct Counters {
     pub users: AtomicU32,
     /// Requests in flight.
     pub in_flight: AtomicU32,
-    /// Open model: sends that left later than [`LATE_AFTER`] after their intended time.
+    /// Open model: sends that left more than [`LATE_AFTER`] after their intended time for the generator's own
+    /// reasons (timer or runtime lag while an in-flight slot was free).
     pub late: AtomicU64,
-    /// Open model: arrivals that were due but never sent (backlog when the run stopped).
+    /// Open model: arrivals that were due but never sent because the generator fell behind (backlog when the
+    /// run stopped; also those left waiting for a slot by a load thread too busy to keep up).
     pub dropped: AtomicU64,
+    /// Open model: sends that waited more than [`LATE_AFTER`] for a free in-flight slot (`max_in_flight`
+    /// reached: the target is the bottleneck).
+    pub slot_late: AtomicU64,
+    /// Open model: arrivals never sent because every in-flight slot stayed busy until the run stopped while the
+    /// load thread kept up (the target's); each is also recorded as a failed request.
+    pub slot_dropped: AtomicU64,
+    /// Open model: the busiest load thread's share of the run on a CPU or waiting for one, in ‰ (0 when not
+    /// measurable).
+    pub busiest_thread_permille: AtomicU64,
     /// Requests dispatched (a request dispatched just before the stop may be aborted before it leaves).
     pub sent: AtomicU64,
     /// Requests completed (recorded).
@@ -58,9 +71,6 @@ pub struct Counters {
     /// Completed requests that were not successes.
     pub failed: AtomicU64,
 }
-
-/// Open model: a send this much after its intended time counts as late.
-pub const LATE_AFTER: Duration = Duration::from_millis(10);
 
 /// State shared by every worker task.
 pub(crate) struct Shared {
@@ -114,6 +124,30 @@ impl Shared {
             .iter()
             .find(|span| span.from <= at && at < span.to)
             .map(|span| span.window)
+    }
+
+    /// Records an arrival that was never sent (every in-flight slot stayed busy until the run stopped) as a
+    /// failed request of `pick`'s name that waited `waited`, so thresholds judge it like any other failure.
+    pub(crate) fn record_never_sent(
+        &self,
+        shard: usize,
+        pick: (usize, usize),
+        waited: Duration,
+        why: &str,
+    ) {
+        let req = &self.mix.requests()[pick.0];
+        let outcome = load_stats::Outcome {
+            name: &req.name,
+            method: req.method.as_str(),
+            result: load_stats::OutcomeResult::Error(load_stats::ErrorClass::Other, why),
+            success: false,
+            latency: waited,
+            bytes: 0,
+            stream: None,
+        };
+        self.shards[shard].lock().record(&outcome);
+        self.counters.completed.fetch_add(1, Ordering::Relaxed);
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
     }
 
     fn record(

@@ -6,6 +6,7 @@
 //! the CPUs this process may run on (so `taskset -c 0 harness ...` gives one).
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -87,6 +88,77 @@ where
                 let _ = ended.send(());
             });
             ended_rx
+        }
+    }
+}
+
+/// How busy the calling thread is: the share of wall time it spent on a CPU or runnable, waiting for one.
+///
+/// Why: when the open model runs short of in-flight slots, a slot stays busy either because the target is slow
+/// or because the load thread itself cannot process responses fast enough. A thread busy nearly all the time
+/// is the generator's bottleneck; a mostly idle one is waiting for the target. Linux only (`schedstat`);
+/// elsewhere there is no figure.
+pub(crate) struct ThreadBusy {
+    wall_start: Instant,
+    busy_start: Option<Duration>,
+}
+
+impl ThreadBusy {
+    /// Starts measuring the calling thread.
+    pub(crate) fn start() -> Self {
+        ThreadBusy {
+            wall_start: Instant::now(),
+            busy_start: thread_busy_time(),
+        }
+    }
+
+    /// Busy share since the start in ‰ (must be called on the same thread).
+    pub(crate) fn permille(&self) -> Option<u64> {
+        let busy = thread_busy_time()?.checked_sub(self.busy_start?)?;
+        let wall = self.wall_start.elapsed().as_secs_f64();
+        (wall > 0.0).then(|| (1000.0 * busy.as_secs_f64() / wall).round() as u64)
+    }
+}
+
+/// The calling thread's time on a CPU plus its time runnable in the run queue.
+fn thread_busy_time() -> Option<Duration> {
+    parse_schedstat(&std::fs::read_to_string("/proc/thread-self/schedstat").ok()?)
+}
+
+/// `schedstat`: nanoseconds on the CPU, nanoseconds waiting in the run queue, time slices.
+fn parse_schedstat(text: &str) -> Option<Duration> {
+    let mut fields = text.split_whitespace().map(str::parse::<u64>);
+    let (on_cpu, waiting) = (fields.next()?.ok()?, fields.next()?.ok()?);
+    Some(Duration::from_nanos(on_cpu.saturating_add(waiting)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedstat_is_cpu_plus_run_queue_time() {
+        let cases = [
+            ("106377 118210 2\n", Some(Duration::from_nanos(224_587))),
+            ("5 0 1", Some(Duration::from_nanos(5))),
+            ("", None),
+            ("12", None),
+            ("x 1 2", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_schedstat(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_spinning_thread_is_busy() {
+        let meter = ThreadBusy::start();
+        let until = Instant::now() + Duration::from_millis(50);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        if let Some(permille) = meter.permille() {
+            assert!(permille > 900, "{permille}");
         }
     }
 }

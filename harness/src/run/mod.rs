@@ -315,9 +315,10 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         &generator_load(&f.plan, &f.counters, &f.resources),
         &f.scenario.generator_limits(),
     );
-    let verdict = decide(f.cause, &results, &f.resources.verdict)
+    let mut verdict = decide(f.cause, &results, &f.resources.verdict)
         .with_failures(failures)
         .with_inconclusive(generator.reasons.iter().cloned().chain(unproven).collect());
+    verdict.reasons.extend(generator.target_saturated.clone());
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
@@ -333,6 +334,8 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     summary.engine = serde_json::json!({
         "late_sends": f.counters.late.load(Ordering::Relaxed),
         "dropped_sends": f.counters.dropped.load(Ordering::Relaxed),
+        "slot_late_sends": f.counters.slot_late.load(Ordering::Relaxed),
+        "slot_dropped_sends": f.counters.slot_dropped.load(Ordering::Relaxed),
         "sent": f.counters.sent.load(Ordering::Relaxed),
         "hot_path_client": "hyper-http1-conn",
         "resources": f.resources.harness,
@@ -361,6 +364,16 @@ fn generator_load(
         sent: counters.sent.load(Ordering::Relaxed),
         late: counters.late.load(Ordering::Relaxed),
         dropped: counters.dropped.load(Ordering::Relaxed),
+        slot_late: counters.slot_late.load(Ordering::Relaxed),
+        slot_dropped: counters.slot_dropped.load(Ordering::Relaxed),
+        max_in_flight: match &plan.load {
+            LoadSpec::Open(o) => o.max_in_flight,
+            LoadSpec::Closed(_) => 0,
+        },
+        busiest_thread_percent: match counters.busiest_thread_permille.load(Ordering::Relaxed) {
+            0 => None,
+            permille => Some(permille as f64 / 10.0),
+        },
         cpu_mean_percent: resources.harness["cpu_mean_percent"].as_f64(),
         cores: generator::available_cores(),
     }

@@ -26,8 +26,10 @@ pub struct Progress {
 pub struct LiveCounters {
     /// Active users (closed) or requests in flight (open).
     pub users: u32,
-    /// Late sends so far (open model).
+    /// Sends late for the generator's own reasons so far (open model).
     pub late: u64,
+    /// Sends that waited for a free in-flight slot so far (open model: `max_in_flight` reached).
+    pub slot_late: u64,
 }
 
 impl Progress {
@@ -104,11 +106,13 @@ pub fn line(
             .collect();
         format!("errors {}", parts.join(", "))
     };
-    let late = if live.late > 0 {
-        format!(" | late {}", live.late)
-    } else {
-        String::new()
-    };
+    let mut late = String::new();
+    if live.late > 0 {
+        late.push_str(&format!(" | late {}", live.late));
+    }
+    if live.slot_late > 0 {
+        late.push_str(&format!(" | waited for a slot {}", live.slot_late));
+    }
     format!(
         "{:>4}s/{}s | users {} | {:.1} req/s | {pct} | {errs}{late}",
         elapsed.as_secs(),

@@ -185,5 +185,6 @@ fn live(engine: &EngineHandle, open_model: bool) -> LiveCounters {
     LiveCounters {
         users,
         late: c.late.load(Ordering::Relaxed),
+        slot_late: c.slot_late.load(Ordering::Relaxed),
     }
 }

@@ -44,8 +44,8 @@ TOKEN=verdict-matrix-admin
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
-declare -A RUN_TIME=([key_rate_limited]=22s [all_keys_exhausted]=30s [stream_interrupted]=18s [key_revoked]=25s
-                     [upstream_outage]=28s [burst_then_recover]=40s)
+declare -A RUN_TIME=([key_rate_limited]=22s [all_keys_exhausted]=42s [stream_interrupted]=18s [key_revoked]=25s
+                     [upstream_outage]=32s [burst_then_recover]=40s)
 
 # The scenario's [upstream] table as a mock config (default keys key1..key3, the scenario's seed, the admin
 # token) to $2, and the mock's keys as a reference-proxy keys file to $3.

@@ -112,7 +112,7 @@ const MIN_DROP_BYTES: f64 = 256.0 * 1024.0;
 /// The floors of a sawtooth series.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CycleFloors {
-    /// `(t, value)` of the lowest point right after each drop.
+    /// `(t, value)` of the lowest point of each cycle, from one drop to the next.
     pub floors: Vec<(f64, f64)>,
     /// Median time between drops, seconds.
     pub period_secs: f64,
@@ -128,15 +128,18 @@ pub(crate) fn cycle_floors(points: &[(f64, f64)]) -> Option<CycleFloors> {
     if drop_ends.len() < MIN_DROPS {
         return None;
     }
+    // Each cycle runs from one drop to the next (the last one to the end of the window); its floor is its
+    // lowest sample: right after the drop when memory climbs at once, anywhere in a flat low phase otherwise.
+    let cycle_ends = drop_ends.iter().skip(1).copied().chain([points.len()]);
     let floors = drop_ends
         .iter()
-        .map(|&end| {
-            let window = &points[end..(end + 2).min(points.len())];
-            window
+        .zip(cycle_ends)
+        .map(|(&start, end)| {
+            points[start..end]
                 .iter()
                 .copied()
                 .min_by(|a, b| a.1.total_cmp(&b.1))
-                .unwrap_or(points[end])
+                .unwrap_or(points[start])
         })
         .collect();
     let spacings: Vec<f64> = drop_ends

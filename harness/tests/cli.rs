@@ -470,7 +470,8 @@ async fn a_warmup_longer_than_the_run_is_clipped_and_said_before_the_load() {
     let scenario = long_warmup_scenario(tmp.path());
     let scenario = scenario.to_str().unwrap();
     // (extra flags, expected exit code, clip notice?, warm-up seconds range in summary.json)
-    let cases: [(&[&str], i32, bool, (f64, f64)); 3] = [
+    type Case<'a> = (&'a [&'a str], i32, bool, (f64, f64));
+    let cases: [Case; 3] = [
         (&["--drain", "1s"], 0, true, (0.5, 1.3)),
         (&["--warmup", "2s"], 0, false, (1.5, 2.3)),
         (&["--warmup", "4s"], 2, false, (0.0, 0.0)),

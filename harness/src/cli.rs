@@ -65,6 +65,12 @@ pub struct RunArgs {
     /// Run time, e.g. 30s, 5m (stages beyond it are cut; the last stage holds if it is longer).
     #[arg(short = 't', long, value_parser = human_duration::parse)]
     pub run_time: Option<Duration>,
+    /// Warm-up of the leak verdicts from the start of the load, e.g. 2m (replaces `[monitor] warmup`).
+    #[arg(long, value_parser = human_duration::parse)]
+    pub warmup: Option<Duration>,
+    /// How long the proxy keeps running after the load for the drain check, e.g. 30s (replaces `[monitor] drain`).
+    #[arg(long, value_parser = human_duration::parse)]
+    pub drain: Option<Duration>,
     /// Arrival rate in requests/s: switches to the open model at a constant rate.
     #[arg(long)]
     pub rate: Option<f64>,

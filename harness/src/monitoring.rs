@@ -1,20 +1,18 @@
 //! Wiring the resource monitor (crate `sut-monitor`) into a run: start on the proxy's PID, label the phases
 //! (warm-up → steady → drain), and turn the leak analysis into a [`ResourceVerdict`] for the exit code.
 
-use crate::run::{Outputs, ResourceVerdict};
+use crate::run::{Outputs, Plan, ResourceVerdict};
 use crate::scenario::{MonitorSpec, Scenario};
 use crate::sut::Sut;
 use std::time::Duration;
 use sut_monitor::leak;
 use sut_monitor::monitor::{Monitor, MonitorConfig, MonitorHandle, Phase, ResourceSeries};
 
-/// Longest default warm-up.
-const MAX_DEFAULT_WARMUP: Duration = Duration::from_secs(300);
-
 /// The monitor of one run (inactive when no PID is known or it could not start).
 pub struct Monitoring {
     handle: Option<MonitorHandle>,
     spec: MonitorSpec,
+    drain: Duration,
     problem: Option<String>,
 }
 
@@ -29,19 +27,23 @@ pub struct ResourcesOutcome {
     pub harness: serde_json::Value,
 }
 
-/// Starts monitoring the system under test, if its PID is known. A failure to start is reported, not fatal.
-pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, run_time: Duration) -> Monitoring {
+/// Starts monitoring the system under test, if its PID is known, with the plan's warm-up (saying so on stderr
+/// when it was clipped to fit the run). A failure to start is reported, not fatal.
+pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, plan: &Plan) -> Monitoring {
     let spec = scenario.monitor.clone();
+    let drain = plan.monitor.drain;
     let Some(pid) = sut.pid else {
         return Monitoring {
             handle: None,
             spec,
+            drain,
             problem: None,
         };
     };
-    let warmup = spec
-        .warmup
-        .unwrap_or((run_time / 4).min(MAX_DEFAULT_WARMUP));
+    if let Some(notice) = plan.monitor.clip_notice() {
+        eprintln!("{notice}");
+    }
+    let warmup = plan.monitor.warmup;
     // `..default()` keeps this compiling when sut-monitor adds settings.
     #[allow(clippy::needless_update)]
     let config = MonitorConfig {
@@ -54,6 +56,7 @@ pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, run_time: Durati
         Ok(handle) => Monitoring {
             handle: Some(handle),
             spec,
+            drain,
             problem: None,
         },
         Err(e) => {
@@ -61,6 +64,7 @@ pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, run_time: Durati
             Monitoring {
                 handle: None,
                 spec,
+                drain,
                 problem: Some(format!("monitor not started: {e}")),
             }
         }
@@ -70,9 +74,9 @@ pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, run_time: Durati
 impl Monitoring {
     /// After the load: the drain phase (if configured and the proxy is still up).
     pub async fn drain(&self) {
-        if let Some(h) = self.handle.as_ref().filter(|_| !self.spec.drain.is_zero()) {
+        if let Some(h) = self.handle.as_ref().filter(|_| !self.drain.is_zero()) {
             h.set_phase(Phase::Drain);
-            tokio::time::sleep(self.spec.drain).await;
+            tokio::time::sleep(self.drain).await;
         }
     }
 

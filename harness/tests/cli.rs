@@ -453,3 +453,70 @@ async fn without_thresholds_any_failed_request_fails_the_run() {
         assert_eq!(o.status.code(), Some(code), "{path}: {}", stderr(&o));
     }
 }
+
+/// A scenario whose 5-minute warm-up is far longer than the runs below, sampled every 250 ms.
+fn long_warmup_scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("long-warmup.toml");
+    let text = "name = \"long-warmup\"\n[load]\nmodel = \"closed\"\nusers = 2\nspawn_rate = 50\n\
+                think_time = \"20ms\"\nrun_time = \"1h\"\n[[request]]\nname = \"health\"\npath = \"/health\"\n\
+                [monitor]\ninterval = \"250ms\"\nwarmup = \"5m\"\n[monitor.leak]\nmin_steady = \"1s\"\n";
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warmup_longer_than_the_run_is_clipped_and_said_before_the_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = long_warmup_scenario(tmp.path());
+    let scenario = scenario.to_str().unwrap();
+    // (extra flags, expected exit code, clip notice?, warm-up seconds range in summary.json)
+    type Case<'a> = (&'a [&'a str], i32, bool, (f64, f64));
+    let cases: [Case; 3] = [
+        (&["--drain", "1s"], 0, true, (0.5, 1.3)),
+        (&["--warmup", "2s"], 0, false, (1.5, 2.3)),
+        (&["--warmup", "4s"], 2, false, (0.0, 0.0)),
+    ];
+    for (i, (flags, code, notice, (warmup_lo, warmup_hi))) in cases.into_iter().enumerate() {
+        let out = tmp.path().join(format!("out{i}"));
+        let mut args = vec!["run", scenario, "-t", "4s", "--out", out.to_str().unwrap()];
+        args.extend(flags);
+        let o = harness(&args).await;
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(code), "{flags:?}: {err}");
+        let clip = "harness: the scenario's [monitor] warmup 5m leaves a steady window of 0s in this 4s run; \
+                    warm-up clipped to 1s so the leak verdicts judge 3s (set it with --warmup)";
+        assert_eq!(err.contains(clip), notice, "{flags:?}: {err}");
+        if code == 2 {
+            assert!(
+                err.contains("--warmup 4s: must be shorter than the run time (4s)"),
+                "{err}"
+            );
+            continue;
+        }
+        if notice {
+            // Said at the start: right after the run's first line, before the results and the verdict.
+            let first_lines: Vec<&str> = err.lines().take(2).collect();
+            assert!(
+                first_lines[0].starts_with("harness: long-warmup against"),
+                "{err}"
+            );
+            assert_eq!(first_lines[1], clip, "{err}");
+        }
+        let sampling = &summary(&out)["leak_report"]["sampling"];
+        let warmup = sampling["warmup_secs"].as_f64().unwrap();
+        assert!(
+            (warmup_lo..=warmup_hi).contains(&warmup),
+            "{flags:?}: warm-up {warmup} s"
+        );
+        assert!(
+            sampling["steady_secs"].as_f64().unwrap() >= 1.0,
+            "{sampling}"
+        );
+        let drain = sampling["drain_secs"].as_f64().unwrap();
+        assert_eq!(
+            drain > 0.0,
+            flags.contains(&"--drain"),
+            "{flags:?}: drain {drain} s"
+        );
+    }
+}

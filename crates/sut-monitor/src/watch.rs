@@ -97,7 +97,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<i32> {
         human_duration::format(args.warmup),
         args.out.display()
     );
-    let reason = wait_for_end(&handle, args.duration, args.progress_every).await;
+    let reason = wait_for_end(&handle, &config, args.duration, args.progress_every).await;
     let series = tokio::task::spawn_blocking(move || handle.stop())
         .await
         .context("monitor thread failed")?;
@@ -166,6 +166,7 @@ fn apply_overrides(config: &mut LeakConfig, args: &WatchArgs) {
 /// Waits for the duration, Ctrl-C or the process's exit, printing a progress line now and then.
 async fn wait_for_end(
     handle: &MonitorHandle,
+    config: &LeakConfig,
     duration: Option<Duration>,
     progress_every: Duration,
 ) -> EndReason {
@@ -186,7 +187,7 @@ async fn wait_for_end(
         }
         loop {
             tokio::time::sleep(progress_every).await;
-            eprintln!("{}", progress_line(handle));
+            eprintln!("{}", progress_line(handle, config));
         }
     };
     tokio::select! {
@@ -197,8 +198,10 @@ async fn wait_for_end(
     }
 }
 
-/// `t=120s rss=45.2 MiB (1.2 MiB/h) fds=34 sockets=12 threads=8 cpu=12.0% monitor=0.10%`.
-fn progress_line(handle: &MonitorHandle) -> String {
+/// `t=120s rss=45.2 MiB (1.2 MiB/h) fds=34 sockets=12 threads=8 cpu=12.0% monitor=0.10% verdict=PASS`: the
+/// verdict is the series so far judged as if the watch ended now, so a user (or a script) sees when it is
+/// decided.
+fn progress_line(handle: &MonitorHandle, config: &LeakConfig) -> String {
     handle.inspect(|series| {
         let Some(s) = series.samples.last() else {
             return "no sample yet".to_string();
@@ -209,14 +212,15 @@ fn progress_line(handle: &MonitorHandle) -> String {
                 .map_or("-".into(), |v| format!("{}/h", format_bytes(v))),
         };
         format!(
-            "t={:.0}s rss={} ({slope}) fds={} sockets={} threads={} cpu={:.1}% monitor={:.2}%",
+            "t={:.0}s rss={} ({slope}) fds={} sockets={} threads={} cpu={:.1}% monitor={:.2}% verdict={}",
             s.t_secs,
             format_bytes(s.rss_bytes as f64),
             s.fds,
             s.socket_fds,
             s.threads,
             s.cpu_percent,
-            s.monitor_cpu_percent
+            s.monitor_cpu_percent,
+            leak::analyze(series, config).verdict
         )
     })
 }

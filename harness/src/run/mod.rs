@@ -122,7 +122,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
             p.outputs.dir().display()
         );
     }
-    let monitor = crate::monitoring::start(&p.sut, &p.scenario, &p.outputs, p.plan.run_time());
+    let monitor = crate::monitoring::start(&p.sut, &p.scenario, &p.outputs, &p.plan);
     stop.watch_proxy(&p.sut);
     let open_model = matches!(p.plan.load, LoadSpec::Open(_));
     let mut progress = progress::Progress::new(p.plan.run_time(), args.quiet);

@@ -1,8 +1,11 @@
-//! The load actually run: the scenario's `[load]` with the command line's overrides applied (pure).
+//! The load actually run: the scenario's `[load]` and `[monitor]` phases with the command line's overrides
+//! applied (pure).
+
+use std::time::Duration;
 
 use crate::cli::RunArgs;
 use crate::engine::TagFilter;
-use crate::scenario::{LoadSpec, OpenLoad, Scenario, DEFAULT_MAX_IN_FLIGHT};
+use crate::scenario::{LoadSpec, MonitorSpec, OpenLoad, Scenario, DEFAULT_MAX_IN_FLIGHT};
 
 /// Load model, seed and tag selection after overrides.
 #[derive(Debug, Clone)]
@@ -13,6 +16,97 @@ pub struct Plan {
     pub seed: u64,
     /// Tag selection.
     pub tags: TagFilter,
+    /// Warm-up and drain of the resource monitor.
+    pub monitor: MonitorPhases,
+}
+
+/// The resource monitor's warm-up (excluded from the leak trend) and drain (after the load) for this run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorPhases {
+    /// Warm-up from the start of the load.
+    pub warmup: Duration,
+    /// Drain after the load.
+    pub drain: Duration,
+    /// Set when the scenario's warm-up left too short a steady window for this run time and was shortened.
+    pub clipped: Option<WarmupClip>,
+}
+
+/// A scenario warm-up shortened to fit the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmupClip {
+    /// The scenario's warm-up.
+    pub configured: Duration,
+    /// The run time it did not fit.
+    pub run_time: Duration,
+}
+
+/// Longest default warm-up.
+const MAX_DEFAULT_WARMUP: Duration = Duration::from_secs(300);
+
+impl MonitorPhases {
+    /// Warm-up: `--warmup`, else the scenario's `[monitor] warmup`, else a quarter of the run (at most 5 min).
+    /// Drain: `--drain`, else `[monitor] drain`.
+    ///
+    /// A scenario's warm-up is written for the scenario's run time; under a shorter `-t` it may cover most of
+    /// the run (soak's 5 min with `-t 5m`) and leave the leak verdicts nothing to judge. So when it leaves a
+    /// steady window shorter than a quarter of the run, or than `[monitor.leak] min_steady`, it is clipped to
+    /// the default warm-up and [`MonitorPhases::clipped`] says so. `--warmup` is taken as given, but must be
+    /// shorter than the run.
+    pub fn new(
+        spec: &MonitorSpec,
+        warmup: Option<Duration>,
+        drain: Option<Duration>,
+        run_time: Duration,
+    ) -> Result<MonitorPhases, PlanError> {
+        let default = (run_time / 4).min(MAX_DEFAULT_WARMUP);
+        let drain = drain.unwrap_or(spec.drain);
+        if let Some(warmup) = warmup {
+            if warmup >= run_time {
+                return Err(PlanError(format!(
+                    "--warmup {}: must be shorter than the run time ({}), or no sample is judged for leaks",
+                    human_duration::format(warmup),
+                    human_duration::format(run_time)
+                )));
+            }
+            return Ok(MonitorPhases {
+                warmup,
+                drain,
+                clipped: None,
+            });
+        }
+        let configured = spec.warmup.unwrap_or(default);
+        let steady = run_time.saturating_sub(configured);
+        let judgeable = steady >= spec.leak.min_steady && steady >= run_time / 4;
+        let (warmup, clipped) = if judgeable || configured <= default {
+            (configured, None)
+        } else {
+            let clip = WarmupClip {
+                configured,
+                run_time,
+            };
+            (default, Some(clip))
+        };
+        Ok(MonitorPhases {
+            warmup,
+            drain,
+            clipped,
+        })
+    }
+
+    /// The line printed before the load when the warm-up was clipped (`None` otherwise).
+    pub fn clip_notice(&self) -> Option<String> {
+        let clip = self.clipped.as_ref()?;
+        let format = human_duration::format;
+        Some(format!(
+            "harness: the scenario's [monitor] warmup {} leaves a steady window of {} in this {} run; warm-up \
+             clipped to {} so the leak verdicts judge {} (set it with --warmup)",
+            format(clip.configured),
+            format(clip.run_time.saturating_sub(clip.configured)),
+            format(clip.run_time),
+            format(self.warmup),
+            format(clip.run_time.saturating_sub(self.warmup))
+        ))
+    }
 }
 
 /// Why an override does not fit the scenario.
@@ -95,7 +189,10 @@ impl Plan {
         if run_time(&load).is_zero() {
             return Err(PlanError("-t/--run-time must be > 0".into()));
         }
+        let monitor =
+            MonitorPhases::new(&scenario.monitor, args.warmup, args.drain, run_time(&load))?;
         Ok(Plan {
+            monitor,
             load,
             seed: args.seed.unwrap_or(scenario.seed),
             tags: TagFilter {
@@ -106,12 +203,12 @@ impl Plan {
     }
 
     /// Total run time.
-    pub fn run_time(&self) -> std::time::Duration {
+    pub fn run_time(&self) -> Duration {
         run_time(&self.load)
     }
 }
 
-fn run_time(load: &LoadSpec) -> std::time::Duration {
+fn run_time(load: &LoadSpec) -> Duration {
     match load {
         LoadSpec::Closed(c) => c.run_time,
         LoadSpec::Open(o) => o.run_time,
@@ -122,7 +219,6 @@ fn run_time(load: &LoadSpec) -> std::time::Duration {
 mod tests {
     use super::*;
     use std::path::Path;
-    use std::time::Duration;
 
     fn scenario(load: &str) -> Scenario {
         let text = format!(
@@ -207,5 +303,57 @@ mod tests {
                 "{load} {a:?}: got {got:?}, want {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn monitor_phases_fit_the_run() {
+        let secs = Duration::from_secs;
+        let spec = |warmup: Option<u64>| MonitorSpec {
+            warmup: warmup.map(secs),
+            drain: secs(30),
+            ..MonitorSpec::default()
+        };
+        // (scenario warm-up, --warmup, run time, expected warm-up, clipped?)
+        let cases = [
+            (None, None, 3600, 300, false),
+            (None, None, 600, 150, false),
+            (Some(300), None, 3600, 300, false),
+            (Some(300), None, 600, 300, false),
+            (Some(300), None, 300, 75, true),
+            (Some(300), None, 360, 90, true),
+            (Some(300), None, 200, 50, true),
+            (Some(60), None, 60, 15, true),
+            (Some(10), None, 20, 5, true),
+            (Some(4), None, 20, 4, false),
+            (Some(300), Some(240), 300, 240, false),
+            (None, Some(10), 20, 10, false),
+        ];
+        for (configured, flag, run, want, clipped) in cases {
+            let phases = MonitorPhases::new(&spec(configured), flag.map(secs), None, secs(run))
+                .expect("fits");
+            let what = format!("{configured:?} {flag:?} -t {run}s");
+            assert_eq!(phases.warmup, secs(want), "{what}");
+            assert_eq!(phases.clipped.is_some(), clipped, "{what}");
+            assert_eq!(phases.clip_notice().is_some(), clipped, "{what}");
+            assert_eq!(phases.drain, secs(30), "{what}");
+        }
+        let notice = MonitorPhases::new(&spec(Some(300)), None, None, secs(300))
+            .expect("fits")
+            .clip_notice()
+            .expect("clipped");
+        assert_eq!(
+            notice,
+            "harness: the scenario's [monitor] warmup 5m leaves a steady window of 0s in this 5m run; warm-up \
+             clipped to 1m 15s so the leak verdicts judge 3m 45s (set it with --warmup)"
+        );
+        let drain = MonitorPhases::new(&spec(None), None, Some(secs(5)), secs(60)).expect("fits");
+        assert_eq!(drain.drain, secs(5));
+        let err =
+            MonitorPhases::new(&spec(None), Some(secs(60)), None, secs(60)).expect_err("no window");
+        assert!(
+            err.to_string()
+                .starts_with("--warmup 1m: must be shorter than the run time (1m)"),
+            "{err}"
+        );
     }
 }

@@ -15,6 +15,9 @@
 //!   upstream connections for ~90 s after load stops; the drain check is for gross retention, the trend test
 //!   catches steady leaks.
 //! - A sampling gap over 3 intervals makes the run INVALID (never PASS): a stalled monitor may hide a spike.
+//! - Gross growth (`gross_growth`): memory that ends ×3 its start level and 256 MiB above it, still rising, is
+//!   GROWTH even without a steady window; a warm-up of the proxies this harness targets adds tens of MiB, not a
+//!   multiple of the process (see [`super::gross`]).
 //! - Load steadiness (`load`): a memory LEAK becomes INCONCLUSIVE when the open sockets' last-quarter median is
 //!   over 2× and at least 20 above the second quarter's (memory follows connections; see [`super::load`]).
 //!
@@ -82,6 +85,17 @@ pub struct PeakLimits {
     pub threads: Option<u64>,
 }
 
+/// Memory growth over the whole run (warm-up included) that is GROWTH without any steady window: the end level
+/// at least `ratio` times the start level and at least `min_growth` bytes above it, still rising at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrossGrowthLimit {
+    /// End level over start level (3.0 = tripled). `inf` switches the check off.
+    pub ratio: f64,
+    /// End level minus start level, bytes.
+    pub min_growth: f64,
+}
+
 /// Everything the verdicts depend on. Deserializes from TOML/JSON with defaults for missing fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -123,6 +137,8 @@ pub struct LeakConfig {
     pub drain_threads: DrainTolerance,
     /// When the open connections rose too much for a memory rise to be judged a leak.
     pub load: LoadSteadiness,
+    /// Memory growth over the whole run too large for any warm-up.
+    pub gross_growth: GrossGrowthLimit,
 }
 
 impl Default for LeakConfig {
@@ -165,6 +181,10 @@ impl Default for LeakConfig {
                 rel: 0.25,
             },
             load: LoadSteadiness::default(),
+            gross_growth: GrossGrowthLimit {
+                ratio: 3.0,
+                min_growth: 256.0 * MIB,
+            },
         }
     }
 }
@@ -235,6 +255,16 @@ impl LeakConfig {
                 format!(
                     "ratio must be at least 1 and min_rise finite and >= 0, got {} and {}",
                     self.load.ratio, self.load.min_rise
+                ),
+            ),
+            (
+                self.gross_growth.ratio >= 1.0
+                    && self.gross_growth.min_growth >= 0.0
+                    && self.gross_growth.min_growth.is_finite(),
+                "gross_growth",
+                format!(
+                    "ratio must be at least 1 and min_growth finite and >= 0, got {} and {}",
+                    self.gross_growth.ratio, self.gross_growth.min_growth
                 ),
             ),
         ];
@@ -308,6 +338,12 @@ mod tests {
         let mut bad = LeakConfig::default();
         bad.fds.abs_per_hour = -1.0;
         assert!(bad.validate().is_err_and(|e| e.field == "fds"));
+        let mut bad = LeakConfig::default();
+        bad.gross_growth.ratio = 0.5;
+        assert!(bad.validate().is_err_and(|e| e.field == "gross_growth"));
+        let off: LeakConfig =
+            toml::from_str("[gross_growth]\nratio = inf\nmin_growth = 0.0").expect("off");
+        assert_eq!(off.validate(), Ok(()));
         let mut bad = LeakConfig::default();
         bad.load.ratio = 0.5;
         assert!(bad.validate().is_err_and(|e| e.field == "load"));

@@ -6,13 +6,16 @@
 //! sawtooth memory ([`series`]), and require significance AND a calibrated magnitude AND growth still present at
 //! the end ([`trend`]). A memory LEAK also needs a steady load: when the open connections rose materially in the
 //! final quarter, memory that follows them is INCONCLUSIVE, not LEAK ([`load`]). Counts are additionally checked
-//! after a drain and against hard peak ceilings ([`drain`]). Thresholds and their calibration: [`config`].
+//! after a drain and against hard peak ceilings ([`drain`]); memory that multiplied over the whole run and kept
+//! rising is GROWTH even without a steady window ([`gross`]). Thresholds and their calibration: [`config`].
 //!
 //! Overall verdict, first match wins: CRASHED (process gone before the end) → INVALID (a sampling gap over
 //! `max_gap_intervals`: the data cannot back a PASS) → LEAK → GROWTH → INCONCLUSIVE → PASS.
 
 pub mod config;
+mod cycles;
 pub mod drain;
+pub mod gross;
 pub mod load;
 mod report;
 pub mod series;
@@ -26,8 +29,11 @@ mod tests;
 
 use serde::{Deserialize, Serialize};
 
-pub use config::{DrainTolerance, InvalidLeakConfig, LeakConfig, PeakLimits, SlopeLimit};
+pub use config::{
+    DrainTolerance, GrossGrowthLimit, InvalidLeakConfig, LeakConfig, PeakLimits, SlopeLimit,
+};
 pub use drain::{DrainCheck, PeakCheck};
+pub use gross::GrossGrowthCheck;
 pub use load::{LoadShift, LoadSteadiness};
 pub use series::Metric;
 pub use trend::{Basis, TrendJudgement, TrendNumbers};
@@ -94,7 +100,7 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// One metric's verdict: the worst of its trend, drain and peak checks.
+/// One metric's verdict: the worst of its trend, drain, gross-growth and peak checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricReport {
     /// Which metric.
@@ -107,6 +113,9 @@ pub struct MetricReport {
     pub drain: Option<DrainCheck>,
     /// Peak over the whole run and its ceiling.
     pub peak: PeakCheck,
+    /// Memory growth over the whole run, warm-up included (memory metrics of runs long enough to have one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gross_growth: Option<GrossGrowthCheck>,
 }
 
 /// How the series was sampled.
@@ -196,6 +205,7 @@ fn analyze_metric(
     };
     let drain = drain::check_drain(series, metric, config);
     let peak = drain::check_peak(series, metric, config);
+    let gross_growth = gross::check_gross_growth(series, metric, &config.gross_growth);
     let peak_verdict = match (peak.exceeded, metric.is_memory()) {
         (false, _) => Verdict::Pass,
         (true, true) => Verdict::Leak,
@@ -204,6 +214,7 @@ fn analyze_metric(
     let verdict = [
         Some(trend.verdict),
         drain.as_ref().map(|d| d.verdict),
+        gross_growth.as_ref().map(|g| g.verdict),
         Some(peak_verdict),
     ]
     .into_iter()
@@ -216,6 +227,7 @@ fn analyze_metric(
         trend,
         drain,
         peak,
+        gross_growth,
     }
 }
 
@@ -314,6 +326,10 @@ fn overall(metrics: &[MetricReport], sampling: &SamplingSummary) -> (Verdict, Ve
                 .as_ref()
                 .filter(|d| d.verdict != Verdict::Pass)
                 .map(|d| &d.reason),
+            m.gross_growth
+                .as_ref()
+                .filter(|g| g.verdict != Verdict::Pass)
+                .map(|g| &g.reason),
         ];
         for reason in checks.into_iter().flatten() {
             reasons.push(format!("{}: {reason}", m.metric.name()));

@@ -4,9 +4,8 @@
 //!   also removes single-sample spikes.
 //! - Memory of garbage-collected or arena-recycling processes is a sawtooth: it climbs, drops at each collection,
 //!   climbs again. The level (medians) of a sawtooth says little; the **floors** (the value right after each drop,
-//!   i.e. what survives a collection) are what grows when live objects leak. So when a series has at least
-//!   `MIN_DROPS` sharp drops, the judged points are the cycle floors instead (when there are at least
-//!   `min_cycles` of them; otherwise the samples are judged, see [`super::trend`]).
+//!   i.e. what survives a collection) are what grows when live objects leak. [`cycle_floors`] finds the floors
+//!   of a series with at least `MIN_DROPS` sharp drops; [`super::cycles`] decides which cycles are judged.
 
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +111,7 @@ const MIN_DROP_BYTES: f64 = 256.0 * 1024.0;
 /// The floors of a sawtooth series.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CycleFloors {
-    /// `(t, value)` of the lowest point right after each drop.
+    /// `(t, value)` of the lowest point of each cycle, from one drop to the next.
     pub floors: Vec<(f64, f64)>,
     /// Median time between drops, seconds.
     pub period_secs: f64,
@@ -128,15 +127,18 @@ pub(crate) fn cycle_floors(points: &[(f64, f64)]) -> Option<CycleFloors> {
     if drop_ends.len() < MIN_DROPS {
         return None;
     }
+    // Each cycle runs from one drop to the next (the last one to the end of the window); its floor is its
+    // lowest sample: right after the drop when memory climbs at once, anywhere in a flat low phase otherwise.
+    let cycle_ends = drop_ends.iter().skip(1).copied().chain([points.len()]);
     let floors = drop_ends
         .iter()
-        .map(|&end| {
-            let window = &points[end..(end + 2).min(points.len())];
-            window
+        .zip(cycle_ends)
+        .map(|(&start, end)| {
+            points[start..end]
                 .iter()
                 .copied()
                 .min_by(|a, b| a.1.total_cmp(&b.1))
-                .unwrap_or(points[end])
+                .unwrap_or(points[start])
         })
         .collect();
     let spacings: Vec<f64> = drop_ends

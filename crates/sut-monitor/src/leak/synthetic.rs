@@ -191,3 +191,31 @@ pub fn sawtooth(
         })
         .collect()
 }
+
+/// The shape of one cycle of a fixed-period allocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CycleShape {
+    /// The whole amount allocated at once, held for half the period, then freed.
+    Square,
+    /// Allocated and freed within `burst_secs`, idle for the rest of the period.
+    Burst {
+        /// How long the allocation is held, seconds.
+        burst_secs: f64,
+    },
+    /// Allocated bit by bit over the period, freed at once at its end.
+    Ramp,
+}
+
+/// Memory held by a fixed-period allocation of up to `amplitude` bytes at time `t`, starting `offset` seconds
+/// into a cycle (so the sampling grid does not line up with the cycle).
+pub fn cycle(shape: CycleShape, amplitude: f64, period: f64, offset: f64) -> impl Fn(f64) -> f64 {
+    move |t| {
+        let into = (t + offset).rem_euclid(period);
+        let fraction = match shape {
+            CycleShape::Square => f64::from(u8::from(into < period / 2.0)),
+            CycleShape::Burst { burst_secs } => f64::from(u8::from(into < burst_secs)),
+            CycleShape::Ramp => into / period,
+        };
+        amplitude * fraction
+    }
+}

@@ -668,3 +668,250 @@ fn too_few_cycle_floors_are_judged_on_the_samples() {
         }
     }
 }
+
+/// A `harness watch` of `secs` seconds (1-minute warm-up) on memory `level(t)` + `noise`, healthy counts.
+fn watch_run(level: impl Fn(f64) -> f64, noise: Noise, secs: usize, seed: u64) -> ResourceSeries {
+    let run = Run {
+        warmup: 60,
+        steady: secs - 60,
+        drain: 0,
+    };
+    let mut r = rng(seed);
+    let rss = noisy_memory(level, noise, run.len(), &mut r);
+    build(run, &rss, steady_counts(seed), &mut r)
+}
+
+/// 20 MB allocated and freed every 30 s (a `shape` cycle starting `seed × 7.3` s in), on top of 64 MiB and a
+/// `leak_per_min` leak, watched for `secs` seconds.
+fn periodic_run(
+    shape: CycleShape,
+    leak_per_min: f64,
+    noise: Noise,
+    secs: usize,
+    seed: u64,
+) -> ResourceSeries {
+    let wave = cycle(shape, 20e6, 30.0, seed as f64 * 7.3);
+    let level = |t: f64| 64.0 * MIB + leak_per_min * t / 60.0 + wave(t);
+    watch_run(level, noise, secs, seed)
+}
+
+const BURST: CycleShape = CycleShape::Burst { burst_secs: 2.0 };
+
+/// Allocator noise half the realistic model's (AR(1) σ 128 KiB; jitter and spikes as realistic).
+const MODERATE: Noise = Noise {
+    ar_sigma: 128.0 * KIB,
+    ..Noise::REALISTIC
+};
+
+#[test]
+fn periodic_memory_is_judged_on_its_cycles_within_ten_minutes() {
+    // (shape, leak per minute, noise, watch length s, expected rss verdict)
+    let cases = [
+        (CycleShape::Square, 0.0, MODERATE, 360, Verdict::Pass),
+        (CycleShape::Square, 0.0, MODERATE, 600, Verdict::Pass),
+        (
+            CycleShape::Square,
+            3e6,
+            Noise::REALISTIC,
+            360,
+            Verdict::Leak,
+        ),
+        (BURST, 0.0, MODERATE, 360, Verdict::Pass),
+        (BURST, 0.0, MODERATE, 600, Verdict::Pass),
+        (BURST, 3e6, Noise::REALISTIC, 360, Verdict::Leak),
+        (CycleShape::Ramp, 0.0, MODERATE, 600, Verdict::Pass),
+        (CycleShape::Ramp, 3e6, Noise::REALISTIC, 360, Verdict::Leak),
+    ];
+    for (shape, leak_per_min, noise, secs, want) in cases {
+        for seed in 0..20 {
+            let series = periodic_run(shape, leak_per_min, noise, secs, seed);
+            let report = analyze(&series, &LeakConfig::default());
+            let rss = report.metric(Metric::Rss).expect("rss");
+            let what = format!("{shape:?} {leak_per_min}/min {secs} s seed {seed}");
+            assert_eq!(rss.verdict, want, "{what}: {}", rss.trend.reason);
+            let numbers = rss.trend.numbers.as_ref().expect("numbers");
+            assert_eq!(numbers.basis, Basis::CycleFloors, "{what}");
+            let period = numbers.cycle_period_secs.unwrap_or(0.0);
+            assert!((29.0..=31.0).contains(&period), "{what}: period {period}");
+            assert!(
+                rss.trend.reason.starts_with("floors of a 30 s cycle: "),
+                "{what}"
+            );
+        }
+    }
+}
+
+#[test]
+fn periodic_memory_with_realistic_noise_passes_in_ten_minutes_and_never_leaks() {
+    for shape in [CycleShape::Square, BURST, CycleShape::Ramp] {
+        let mut passes = 0;
+        for seed in 0..40 {
+            let report = analyze(
+                &periodic_run(shape, 0.0, Noise::REALISTIC, 600, seed),
+                &LeakConfig::default(),
+            );
+            let rss = report.metric(Metric::Rss).expect("rss");
+            assert_ne!(rss.verdict, Verdict::Leak, "{shape:?} seed {seed}");
+            passes += usize::from(rss.verdict == Verdict::Pass);
+        }
+        assert!(passes >= 36, "{shape:?}: only {passes}/40 passed");
+    }
+}
+
+#[test]
+fn cycle_peaks_that_keep_rising_are_a_leak() {
+    // Each 30 s burst needs 3 MB more than the one before; the floors stay flat.
+    let quiet = Noise {
+        ar_sigma: 32.0 * KIB,
+        spike_prob: 0.0,
+        ..Noise::REALISTIC
+    };
+    for seed in 0..10 {
+        let wave = cycle(BURST, 1.0, 30.0, seed as f64 * 7.3);
+        let level = |t: f64| 64.0 * MIB + wave(t) * (20e6 + 3e6 * t / 60.0);
+        let report = analyze(&watch_run(level, quiet, 600, seed), &LeakConfig::default());
+        let rss = report.metric(Metric::Rss).expect("rss");
+        assert_eq!(
+            rss.verdict,
+            Verdict::Leak,
+            "seed {seed}: {}",
+            rss.trend.reason
+        );
+        assert!(
+            rss.trend.reason.starts_with("peaks of a 30 s cycle: "),
+            "{}",
+            rss.trend.reason
+        );
+        let basis = rss.trend.numbers.as_ref().map(|n| n.basis);
+        assert_eq!(basis, Some(Basis::CyclePeaks), "seed {seed}");
+    }
+}
+
+#[test]
+fn noise_alone_is_not_periodic() {
+    // (name, level, noise): wandering, jittery and stepped series have no cycle to judge.
+    let heavy = Noise {
+        phi: 0.98,
+        ar_sigma: 2.0 * MIB,
+        ..Noise::REALISTIC
+    };
+    type Level = Box<dyn Fn(f64) -> f64>;
+    let cases: Vec<(&str, Level, Noise)> = vec![
+        (
+            "realistic plateau",
+            Box::new(|_| 64.0 * MIB),
+            Noise::REALISTIC,
+        ),
+        ("slow heavy wander", Box::new(|_| 64.0 * MIB), heavy),
+        (
+            "leak",
+            Box::new(|t| 64.0 * MIB + 3e6 * t / 60.0),
+            Noise::REALISTIC,
+        ),
+    ];
+    for (name, level, noise) in cases {
+        for seed in 0..20 {
+            let series = watch_run(&level, noise, 600, seed);
+            let steady = series::phase_points(&series, Metric::Rss, Phase::Steady);
+            let found = cycles::periodic_cycles(&steady, LeakConfig::default().min_cycles);
+            assert_eq!(found.map(|c| c.period_secs), None, "{name} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn gross_growth_is_growth_without_a_steady_window() {
+    // Five minutes, all warm-up (the steady window is 0 s), realistic noise.
+    let all_warmup = Run {
+        warmup: 300,
+        steady: 0,
+        drain: 0,
+    };
+    let defaults = LeakConfig::default();
+    let small = LeakConfig {
+        gross_growth: GrossGrowthLimit {
+            ratio: 2.0,
+            min_growth: 64.0 * MIB,
+        },
+        ..LeakConfig::default()
+    };
+    type Level = Box<dyn Fn(f64) -> f64>;
+    // (name, level(t), config, expected rss verdict)
+    let cases: Vec<(&str, Level, &LeakConfig, Verdict)> = vec![
+        (
+            "16 KB a request at 100 req/s: 54 -> 496 MB",
+            Box::new(|t| 54e6 + (496e6 - 54e6) / 300.0 * t),
+            &defaults,
+            Verdict::Growth,
+        ),
+        (
+            "a warm-up that filled 350 MiB and levelled off",
+            Box::new(|t| 50.0 * MIB + 350.0 * MIB * (1.0 - (-t / 30.0).exp())),
+            &defaults,
+            Verdict::Inconclusive,
+        ),
+        (
+            "x4 but only +90 MiB",
+            Box::new(|t| 30.0 * MIB + 0.3 * MIB * t),
+            &defaults,
+            Verdict::Inconclusive,
+        ),
+        (
+            "+300 MiB on 1 GiB is not x3",
+            Box::new(|t| 1024.0 * MIB + MIB * t),
+            &defaults,
+            Verdict::Inconclusive,
+        ),
+        (
+            "x4 and +90 MiB with a lower configured limit",
+            Box::new(|t| 30.0 * MIB + 0.3 * MIB * t),
+            &small,
+            Verdict::Growth,
+        ),
+    ];
+    for (name, level, config, want) in cases {
+        for seed in 0..5 {
+            let mut r = rng(seed);
+            let rss = noisy_memory(&level, Noise::REALISTIC, all_warmup.len(), &mut r);
+            let series = build(all_warmup, &rss, steady_counts(seed), &mut r);
+            let report = analyze(&series, config);
+            let m = report.metric(Metric::Rss).expect("rss");
+            assert_eq!(m.verdict, want, "{name} seed {seed}: {:?}", report.reasons);
+            let gross = m.gross_growth.as_ref().expect("checked");
+            assert_eq!(
+                gross.verdict == Verdict::Growth,
+                want == Verdict::Growth,
+                "{name}"
+            );
+            if want == Verdict::Growth {
+                assert_eq!(report.verdict, Verdict::Growth, "{name}");
+                assert!(
+                    report
+                        .reasons
+                        .iter()
+                        .any(|r| r.starts_with("rss: grew from ") && r.contains("still rising")),
+                    "{name}: {:?}",
+                    report.reasons
+                );
+            }
+        }
+    }
+    // Counts are not checked, and a run too short for a start and an end level has no check.
+    let series = memory_run(warmed(80.0 * MIB), 1);
+    let report = analyze(&series, &LeakConfig::default());
+    assert_eq!(
+        report
+            .metric(Metric::Fds)
+            .and_then(|m| m.gross_growth.clone()),
+        None
+    );
+    let mut short = series.clone();
+    short.samples.truncate(8);
+    let report = analyze(&short, &LeakConfig::default());
+    assert_eq!(
+        report
+            .metric(Metric::Rss)
+            .and_then(|m| m.gross_growth.clone()),
+        None
+    );
+}

@@ -32,7 +32,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::config::LeakConfig;
-use super::series::{bin_medians, cycle_floors, quarter, Metric};
+use super::cycles::{find_cycles, Cycles};
+use super::series::{bin_medians, quarter, Metric};
 use super::stats::{median, robust_trend, theil_sen_slope};
 use super::Verdict;
 
@@ -44,8 +45,10 @@ pub enum Basis {
     Samples,
     /// Medians of equal-width time bins (long series).
     BinMedians,
-    /// The floors of a sawtooth (value after each sharp drop).
+    /// The floors (lowest sample) of each cycle of a periodic series.
     CycleFloors,
+    /// The peaks (highest sample) of each cycle of a periodic series.
+    CyclePeaks,
 }
 
 /// The numbers behind a trend verdict. Slopes are in the metric's unit (bytes or count) per hour.
@@ -115,26 +118,32 @@ pub(crate) fn judge(metric: Metric, steady: &[(f64, f64)], config: &LeakConfig) 
             format!("steady window {window:.0} s is shorter than the {min_steady:.0} s minimum");
         return inconclusive(reason, None, min_steady);
     }
-    // Too few floors to judge (e.g. one burst released in steps) is no sawtooth: judge the samples instead.
-    let floors = metric
+    let cycles = metric
         .is_memory()
-        .then(|| cycle_floors(steady))
-        .flatten()
-        .filter(|f| f.floors.len() >= config.min_cycles.max(3));
-    let (basis, points, period, min_n) = match floors {
-        Some(f) => (
-            Basis::CycleFloors,
-            f.floors,
-            Some(f.period_secs),
-            config.min_cycles,
-        ),
-        None if steady.len() > config.max_points => (
-            Basis::BinMedians,
-            bin_medians(steady, config.max_points),
-            None,
-            config.min_points,
-        ),
-        None => (Basis::Samples, steady.to_vec(), None, config.min_points),
+        .then(|| find_cycles(steady, config.min_cycles.max(3)))
+        .flatten();
+    match cycles {
+        Some(cycles) => judge_cycles(metric, cycles, window, config),
+        None if steady.len() > config.max_points => {
+            let points = bin_medians(steady, config.max_points);
+            judge_points(metric, &points, Basis::BinMedians, window, None, config)
+        }
+        None => judge_points(metric, steady, Basis::Samples, window, None, config),
+    }
+}
+
+/// Judges the points of one basis, INCONCLUSIVE when there are too few of them.
+fn judge_points(
+    metric: Metric,
+    points: &[(f64, f64)],
+    basis: Basis,
+    window: f64,
+    period: Option<f64>,
+    config: &LeakConfig,
+) -> TrendJudgement {
+    let min_n = match basis {
+        Basis::CycleFloors | Basis::CyclePeaks => config.min_cycles,
+        Basis::Samples | Basis::BinMedians => config.min_points,
     };
     if points.len() < min_n.max(3) {
         let needed = window * min_n as f64 / points.len().max(1) as f64;
@@ -142,10 +151,41 @@ pub(crate) fn judge(metric: Metric, steady: &[(f64, f64)], config: &LeakConfig) 
             "only {} points ({basis:?}) in the steady window, {min_n} needed",
             points.len()
         );
-        return inconclusive(reason, None, needed.max(min_steady));
+        return inconclusive(reason, None, needed.max(config.min_steady.as_secs_f64()));
     }
-    let numbers = compute(metric, &points, basis, window, period, config);
+    let numbers = compute(metric, points, basis, window, period, config);
     decide(metric, numbers, config)
+}
+
+/// A periodic memory series is judged on its cycle floors; its cycle peaks can only add a LEAK (peaks that
+/// keep rising mean each cycle needs more memory), never turn a decided floor verdict INCONCLUSIVE: peaks
+/// carry the cycle's own jitter (a collection that runs a little later peaks higher), floors do not.
+fn judge_cycles(
+    metric: Metric,
+    cycles: Cycles,
+    window: f64,
+    config: &LeakConfig,
+) -> TrendJudgement {
+    let period = Some(cycles.period_secs);
+    let described = |judgement: TrendJudgement, what: &str| TrendJudgement {
+        reason: format!(
+            "{what} of a {:.0} s cycle: {}",
+            cycles.period_secs, judgement.reason
+        ),
+        ..judgement
+    };
+    let floors = bin_medians(&cycles.floors, config.max_points);
+    let floors = judge_points(metric, &floors, Basis::CycleFloors, window, period, config);
+    if floors.verdict == Verdict::Leak || cycles.peaks.len() < config.min_cycles {
+        return described(floors, "floors");
+    }
+    let peaks = bin_medians(&cycles.peaks, config.max_points);
+    let peaks = judge_points(metric, &peaks, Basis::CyclePeaks, window, period, config);
+    if peaks.verdict == Verdict::Leak {
+        described(peaks, "peaks")
+    } else {
+        described(floors, "floors")
+    }
 }
 
 fn inconclusive(reason: String, numbers: Option<TrendNumbers>, needed: f64) -> TrendJudgement {

@@ -4,8 +4,8 @@
 //!   also removes single-sample spikes.
 //! - Memory of garbage-collected or arena-recycling processes is a sawtooth: it climbs, drops at each collection,
 //!   climbs again. The level (medians) of a sawtooth says little; the **floors** (the value right after each drop,
-//!   i.e. what survives a collection) are what grows when live objects leak. [`cycle_floors`] finds the floors
-//!   of a series with at least `MIN_DROPS` sharp drops; [`super::cycles`] decides which cycles are judged.
+//!   i.e. what survives a collection) are what grows when live objects leak. `cycle_floors` finds the floors
+//!   of a series with at least `MIN_DROPS` sharp drops; the `cycles` module decides which cycles are judged.
 
 use serde::{Deserialize, Serialize};
 

@@ -25,11 +25,11 @@ pub const NO_RESPONSE: u16 = 0;
 /// How long after a retry window opens an arrival on the key still counts as a race rather than a violation.
 pub const DEFAULT_RETRY_AFTER_GRACE: Duration = Duration::from_millis(250);
 
-/// Upper bounds (ms, inclusive) of the depth buckets of [`RetryDepthHistogram`]; a last bucket takes the rest.
+/// Upper bounds (ms, exclusive: the first bound is the default grace, so races and violations never share a bucket) of the depth buckets of [`RetryDepthHistogram`]; a last bucket takes the rest.
 pub const RETRY_DEPTH_BOUNDS_MS: [u64; 5] = [250, 500, 1000, 2000, 5000];
 
-/// Arrivals inside a retry window by depth (time since the window opened): `counts[i]` holds depths up to
-/// `RETRY_DEPTH_BOUNDS_MS[i]` (and above the previous bound); the last count holds everything deeper than 5 s.
+/// Arrivals inside a retry window by depth (time since the window opened): `counts[i]` holds depths below
+/// `RETRY_DEPTH_BOUNDS_MS[i]` (and at or above the previous bound); the last count holds 5 s and deeper.
 /// Races and violations both land here.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryDepthHistogram {
@@ -40,10 +40,9 @@ pub struct RetryDepthHistogram {
 impl RetryDepthHistogram {
     /// Counts one arrival at `depth` into its window.
     pub fn record(&mut self, depth: Duration) {
-        let ms = depth.as_millis();
         let bucket = RETRY_DEPTH_BOUNDS_MS
             .iter()
-            .position(|bound| ms <= u128::from(*bound))
+            .position(|bound| depth < Duration::from_millis(*bound))
             .unwrap_or(RETRY_DEPTH_BOUNDS_MS.len());
         self.counts[bucket] += 1;
     }
@@ -74,15 +73,15 @@ impl RetryDepthHistogram {
         delta
     }
 
-    /// Label of each bucket (`<=250ms`, …, `>5s`), in the order of `counts`.
+    /// Label of each bucket (`<250ms`, …, `>=5s`), in the order of `counts`.
     pub fn labels() -> [String; RETRY_DEPTH_BOUNDS_MS.len() + 1] {
         let show = |ms: u64| match ms % 1000 {
             0 => format!("{}s", ms / 1000),
             _ => format!("{ms}ms"),
         };
         std::array::from_fn(|i| match RETRY_DEPTH_BOUNDS_MS.get(i) {
-            Some(bound) => format!("<={}", show(*bound)),
-            None => format!(">{}", show(RETRY_DEPTH_BOUNDS_MS[i - 1])),
+            Some(bound) => format!("<{}", show(*bound)),
+            None => format!(">={}", show(RETRY_DEPTH_BOUNDS_MS[i - 1])),
         })
     }
 
@@ -368,14 +367,14 @@ mod tests {
                 &[A(10_000, 5000), R(11_000), R(14_999)],
                 250,
                 (0, 2),
-                [0, 0, 1, 0, 1, 0],
+                [0, 0, 0, 1, 1, 0],
             ),
             // The boundary of the grace is a violation; the window's end is clear.
             (
                 &[A(0, 1000), R(250), R(1000)],
                 250,
                 (0, 1),
-                [1, 0, 0, 0, 0, 0],
+                [0, 1, 0, 0, 0, 0],
             ),
             // Later 429s extend the window but keep its opening: depth counts from the first.
             (
@@ -435,10 +434,10 @@ mod tests {
         assert_eq!(ledger.arrival(secs(2), ms(250)), RetryArrival::Violation);
         assert_eq!(
             RetryDepthHistogram::labels(),
-            ["<=250ms", "<=500ms", "<=1s", "<=2s", "<=5s", ">5s"].map(String::from)
+            ["<250ms", "<500ms", "<1s", "<2s", "<5s", ">=5s"].map(String::from)
         );
         let depths = ledger.snapshot().retry_window_depths;
-        assert_eq!(depths.describe(), "<=250ms: 1, <=1s: 1");
+        assert_eq!(depths.describe(), "<250ms: 1, <2s: 1");
         assert_eq!(depths.plus(&depths).since(&depths), depths);
         assert_eq!(depths.since(&depths.plus(&depths)).total(), 0);
         let totals = LedgerSnapshot::from_keys(

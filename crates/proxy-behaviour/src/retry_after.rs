@@ -156,7 +156,7 @@ mod tests {
         assert!(!result.complies(0));
         assert_eq!(
             result.describe_races(),
-            "races 19 (within 250 ms of the 429); in-window arrivals by depth: <=250ms: 19, <=2s: 1"
+            "races 19 (within 250 ms of the 429); in-window arrivals by depth: <250ms: 19, <2s: 1"
         );
         let quiet = retry_after_compliance(&ledger_counts(&snapshot(&[])));
         assert_eq!(

@@ -557,7 +557,7 @@ pub fn keys(fairness: &KeyFairness) -> (Table, String) {
         "429s served",
         "Retry-After violations",
         "Retry-After races",
-        "In-window arrivals by depth (≤250 ms / ≤500 ms / ≤1 s / ≤2 s / ≤5 s / >5 s)",
+        "In-window arrivals by depth (<250 ms / <500 ms / <1 s / <2 s / <5 s / ≥5 s)",
         "Faults injected",
     ]
     .map(String::from)

@@ -1,6 +1,8 @@
 //! Proxy-behaviour verdicts and fault timelines on the real `harness` binary: in-process mock, reference proxy,
 //! loopback only, a few seconds per run.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -8,37 +10,9 @@ use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_harness");
 
-/// Closed model, 4 users, chat + streaming chat with `X-Key-Used` required; `extra` appends tables.
+/// The shared chat + streaming scenario (seed 11); `extra` appends tables.
 fn scenario(name: &str, run_time: &str, extra: &str) -> String {
-    format!(
-        r#"
-name = "{name}"
-seed = 11
-[load]
-model = "closed"
-users = 4
-spawn_rate = 100
-think_time = "20ms"
-run_time = "{run_time}"
-timeout = "5s"
-
-[[request]]
-name = "chat"
-weight = 3
-method = "POST"
-path = "/v1/chat/completions"
-expect_header = "X-Key-Used"
-body = {{ model = "gpt-4", messages = [{{ role = "user", content = "hi" }}], max_tokens = 8 }}
-
-[[request]]
-name = "stream"
-method = "POST"
-path = "/v1/chat/completions"
-stream = true
-body = {{ model = "gpt-4", stream = true, messages = [{{ role = "user", content = "hi" }}], max_tokens = 8 }}
-{extra}
-"#
-    )
+    common::chat_and_stream_scenario(name, 11, run_time, extra)
 }
 
 async fn run(dir: &Path, name: &str, text: &str, args: &[&str]) -> (Output, serde_json::Value) {

@@ -6,40 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-/// Closed model, 4 users, chat (with `X-Key-Used`) + streaming chat against a mock without latency, so streams
-/// last a few milliseconds; `behaviour` is the `[behaviour]` table's body.
+/// The shared chat + streaming scenario (seed 5, 3 s) against a mock without latency, so streams last a few
+/// milliseconds; `behaviour` is the `[behaviour]` table's body.
 fn scenario(name: &str, behaviour: &str) -> String {
-    format!(
-        r#"
-name = "{name}"
-seed = 5
-[load]
-model = "closed"
-users = 4
-spawn_rate = 100
-think_time = "20ms"
-run_time = "3s"
-timeout = "5s"
-
-[[request]]
-name = "chat"
-weight = 3
-method = "POST"
-path = "/v1/chat/completions"
-expect_header = "X-Key-Used"
-body = {{ model = "gpt-4", messages = [{{ role = "user", content = "hi" }}], max_tokens = 8 }}
-
-[[request]]
-name = "stream"
-method = "POST"
-path = "/v1/chat/completions"
-stream = true
-body = {{ model = "gpt-4", stream = true, messages = [{{ role = "user", content = "hi" }}], max_tokens = 8 }}
-
-[behaviour]
-{behaviour}
-"#
-    )
+    common::chat_and_stream_scenario(name, 5, "3s", &format!("\n[behaviour]\n{behaviour}"))
 }
 
 async fn run(name: &str, behaviour: &str) -> common::HarnessRun {

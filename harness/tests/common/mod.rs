@@ -130,3 +130,37 @@ pub async fn run_scenario(
         stderr,
     }
 }
+
+/// A closed-model scenario the behaviour tests share: 4 users, chat (with `X-Key-Used` required) + streaming chat
+/// against the in-process mock and the reference proxy; `extra` appends tables (`[behaviour]`, `[[timeline]]`, ...).
+pub fn chat_and_stream_scenario(name: &str, seed: u64, run_time: &str, extra: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
+seed = {seed}
+[load]
+model = "closed"
+users = 4
+spawn_rate = 100
+think_time = "20ms"
+run_time = "{run_time}"
+timeout = "5s"
+
+[[request]]
+name = "chat"
+weight = 3
+method = "POST"
+path = "/v1/chat/completions"
+expect_header = "X-Key-Used"
+body = {{ model = "gpt-4", messages = [{{ role = "user", content = "hi" }}], max_tokens = 8 }}
+
+[[request]]
+name = "stream"
+method = "POST"
+path = "/v1/chat/completions"
+stream = true
+body = {{ model = "gpt-4", stream = true, messages = [{{ role = "user", content = "hi" }}], max_tokens = 8 }}
+{extra}
+"#
+    )
+}

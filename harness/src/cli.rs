@@ -18,8 +18,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a scenario against the proxy under test and write results + verdict.
-    Run(RunArgs),
+    /// Run a scenario (or a suite of them) against the proxy under test and write results + verdict.
+    Run(Box<RunArgs>),
     /// Apply thresholds to a Locust `_stats.csv` or a `summary.json` (drop-in for check_load_test_results.py).
     Check(CheckArgs),
     /// List scenarios with description and tags.
@@ -38,8 +38,23 @@ pub enum Command {
 /// `harness run`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RunArgs {
-    /// Scenario file.
-    pub scenario: PathBuf,
+    /// Scenario file; or several files and directories of them (`scenarios/`), run one after another as a suite.
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
+    /// Suite runs: only scenarios with one of these scenario tags (comma-separated; `--tags` selects requests).
+    #[arg(long, value_delimiter = ',', value_name = "TAGS")]
+    pub scenario_tags: Vec<String>,
+    /// Proxy profile (TOML): how to start or reach your proxy, its request headers and key names; its fields win
+    /// over the scenario's `[proxy]`, the command line wins over it.
+    #[arg(long, value_name = "PROFILE")]
+    pub proxy: Option<PathBuf>,
+    /// Replace or add a header on every load request, like curl: 'Name: value' ('Name:' removes it); repeatable;
+    /// `{env:NAME}` in the value reads the environment. Setup calls are not affected (see --setup-header).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Replace or add a header on every setup call of the proxy ('Name: value'); repeatable.
+    #[arg(long = "setup-header", value_name = "HEADER")]
+    pub setup_headers: Vec<String>,
     /// Base URL of an already running proxy (attach mode; no proxy is started).
     #[arg(long)]
     pub target: Option<String>,
@@ -83,7 +98,7 @@ pub struct RunArgs {
     /// Seed of every random choice (overrides the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Results directory (default: results/<scenario>-<UTC timestamp>/).
+    /// Results directory (default: results/<scenario>-<UTC timestamp>/; a suite's: results/suite-<UTC timestamp>/).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write the Locust CSVs as PREFIX_stats.csv, ... (like Locust's --csv) instead of into the results dir.

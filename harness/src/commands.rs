@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// Runs one command line; returns the process exit code.
 pub async fn execute(cli: Cli) -> i32 {
     let result = match cli.command {
-        Command::Run(args) => crate::run::run(args).await.map(Exit::code),
+        Command::Run(args) => crate::run::run(*args).await.map(Exit::code),
         Command::Check(args) => check(&args).map(Exit::code),
         Command::List(args) => list(&args).map(Exit::code),
         Command::Watch(args) => watch(args).await,

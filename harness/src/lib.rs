@@ -4,7 +4,8 @@
 //! ([`sut`]: started by the harness, or attached to), measuring exact latencies without coordinated omission
 //! over HTTP/1.1 connections owned by the workers ([`http`]); [`run`] orchestrates a whole run and writes Locust-compatible CSVs,
 //! `summary.json` and a verdict with a documented exit code ([`exit`]); [`monitoring`] samples and judges the
-//! proxy's resources. [`cli`] and [`commands`] are the command line.
+//! proxy's resources. [`profile`] reads proxy profiles and [`overrides`] applies them (and `-H`) to a scenario;
+//! [`suite`] runs several scenarios as one suite. [`cli`] and [`commands`] are the command line.
 
 pub mod cli;
 pub mod commands;
@@ -13,8 +14,11 @@ pub mod error;
 pub mod exit;
 pub mod http;
 pub mod monitoring;
+pub mod overrides;
+pub mod profile;
 pub mod run;
 pub mod scenario;
+pub mod suite;
 pub mod sut;
 
 /// The whole `harness` program: parses the command line, sets up tracing and the runtime, runs the command and

@@ -127,6 +127,16 @@ impl ThresholdError {
 }
 
 impl BehaviourThresholds {
+    /// Whether anything here judges a run: a limit, a required check or buffered streams allowed (key names
+    /// alone only change how reports read `X-Key-Used`).
+    pub fn sets_a_limit(&self) -> bool {
+        let without_names = BehaviourThresholds {
+            key_names: BTreeMap::new(),
+            ..self.clone()
+        };
+        without_names != BehaviourThresholds::default()
+    }
+
     /// Check that fractions are fractions (serde cannot); the error names the field.
     pub fn validate(&self) -> Result<(), ThresholdError> {
         let fractions = [

@@ -53,24 +53,67 @@ pub struct Case {
 
 #[derive(Debug, Serialize)]
 struct Suite {
-    name: &'static str,
+    name: String,
     cases: Vec<Case>,
     tests: usize,
     failures: usize,
     errors: usize,
     skipped: usize,
+    time: String,
+    timestamp: String,
+    properties: Vec<(&'static str, String)>,
 }
 
 impl Suite {
-    fn new(name: &'static str, cases: Vec<Case>) -> Self {
+    /// A `<testsuite>` of one run's `cases` (names and messages made XML-safe).
+    fn new(name: String, mut cases: Vec<Case>, run: &RunFacts) -> Self {
+        for c in &mut cases {
+            (c.classname, c.name, c.message, c.details) = (
+                xml_safe(&c.classname),
+                xml_safe(&c.name),
+                xml_safe(&c.message),
+                xml_safe(&c.details),
+            );
+        }
         let count = |o: CaseOutcome| cases.iter().filter(|c| c.outcome == o).count();
         Self {
-            name,
+            name: xml_safe(&name),
             tests: cases.len(),
             failures: count(CaseOutcome::Failed),
             errors: count(CaseOutcome::Error),
             skipped: count(CaseOutcome::Skipped),
             cases,
+            time: run.time.clone(),
+            timestamp: run.timestamp.clone(),
+            properties: run.properties.clone(),
+        }
+    }
+}
+
+/// What every `<testsuite>` of one run repeats: its duration, start and properties.
+struct RunFacts {
+    time: String,
+    timestamp: String,
+    properties: Vec<(&'static str, String)>,
+}
+
+impl RunFacts {
+    fn of(summary: &Summary, scenario: &str) -> RunFacts {
+        let mut properties = vec![
+            ("scenario", xml_safe(scenario)),
+            ("verdict", xml_safe(&summary.verdict)),
+        ];
+        if let Some(seed) = view::seed(&summary.config) {
+            properties.push(("seed", seed));
+        }
+        RunFacts {
+            time: format!("{:.3}", summary.duration_secs),
+            timestamp: summary
+                .started_at
+                .get(..19)
+                .unwrap_or(&summary.started_at)
+                .to_owned(),
+            properties,
         }
     }
 }
@@ -246,8 +289,6 @@ fn xml_escape(text: &str) -> String {
 struct Document {
     name: String,
     time: String,
-    timestamp: String,
-    properties: Vec<(&'static str, String)>,
     suites: Vec<Suite>,
     tests: usize,
     failures: usize,
@@ -266,41 +307,88 @@ pub fn write(summary: &Summary, path: &std::path::Path) -> Result<(), crate::Rep
 /// Renders the JUnit XML document of a run.
 pub fn render(summary: &Summary) -> String {
     let scenario = view::scenario_name(&summary.config).unwrap_or_else(|| "load test".into());
-    let clean = |mut cases: Vec<Case>| {
-        for c in &mut cases {
-            (c.name, c.message, c.details) = (
-                xml_safe(&c.name),
-                xml_safe(&c.message),
-                xml_safe(&c.details),
-            );
-        }
-        cases
-    };
+    let facts = RunFacts::of(summary, &scenario);
     let mut suites = vec![
-        Suite::new("thresholds", clean(threshold_cases(summary))),
-        Suite::new("verdicts", clean(verdict_cases(summary))),
+        Suite::new("thresholds".into(), threshold_cases(summary), &facts),
+        Suite::new("verdicts".into(), verdict_cases(summary), &facts),
     ];
     let behaviour = behaviour_cases(summary);
     if !behaviour.is_empty() {
-        suites.push(Suite::new("behaviour", clean(behaviour)));
+        suites.push(Suite::new("behaviour".into(), behaviour, &facts));
     }
+    render_document(format!("harness: {scenario}"), facts.time.clone(), suites)
+}
+
+/// One scenario of a suite run, for [`render_suite`].
+#[derive(Debug)]
+pub enum SuiteEntry<'a> {
+    /// The run ended with results (whatever its verdict).
+    Ran {
+        /// Scenario name.
+        scenario: &'a str,
+        /// Its `summary.json`.
+        summary: &'a Summary,
+    },
+    /// The run ended before it had results: bad input, a proxy that never started, ...
+    NoResults {
+        /// Scenario name.
+        scenario: &'a str,
+        /// Why (the harness's message).
+        message: &'a str,
+        /// The exit code it ended with.
+        exit_code: i32,
+    },
+}
+
+/// Renders one JUnit document for a suite: a `<testsuite>` per scenario holding every threshold, verdict and
+/// behaviour case of that run (class names prefixed with the scenario), or one `<error>` case for a scenario that
+/// produced no results.
+pub fn render_suite(name: &str, total_secs: f64, entries: &[SuiteEntry]) -> String {
+    let suites = entries
+        .iter()
+        .map(|entry| match entry {
+            SuiteEntry::Ran { scenario, summary } => {
+                let facts = RunFacts::of(summary, scenario);
+                let cases = threshold_cases(summary)
+                    .into_iter()
+                    .chain(verdict_cases(summary))
+                    .chain(behaviour_cases(summary))
+                    .map(|mut c| {
+                        c.classname = format!("{scenario}.{}", c.classname);
+                        c
+                    })
+                    .collect();
+                Suite::new(scenario.to_string(), cases, &facts)
+            }
+            SuiteEntry::NoResults {
+                scenario,
+                message,
+                exit_code,
+            } => {
+                let facts = RunFacts {
+                    time: "0".into(),
+                    timestamp: String::new(),
+                    properties: vec![("scenario", xml_safe(scenario))],
+                };
+                let case = Case {
+                    classname: format!("{scenario}.harness"),
+                    name: "run".into(),
+                    outcome: CaseOutcome::Error,
+                    message: format!("no results (exit {exit_code})"),
+                    details: message.to_string(),
+                };
+                Suite::new(scenario.to_string(), vec![case], &facts)
+            }
+        })
+        .collect();
+    render_document(name.to_string(), format!("{total_secs:.3}"), suites)
+}
+
+fn render_document(name: String, time: String, suites: Vec<Suite>) -> String {
     let total = |f: fn(&Suite) -> usize| suites.iter().map(f).sum();
-    let mut properties = vec![
-        ("scenario", xml_safe(&scenario)),
-        ("verdict", xml_safe(&summary.verdict)),
-    ];
-    if let Some(seed) = view::seed(&summary.config) {
-        properties.push(("seed", seed));
-    }
     let document = Document {
-        name: format!("harness: {}", xml_safe(&scenario)),
-        time: format!("{:.3}", summary.duration_secs),
-        timestamp: summary
-            .started_at
-            .get(..19)
-            .unwrap_or(&summary.started_at)
-            .to_owned(),
-        properties,
+        name: xml_safe(&name),
+        time,
         tests: total(|s| s.tests),
         failures: total(|s| s.failures),
         errors: total(|s| s.errors),

@@ -14,7 +14,8 @@
 //! - [`charts`]: plotters → SVG time charts (fault windows and phases shaded) and category charts.
 //! - [`html`]: the view model and the embedded template.
 //! - [`mod@compare`]: deltas, directions and the [`compare::RegressionBudget`].
-//! - [`junit`]: the JUnit XML renderer.
+//! - [`junit`]: the JUnit XML renderer (one run, or a whole suite).
+//! - [`suite`]: a suite directory's index (`suite.json`, `report.html`).
 //! - [`mod@format`]: number formatting with units, shared by all renderers.
 //! - `browser` (feature `test-support`): headless Chromium as the check that a report really renders, for tests.
 
@@ -27,6 +28,7 @@ pub mod format;
 pub mod html;
 pub mod input;
 pub mod junit;
+pub mod suite;
 
 pub use compare::{compare, compare_files, Comparison, RegressionBudget};
 pub use error::ReportError;

@@ -15,6 +15,7 @@ mod verdict;
 
 pub use generator::{GeneratorLoad, GeneratorVerdict};
 pub use output::Outputs;
+pub(crate) use output::{sanitize, utc_stamp};
 pub use plan::{Plan, PlanError};
 pub use verdict::{decide, ResourceVerdict, StopCause, Verdict};
 
@@ -35,11 +36,30 @@ use tokio_util::sync::CancellationToken;
 /// behind schedule); the engine itself stops at the run time when it keeps up.
 const LOAD_END_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Runs a scenario end to end and returns the exit code to use.
+/// `harness run`: one scenario, or a suite when given several scenarios, a directory or `--scenario-tags`.
 pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
+    if crate::suite::is_suite(&args) {
+        return crate::suite::run(args).await;
+    }
+    let profile = args
+        .proxy
+        .as_deref()
+        .map(crate::profile::Profile::from_file)
+        .transpose()?;
+    let scenario = Scenario::from_file(&args.scenarios[0])?;
+    run_scenario(scenario, args, profile.as_ref()).await
+}
+
+/// Runs one scenario end to end with `profile` (if any) applied, and returns the exit code to use.
+pub async fn run_scenario(
+    mut scenario: Scenario,
+    mut args: RunArgs,
+    profile: Option<&crate::profile::Profile>,
+) -> Result<Exit, HarnessError> {
+    let applied = crate::overrides::apply(&mut scenario, &mut args, profile)?;
     let stop = Stop::new();
     let prepared = tokio::select! {
-        p = prepare(&args) => p?,
+        p = prepare(&args, scenario, applied) => p?,
         () = stop.token().cancelled() => {
             // Dropping the half-started system under test kills a spawned proxy (kill_on_drop).
             eprintln!("harness: interrupted before the load started; no results");
@@ -53,6 +73,7 @@ pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
 /// Everything set up before the load starts.
 struct Prepared {
     scenario: Scenario,
+    applied: crate::overrides::Applied,
     plan: Plan,
     outputs: Outputs,
     sut: Sut,
@@ -62,6 +83,7 @@ struct Prepared {
 /// Everything known once the load has stopped and the proxy is down.
 struct Finished {
     scenario: Scenario,
+    applied: crate::overrides::Applied,
     plan: Plan,
     outputs: Outputs,
     stats: Result<load_stats::RunStats, HarnessError>,
@@ -80,8 +102,11 @@ struct Finished {
 
 /// Scenario, overrides, results directory, system under test and request mix — bad input is found before
 /// anything is started.
-async fn prepare(args: &RunArgs) -> Result<Prepared, HarnessError> {
-    let scenario = Scenario::from_file(&args.scenario)?;
+async fn prepare(
+    args: &RunArgs,
+    scenario: Scenario,
+    applied: crate::overrides::Applied,
+) -> Result<Prepared, HarnessError> {
     let plan = Plan::new(&scenario, args).map_err(|e| HarnessError::BadInput(e.to_string()))?;
     let specs: Vec<_> = scenario
         .requests
@@ -100,6 +125,7 @@ async fn prepare(args: &RunArgs) -> Result<Prepared, HarnessError> {
     match Mix::new(&specs, &sut.target, &plan.tags) {
         Ok(mix) => Ok(Prepared {
             scenario,
+            applied,
             plan,
             outputs,
             sut,
@@ -208,6 +234,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     }
     Finished {
         scenario: p.scenario,
+        applied: p.applied,
         plan: p.plan,
         outputs: p.outputs,
         stats,
@@ -285,7 +312,12 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     thresholds.override_with(&args.thresholds.to_thresholds());
     thresholds.max_p95_drift_ratio = args.max_p95_drift_ratio.or(thresholds.max_p95_drift_ratio);
     thresholds.max_p95_drift_ms = args.max_p95_drift_ms.or(thresholds.max_p95_drift_ms);
-    if thresholds.is_empty() && f.scenario.behaviour.is_none() && !f.scenario.monitor.judge_leaks {
+    let behaviour_limits = f
+        .scenario
+        .behaviour
+        .as_ref()
+        .is_some_and(|b| b.get_ref().sets_a_limit());
+    if thresholds.is_empty() && !behaviour_limits && !f.scenario.monitor.judge_leaks {
         // Nothing else judges this run: like Locust's default exit code, any failed request fails it.
         thresholds.override_with(&load_stats::thresholds::Thresholds::from_overall(
             &load_stats::thresholds::Limits {
@@ -324,7 +356,7 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
     let mut summary = Summary::from_run(
         &stats,
-        config_json(&f.scenario, &f.plan, args, &f.upstream),
+        config_json(&f.scenario, &f.plan, args, &f.upstream, &f.applied),
         results,
     );
     summary.verdict = verdict.name.to_string();
@@ -418,10 +450,13 @@ fn config_json(
     plan: &Plan,
     args: &RunArgs,
     upstream: &serde_json::Value,
+    applied: &crate::overrides::Applied,
 ) -> serde_json::Value {
     serde_json::json!({
         "scenario": scenario.name,
         "scenario_file": scenario.origin,
+        "profile": applied.profile.as_ref().map(|(file, name)| serde_json::json!({"file": file, "name": name})),
+        "header_overrides": applied.request_headers,
         "load": plan.load,
         "seed": plan.seed,
         "tags": plan.tags.include,

@@ -127,7 +127,7 @@ impl Outputs {
 }
 
 /// A scenario name safe as a directory name.
-fn sanitize(name: &str) -> String {
+pub(crate) fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -140,7 +140,7 @@ fn sanitize(name: &str) -> String {
 }
 
 /// `20261127T125501Z`.
-fn utc_stamp() -> String {
+pub(crate) fn utc_stamp() -> String {
     let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     time::OffsetDateTime::now_utc()
         .format(&format)

@@ -6,8 +6,8 @@ use std::ops::Range;
 /// line (and column) and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("{file}: cannot read scenario: {source}")]
+    /// The file (a scenario or a proxy profile) could not be read.
+    #[error("{file}: cannot read: {source}")]
     Io {
         /// Scenario file.
         file: String,

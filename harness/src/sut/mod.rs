@@ -175,7 +175,8 @@ async fn start_proxy(
         port,
         &keys_file.path().display().to_string(),
         &token,
-    );
+    )
+    .with_keys(keys.iter().map(|k| (k.id.as_str(), k.secret.as_str())));
     let (process, target) = spawn::spawn_proxy(&spec, &values, port, results_dir, base_dir).await?;
     Ok((process, target, keys_file, spec.shutdown_timeout))
 }

@@ -1,4 +1,9 @@
-//! `{name}` placeholders in proxy commands, env values and setup calls (pure).
+//! `{name}` placeholders in proxy commands, env values, setup calls and request header overrides.
+//!
+//! Besides the values the harness knows (`{port}`, `{upstream_url}`, ...), two families read from outside:
+//! `{env:NAME}` (the harness's environment, so a secret such as a master key never has to be written into a
+//! profile) and `{key:ID}` (the secret of the mock's key `ID`, for proxies configured through env or files rather
+//! than a keys file). Filling is pure apart from reading the environment.
 
 use std::collections::BTreeMap;
 
@@ -27,12 +32,32 @@ pub enum PlaceholderError {
         /// The placeholders the harness fills, e.g. `{port}, {upstream_url}`.
         known: String,
     },
+    /// `{env:NAME}` with `NAME` not set in the harness's environment.
+    #[error("{{env:{name}}} in {template:?}: environment variable {name} is not set")]
+    UnsetEnv {
+        /// The variable.
+        name: String,
+        /// The template.
+        template: String,
+    },
+    /// `{key:ID}` with no mock key `ID`.
+    #[error("{{key:{id}}} in {template:?}: the mock has no key {id:?} (keys: {known})")]
+    UnknownKey {
+        /// The key id.
+        id: String,
+        /// The template.
+        template: String,
+        /// The mock's key ids.
+        known: String,
+    },
 }
 
 /// Values the harness fills into `[proxy]` templates.
 #[derive(Debug, Clone, Default)]
 pub struct Placeholders {
     values: BTreeMap<&'static str, String>,
+    /// Mock key id → secret, for `{key:ID}`.
+    keys: BTreeMap<String, String>,
 }
 
 impl Placeholders {
@@ -43,7 +68,19 @@ impl Placeholders {
         values.insert("port", port.to_string());
         values.insert("keys_file", keys_file.to_string());
         values.insert("admin_token", admin_token.to_string());
-        Placeholders { values }
+        Placeholders {
+            values,
+            keys: BTreeMap::new(),
+        }
+    }
+
+    /// Also fills `{key:ID}` with the secret of the mock's key `ID`.
+    pub fn with_keys<'a>(mut self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        self.keys = keys
+            .into_iter()
+            .map(|(id, secret)| (id.to_string(), secret.to_string()))
+            .collect();
+        self
     }
 
     /// Replaces every `{name}` in `template`; `{{` and `}}` stand for literal braces.
@@ -66,20 +103,45 @@ impl Placeholders {
             let end = tail.find('}').ok_or_else(|| PlaceholderError::Unclosed {
                 template: template.to_string(),
             })?;
-            let name = &tail[1..end];
-            let value = self.values.get(name).ok_or_else(|| {
-                let known: Vec<String> = self.values.keys().map(|k| format!("{{{k}}}")).collect();
-                PlaceholderError::Unknown {
-                    name: name.to_string(),
-                    template: template.to_string(),
-                    known: known.join(", "),
-                }
-            })?;
-            out.push_str(value);
+            out.push_str(&self.value(&tail[1..end], template)?);
             rest = &tail[end + 1..];
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// The value of one placeholder (`name` is what stands between the braces).
+    fn value(&self, name: &str, template: &str) -> Result<String, PlaceholderError> {
+        if let Some(var) = name.strip_prefix("env:") {
+            return std::env::var(var).map_err(|_| PlaceholderError::UnsetEnv {
+                name: var.to_string(),
+                template: template.to_string(),
+            });
+        }
+        if let Some(id) = name.strip_prefix("key:") {
+            return self
+                .keys
+                .get(id)
+                .cloned()
+                .ok_or_else(|| PlaceholderError::UnknownKey {
+                    id: id.to_string(),
+                    template: template.to_string(),
+                    known: self.keys.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+        }
+        self.values.get(name).cloned().ok_or_else(|| {
+            let known: Vec<String> = self
+                .values
+                .keys()
+                .map(|k| format!("{{{k}}}"))
+                .chain(["{env:NAME}".to_string(), "{key:ID}".to_string()])
+                .collect();
+            PlaceholderError::Unknown {
+                name: name.to_string(),
+                template: template.to_string(),
+                known: known.join(", "),
+            }
+        })
     }
 
     /// Whether `template` uses `{name}`.
@@ -94,7 +156,10 @@ mod tests {
 
     #[test]
     fn fill_table() {
-        let p = Placeholders::new("http://127.0.0.1:9", 8123, "/tmp/keys.toml", "tok");
+        std::env::set_var("HARNESS_PLACEHOLDER_TEST", "sk-env");
+        std::env::remove_var("HARNESS_PLACEHOLDER_UNSET");
+        let p = Placeholders::new("http://127.0.0.1:9", 8123, "/tmp/keys.toml", "tok")
+            .with_keys([("key1", "sk-one")]);
         let cases = [
             ("--port={port}", Ok("--port=8123")),
             ("{upstream_url}/v1", Ok("http://127.0.0.1:9/v1")),
@@ -102,6 +167,16 @@ mod tests {
             ("{{literal}}", Ok("{literal}")),
             ("plain", Ok("plain")),
             ("{nope}", Err("unknown placeholder {nope}")),
+            ("Bearer {env:HARNESS_PLACEHOLDER_TEST}", Ok("Bearer sk-env")),
+            (
+                "{env:HARNESS_PLACEHOLDER_UNSET}",
+                Err("HARNESS_PLACEHOLDER_UNSET is not set"),
+            ),
+            ("KEY={key:key1}", Ok("KEY=sk-one")),
+            (
+                "{key:key9}",
+                Err("the mock has no key \"key9\" (keys: key1)"),
+            ),
             ("{port", Err("unclosed")),
             ("port}", Err("unmatched")),
         ];

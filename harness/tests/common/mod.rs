@@ -24,12 +24,19 @@ pub struct Seen {
     pub stalled: AtomicU64,
     /// Start of the target (for `/stall`'s window).
     pub started: Mutex<Option<Instant>>,
+    /// Every `name: value` header line seen, per path.
+    pub headers: Mutex<BTreeMap<String, std::collections::BTreeSet<String>>>,
 }
 
 impl Seen {
     /// Hits of one path.
     pub fn hits(&self, path: &str) -> u64 {
         self.hits.lock().get(path).copied().unwrap_or(0)
+    }
+
+    /// The `name: value` header lines seen on one path (names lower-case).
+    pub fn headers(&self, path: &str) -> std::collections::BTreeSet<String> {
+        self.headers.lock().get(path).cloned().unwrap_or_default()
     }
 }
 
@@ -49,6 +56,7 @@ pub async fn start() -> (String, Arc<Seen>) {
 async fn handle(
     State(seen): State<Arc<Seen>>,
     Path((kind, rest)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
 ) -> (axum::http::StatusCode, &'static str) {
     let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -57,6 +65,15 @@ async fn handle(
         .lock()
         .entry(format!("/{kind}/{rest}"))
         .or_default() += 1;
+    seen.headers
+        .lock()
+        .entry(format!("/{kind}/{rest}"))
+        .or_default()
+        .extend(
+            headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("?"))),
+        );
     let first = *seen.started.lock().get_or_insert_with(Instant::now);
     let nums: Vec<u64> = rest.split('/').filter_map(|s| s.parse().ok()).collect();
     let mut status = 200;

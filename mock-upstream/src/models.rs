@@ -111,7 +111,9 @@ mod tests {
 
     #[test]
     fn validation_table() {
-        let cases: [(&[&str], Option<(usize, &str)>); 6] = [
+        /// A list, and the index and problem it is refused for (None = valid).
+        type Case = (&'static [&'static str], Option<(usize, &'static str)>);
+        let cases: [Case; 6] = [
             (&[], None),
             (&["gpt-4.1", "claude-sonnet-4-5"], None),
             (&["gpt-4.1", ""], Some((1, "non-empty"))),

@@ -1,57 +1,86 @@
 #!/usr/bin/env bash
 # Checks that mock-upstream responses parse in the official Python SDKs (openai, anthropic), streaming
-# included, and that error statuses map to the SDKs' typed exceptions. Not run by CI.
+# included, with current model names at the mock's defaults (any model served), and that error statuses map
+# to the SDKs' typed exceptions, including the 404s once `PUT /__admin/models` restricts the served models.
+# Not run by CI.
 #
 #   bench/mock-sdk-check.sh
 #
-# Installs the SDKs with pip when missing. Loopback only. Last result: bench/RESULTS.md#mock-sdk-check
+# Needs python3. When `import openai, anthropic` fails, it installs both with pip into a venv
+# (SDK_VENV, default /tmp/mock-sdk-check-venv) and runs the check with that. Loopback only.
+# Last result: bench/RESULTS.md#mock-sdk-check
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-python3 -c 'import openai, anthropic' 2>/dev/null || pip install -q openai anthropic
+PYTHON=python3
+if ! python3 -c 'import openai, anthropic' 2>/dev/null; then
+    SDK_VENV=${SDK_VENV:-/tmp/mock-sdk-check-venv}
+    [ -x "$SDK_VENV/bin/python" ] || python3 -m venv "$SDK_VENV"
+    "$SDK_VENV/bin/python" -c 'import openai, anthropic' 2>/dev/null ||
+        "$SDK_VENV/bin/pip" install -q openai anthropic
+    PYTHON=$SDK_VENV/bin/python
+fi
 cargo build -q -p mock-upstream --bin mock-upstream
 WORK=$(mktemp -d)
-cat >"$WORK/mock.toml" <<'EOF'
+cat >"$WORK/mock.toml" <<'TOML'
 override_headers = true
-EOF
+[admin]
+token = "sdk-check"
+TOML
 "$CARGO_TARGET_DIR/debug/mock-upstream" --listen 127.0.0.1:0 --config "$WORK/mock.toml" >"$WORK/out" 2>"$WORK/err" &
 MOCK_PID=$!
 trap 'kill $MOCK_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 100); do [ -s "$WORK/out" ] && break; sleep 0.05; done
 BASE=$(head -1 "$WORK/out" | sed 's|listening on ||')
 
-BASE="$BASE" python3 - <<'EOF'
-import os, openai, anthropic
+BASE="$BASE" "$PYTHON" - <<'PY'
+import json, os, urllib.request
+import openai, anthropic
 base = os.environ["BASE"]
+print("SDKs: openai", openai.__version__, "/ anthropic", anthropic.__version__)
 oa = openai.OpenAI(base_url=base + "/v1", api_key="sk-test", max_retries=0)
 an = anthropic.Anthropic(base_url=base, api_key="sk-ant-test", max_retries=0)
 msgs = [{"role": "user", "content": "Hello"}]
 
-r = oa.chat.completions.create(model="gpt-4", messages=msgs, max_tokens=5)
-assert r.choices[0].message.content and r.usage.completion_tokens == 5, r
-print("openai chat plain:", r.id, repr(r.choices[0].message.content), r.usage.total_tokens)
+def served_models(models):
+    """PUT /__admin/models: serve only these models from now on (None = any); returns the answer's list."""
+    request = urllib.request.Request(base + "/__admin/models", method="PUT",
+                                     data=json.dumps({"models": models}).encode(),
+                                     headers={"Authorization": "Bearer sdk-check",
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as answer:
+        return json.load(answer)["models"]
 
-chunks = list(oa.chat.completions.create(model="gpt-4", messages=msgs, max_tokens=4, stream=True,
+print("at the mock's defaults (any model served):")
+r = oa.chat.completions.create(model="gpt-4.1", messages=msgs, max_tokens=5)
+assert r.choices[0].message.content and r.usage.completion_tokens == 5 and r.model == "gpt-4.1", r
+print("  openai chat plain:", r.model, r.id, repr(r.choices[0].message.content), r.usage.total_tokens)
+
+chunks = list(oa.chat.completions.create(model="gpt-5", messages=msgs, max_tokens=4, stream=True,
                                          stream_options={"include_usage": True}))
 text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-assert chunks[-1].usage.completion_tokens == 4 and text, chunks[-1]
-print("openai chat stream:", len(chunks), "chunks,", repr(text))
+assert chunks[-1].usage.completion_tokens == 4 and text and all(c.model == "gpt-5" for c in chunks), chunks[-1]
+print("  openai chat stream:", chunks[0].model, len(chunks), "chunks,", repr(text))
 
-raw = oa.chat.completions.with_raw_response.create(model="gpt-4", messages=msgs, max_tokens=1)
-print("openai headers:", raw.headers["x-ratelimit-remaining-requests"], raw.headers["x-ratelimit-reset-tokens"])
+raw = oa.chat.completions.with_raw_response.create(model="o3", messages=msgs, max_tokens=1)
+assert raw.parse().model == "o3"
+print("  openai headers:", raw.parse().model, raw.headers["x-ratelimit-remaining-requests"],
+      raw.headers["x-ratelimit-reset-tokens"])
 
 e = oa.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
 assert len(e.data) == 2 and len(e.data[0].embedding) == 1536
-print("openai embeddings:", len(e.data), "x", len(e.data[0].embedding))
-print("openai models:", len(oa.models.list().data), oa.models.retrieve("gpt-4").id)
+print("  openai embeddings:", len(e.data), "x", len(e.data[0].embedding))
+listed = [m.id for m in oa.models.list().data]
+assert {"gpt-4.1", "gpt-5", "o3", "claude-sonnet-4-5", "claude-opus-4-1"} <= set(listed), listed
+print("  openai models:", len(listed), "listed, e.g.", listed[:4], "; retrieve:", oa.models.retrieve("gpt-5").id)
 
-m = an.messages.create(model="claude-3-5-sonnet-20241022", max_tokens=6, messages=msgs)
-assert m.usage.output_tokens == 6 and m.content[0].text
-print("anthropic plain:", m.id, repr(m.content[0].text), m.stop_reason)
-with an.messages.stream(model="claude-3-5-sonnet-20241022", max_tokens=3, messages=msgs) as stream:
+m = an.messages.create(model="claude-sonnet-4-5", max_tokens=6, messages=msgs)
+assert m.usage.output_tokens == 6 and m.content[0].text and m.model == "claude-sonnet-4-5"
+print("  anthropic plain:", m.model, m.id, repr(m.content[0].text), m.stop_reason)
+with an.messages.stream(model="claude-opus-4-1", max_tokens=3, messages=msgs) as stream:
     final = stream.get_final_message()
-assert final.usage.output_tokens == 3
-print("anthropic stream:", repr(final.content[0].text), final.stop_reason)
+assert final.usage.output_tokens == 3 and final.model == "claude-opus-4-1"
+print("  anthropic stream:", final.model, repr(final.content[0].text), final.stop_reason)
 
 def expect(exc, fn):
     try:
@@ -61,17 +90,21 @@ def expect(exc, fn):
         return
     raise AssertionError(f"expected {exc.__name__}")
 
-print("typed errors:")
-expect(openai.NotFoundError, lambda: oa.chat.completions.create(model="nope", messages=msgs))
-expect(openai.BadRequestError, lambda: oa.chat.completions.create(model="gpt-4", messages=[]))
-expect(openai.RateLimitError, lambda: oa.chat.completions.create(model="gpt-4", messages=msgs,
+print("typed errors, served models restricted to", served_models(["gpt-4.1", "claude-sonnet-4-5"]), end=":\n")
+expect(openai.NotFoundError, lambda: oa.chat.completions.create(model="gpt-5", messages=msgs))
+expect(openai.NotFoundError, lambda: oa.models.retrieve("o3"))
+expect(anthropic.NotFoundError, lambda: an.messages.create(model="claude-opus-4-1", max_tokens=1, messages=msgs))
+expect(openai.BadRequestError, lambda: oa.chat.completions.create(model="gpt-4.1", messages=[]))
+expect(openai.RateLimitError, lambda: oa.chat.completions.create(model="gpt-4.1", messages=msgs,
        extra_headers={"x-mock-status": "429"}))
-expect(openai.InternalServerError, lambda: oa.chat.completions.create(model="gpt-4", messages=msgs,
+expect(openai.InternalServerError, lambda: oa.chat.completions.create(model="gpt-4.1", messages=msgs,
        extra_headers={"x-mock-fault": "overloaded"}))
-expect(anthropic.NotFoundError, lambda: an.messages.create(model="nope", max_tokens=1, messages=msgs))
-expect(anthropic.APIStatusError, lambda: an.messages.create(model="claude-3-5-sonnet-20241022", max_tokens=1,
+expect(anthropic.APIStatusError, lambda: an.messages.create(model="claude-sonnet-4-5", max_tokens=1,
        messages=msgs, extra_headers={"x-mock-fault": "overloaded"}))
-expect(openai.APIError, lambda: list(oa.chat.completions.create(model="gpt-4", messages=msgs, stream=True,
+expect(openai.APIError, lambda: list(oa.chat.completions.create(model="gpt-4.1", messages=msgs, stream=True,
        extra_headers={"x-mock-fault": "stream_error"})))
+assert served_models(None) is None
+r = oa.chat.completions.create(model="gpt-5", messages=msgs, max_tokens=1)
+print('any model again after PUT {"models": null}:', r.model)
 print("SDK check passed")
-EOF
+PY

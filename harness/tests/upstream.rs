@@ -1,8 +1,8 @@
 //! `--upstream URL`: the harness drives an external mock-upstream (here one served by this test on a loopback
 //! port, with an admin token) through its admin API instead of its in-process mock — the scenario's base rules
-//! and timeline reach it, its ledger ends up in `ledger.json`, the scenario's latency and Retry-After grace apply
-//! for the run and the mock's own come back afterwards — and tells a wrong token (exit 2) from a mock that is not
-//! there (exit 3).
+//! and timeline reach it, its ledger ends up in `ledger.json`, the scenario's latency, Retry-After grace and
+//! served models apply for the run and the mock's own come back afterwards — and tells a wrong token (exit 2)
+//! from a mock that is not there (exit 3).
 
 use mock_upstream::{AdminConfig, FaultKind, KeyConfig, MockConfig, RunningMock};
 use std::path::Path;
@@ -213,6 +213,82 @@ fn aggregated_median_ms(out: &Path) -> f64 {
         .find(|l| l.split(',').nth(1) == Some("Aggregated"))
         .expect("an Aggregated row");
     row.split(',').nth(column).unwrap().parse().unwrap()
+}
+
+/// Two requests, one for a model the scenario lists and one for a model it does not (but the external mock's
+/// own list has): only the scenario's `[upstream] models` makes the second a 404, as with the in-process mock.
+const MODELS_SCENARIO: &str = r#"
+name = "external_upstream"
+seed = 22
+[load]
+model = "closed"
+users = 2
+spawn_rate = 100
+think_time = "20ms"
+run_time = "2s"
+timeout = "5s"
+
+[[request]]
+name = "listed model"
+method = "POST"
+path = "/v1/chat/completions"
+expect = [200]
+body = { model = "gpt-4.1", messages = [{ role = "user", content = "hi" }], max_tokens = 4 }
+
+[[request]]
+name = "model the scenario does not list"
+method = "POST"
+path = "/v1/chat/completions"
+expect = [404]
+body = { model = "model-only-the-mock-lists", messages = [{ role = "user", content = "hi" }], max_tokens = 4 }
+
+[upstream]
+models = ["gpt-4.1"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scenario_s_models_apply_to_an_external_mock_and_its_own_come_back() {
+    let mock = external_mock().await;
+    let own = vec![
+        "gpt-4.1".to_string(),
+        "model-only-the-mock-lists".to_string(),
+    ];
+    mock.set_models(own.clone()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("external_upstream.toml"), MODELS_SCENARIO).unwrap();
+    let url = mock.base_url();
+    let out = harness_with_file(
+        tmp.path(),
+        &["--upstream", &url, "--upstream-admin-token", TOKEN],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("cannot be changed at runtime"),
+        "models are installed, not warned about: {stderr}"
+    );
+    let ledger: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(tmp.path().join("out").join("ledger.json")).unwrap(),
+    )
+    .unwrap();
+    let mut by_status = std::collections::BTreeMap::<String, u64>::new();
+    for key in ledger["keys"].as_object().unwrap().values() {
+        for (status, count) in key["requests"]["chat_completions"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            *by_status.entry(status.clone()).or_default() += count.as_u64().unwrap();
+        }
+    }
+    assert_eq!(
+        by_status.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["200", "404"],
+        "the unlisted model got its 404 from the external mock: {by_status:?}"
+    );
+    assert_eq!(mock.models(), own, "the mock's own models are back");
+    mock.shutdown().await;
 }
 
 /// A run whose proxy cannot start still puts the external mock's latency and grace back.

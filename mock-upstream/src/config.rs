@@ -15,7 +15,7 @@ pub const ANY_KEY_ID: &str = "_any";
 /// Id under which rejected unknown keys are counted in the ledger.
 pub const UNKNOWN_KEY_ID: &str = "_unknown";
 
-/// Whole mock configuration. `Default`: accept any key, no faults, no latency, seed 0.
+/// Whole mock configuration. `Default`: accept any key and any model, no faults, no latency, seed 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MockConfig {
@@ -26,7 +26,7 @@ pub struct MockConfig {
     pub accept_any_key: Option<bool>,
     /// Configured API keys.
     pub keys: Vec<KeyConfig>,
-    /// Known model names; anything else gets a provider-shaped 404.
+    /// Model names served; anything else gets the provider's 404. Empty (the default): any model, echoed back.
     pub models: Vec<String>,
     /// Output tokens generated when a request does not set `max_tokens`.
     pub default_output_tokens: u32,
@@ -59,7 +59,7 @@ impl Default for MockConfig {
             seed: 0,
             accept_any_key: None,
             keys: Vec::new(),
-            models: default_models(),
+            models: Vec::new(),
             default_output_tokens: 16,
             max_output_tokens: 4096,
             latency: LatencyProfile::default(),
@@ -72,26 +72,6 @@ impl Default for MockConfig {
             retry_after_grace: crate::ledger::DEFAULT_RETRY_AFTER_GRACE,
         }
     }
-}
-
-/// Models served by default (OpenAI chat and embedding models, Anthropic models).
-pub fn default_models() -> Vec<String> {
-    [
-        "gpt-4o",
-        "gpt-4o-mini",
-        "gpt-4",
-        "gpt-4-turbo",
-        "gpt-3.5-turbo",
-        "text-embedding-3-small",
-        "text-embedding-3-large",
-        "text-embedding-ada-002",
-        "claude-3-5-sonnet-20241022",
-        "claude-3-5-haiku-20241022",
-        "claude-3-opus-20240229",
-        "claude-sonnet-4-20250514",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 /// One API key the mock knows.
@@ -271,6 +251,8 @@ impl MockConfig {
         self.latency_settings()
             .validate()
             .map_err(|(field, problem)| (field, problem.to_string()))?;
+        crate::models::validate_models(&self.models)
+            .map_err(|err| (format!("models[{}]", err.index), err.problem))?;
         if self.max_output_tokens == 0 {
             return Err(("max_output_tokens".into(), "must be >= 1".into()));
         }
@@ -352,6 +334,11 @@ token = "secret-admin"
         assert_eq!(config.keys[1].state, KeyState::Revoked);
         assert!(!config.accepts_any_key());
         assert!(config.route_latency.contains_key(&Route::Messages));
+        assert_eq!(config.models, ["gpt-4", "claude-3-5-sonnet-20241022"]);
+        assert!(
+            MockConfig::default().models.is_empty(),
+            "any model by default"
+        );
         assert_eq!(config.retry_after_grace, Duration::from_millis(400));
         assert_eq!(
             MockConfig::default().retry_after_grace,
@@ -392,6 +379,11 @@ token = "secret-admin"
                 "retry_after_grace = \"later\"\n",
                 "field `retry_after_grace`",
             ),
+            (
+                "models = [\"gpt-5\", \"\"]\n",
+                "mock.toml: field `models[1]`: must be a non-empty model name",
+            ),
+            ("models = \"gpt-5\"\n", "mock.toml:1:10: field `models`"),
         ];
         for (text, expected) in cases {
             let message = MockConfig::from_toml_str(text, "mock.toml")

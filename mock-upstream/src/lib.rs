@@ -11,6 +11,7 @@
 //! - [`seed`]: per-request RNGs derived from (seed, key, route, index).
 //! - [`latency`]: delay distributions and latency profiles.
 //! - [`limiter`]: pure RPM/TPM buckets.
+//! - [`models`]: which model names are served (any by default, or a configured list) and what is listed.
 //! - [`ledger`]: per-key accounting and the `LedgerSnapshot` served by the admin API.
 //! - `keys`: secret → key runtime; unknown keys pooled.
 //! - `providers`: OpenAI and Anthropic wire formats (kept apart from fault logic).
@@ -24,6 +25,7 @@ mod keys;
 pub mod latency;
 pub mod ledger;
 pub mod limiter;
+pub mod models;
 mod providers;
 pub mod route;
 pub mod running;
@@ -37,6 +39,7 @@ pub use latency::{Distribution, LatencyProfile, LatencySettings};
 pub use ledger::{
     FaultRecord, KeyLedgerSnapshot, LedgerSnapshot, RetryDepthHistogram, DEFAULT_RETRY_AFTER_GRACE,
 };
+pub use models::{validate_models, ModelListError, LISTED_WHEN_UNRESTRICTED};
 pub use providers::anthropic::rfc3339;
 pub use providers::openai::go_duration;
 pub use route::{Provider, Route};

@@ -4,6 +4,7 @@
 use crate::config::MockConfig;
 use crate::faults::{FaultRule, RuleError};
 use crate::ledger::LedgerSnapshot;
+use crate::models::{validate_models, ModelListError};
 use crate::server::{serve, state::MockState};
 use std::io;
 use std::net::SocketAddr;
@@ -90,6 +91,18 @@ impl RunningMock {
         self.state.list_rules()
     }
 
+    /// Serve only these models from now on (others get the provider's 404); empty = any model.
+    pub fn set_models(&self, models: Vec<String>) -> Result<(), ModelListError> {
+        validate_models(&models)?;
+        self.state.set_models(&models);
+        Ok(())
+    }
+
+    /// The served models (empty = any model).
+    pub fn models(&self) -> Vec<String> {
+        self.state.served_models().configured().to_vec()
+    }
+
     /// Set the fault-window epoch to now.
     pub fn set_epoch_now(&self) {
         self.state.set_epoch_now();
@@ -100,7 +113,7 @@ impl RunningMock {
         self.state.ledger()
     }
 
-    /// Reset counters, limiters, rule match counts and the ledger.
+    /// Reset counters, limiters, rule match counts and the ledger (rules, latency and models stay).
     pub fn reset(&self) {
         self.state.reset();
     }

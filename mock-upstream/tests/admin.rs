@@ -1,4 +1,5 @@
-//! The admin API over HTTP: rules CRUD (atomic), TTL, epoch, reset, config redaction, ledger, bearer auth.
+//! The admin API over HTTP: rules CRUD (atomic), TTL, epoch, reset, config redaction, ledger, runtime latency,
+//! grace and models, bearer auth.
 
 mod common;
 
@@ -329,5 +330,105 @@ async fn latency_and_grace_are_replaced_at_runtime() {
         get("/retry-after-grace").await,
         json!({"retry_after_grace": "1s"})
     );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn models_are_replaced_at_runtime_validated_and_kept_by_reset() {
+    use reqwest::Method;
+    let mock = admin_mock().await;
+    let get = |path: &'static str| {
+        let request = admin(&mock, Method::GET, path);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let put = |body: Vec<u8>| {
+        let request = admin(&mock, Method::PUT, "/models")
+            .header("content-type", "application/json")
+            .body(body);
+        async move { request.send().await.unwrap() }
+    };
+    let chat_status = |model: &'static str| {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1});
+        let mock = &mock;
+        async move { post_chat(mock, "sk-one", &body).await.status().as_u16() }
+    };
+    assert_eq!(
+        get("/models").await,
+        json!({"models": null}),
+        "any model by default"
+    );
+    assert_eq!(chat_status("gpt-5").await, 200);
+
+    let only = json!({"models": ["gpt-4.1", "o3"]});
+    let answer = put(only.to_string().into_bytes()).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap(), only);
+    assert_eq!(get("/models").await, only);
+    assert_eq!(get("/config").await["models"], only["models"]);
+    assert_eq!(mock.models(), ["gpt-4.1", "o3"]);
+    assert_eq!(
+        (chat_status("gpt-5").await, chat_status("o3").await),
+        (404, 200)
+    );
+
+    // Bad bodies: 400 naming the problem, nothing changed.
+    let bad_bodies: [(&[u8], &str); 6] = [
+        (
+            br#"{"models": ["gpt-5", ""]}"#,
+            "`models[1]`: must be a non-empty model name",
+        ),
+        (
+            br#"{"models": ["o3", "o3"]}"#,
+            "`models[1]`: `o3` is listed twice",
+        ),
+        (br#"{"models": "gpt-5"}"#, "at `models`"),
+        (br#"{}"#, "missing field `models`"),
+        (br#"{"model": ["gpt-5"]}"#, "unknown field `model`"),
+        (b"models: gpt-5", "invalid JSON body"),
+    ];
+    for (body, named) in bad_bodies {
+        let refused = put(body.to_vec()).await;
+        assert_eq!(refused.status(), 400, "{}", String::from_utf8_lossy(body));
+        let error = refused.json::<Value>().await.unwrap()["error"].clone();
+        assert_eq!(error["type"], "invalid_request");
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(named),
+            "{}: {message}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert_eq!(get("/models").await, only);
+
+    let anonymous = client()
+        .put(format!("{}/__admin/models", mock.base_url()))
+        .json(&json!({"models": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let anonymous_read = client()
+        .get(format!("{}/__admin/models", mock.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous_read.status(), 401);
+    assert_eq!(get("/models").await, only);
+
+    let reset = admin(&mock, Method::POST, "/reset").send().await.unwrap();
+    assert_eq!(reset.status(), 204);
+    assert_eq!(get("/models").await, only, "reset keeps settings");
+
+    for any in [r#"{"models": null}"#, r#"{"models": []}"#] {
+        put(br#"{"models": ["o3"]}"#.to_vec()).await;
+        let answer = put(any.as_bytes().to_vec()).await;
+        assert_eq!(answer.status(), 200, "{any}");
+        assert_eq!(
+            answer.json::<Value>().await.unwrap(),
+            json!({"models": null})
+        );
+        assert_eq!(chat_status("model-from-next-month").await, 200, "{any}");
+    }
+    assert_eq!(get("/config").await["models"], json!([]));
     mock.shutdown().await;
 }

@@ -142,22 +142,159 @@ async fn embeddings_and_models() {
         .json()
         .await
         .unwrap();
-    assert!(list["data"]
+    let listed: Vec<&str> = list["data"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|m| m["id"] == "gpt-4"));
-    let one = client
-        .get(url("/v1/models/gpt-4"))
-        .bearer_auth("x")
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        mock_upstream::LISTED_WHEN_UNRESTRICTED,
+        "current names when any model is served"
+    );
+    for id in ["gpt-4.1", "gpt-17-preview"] {
+        let one = client
+            .get(url(&format!("/v1/models/{id}")))
+            .bearer_auth("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(one.status(), 200, "{id}");
+        let one: Value = one.json().await.unwrap();
+        assert_eq!(
+            (one["object"].as_str(), one["id"].as_str()),
+            (Some("model"), Some(id))
+        );
+    }
+    mock.shutdown().await;
+}
+
+/// Names no built-in list knows: this month's and an invented one.
+const NEW_MODELS: [&str; 2] = ["claude-sonnet-4-5", "model-from-next-month"];
+
+#[tokio::test]
+async fn any_model_is_served_and_echoed_by_default_plain_and_streaming() {
+    let mock = start(MockConfig::default()).await;
+    for model in ["gpt-5", "o3", NEW_MODELS[1]] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3});
+        let plain = post_chat(&mock, "sk-any", &body).await;
+        assert_eq!(plain.status(), 200, "{model}");
+        assert_eq!(plain.json::<Value>().await.unwrap()["model"], model);
+        let mut streaming = body.clone();
+        streaming["stream"] = json!(true);
+        let text = post_chat(&mock, "sk-any", &streaming)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let (chunks, done) = sse_data(&text);
+        assert!(done && chunks.len() > 1, "{model}: {text}");
+        assert!(
+            chunks.iter().all(|c| c["model"] == model),
+            "{model}: {text}"
+        );
+    }
+    for model in ["claude-opus-4-1", NEW_MODELS[0], NEW_MODELS[1]] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3});
+        let plain = post_message(&mock, "sk-any", &body).await;
+        assert_eq!(plain.status(), 200, "{model}");
+        assert_eq!(plain.json::<Value>().await.unwrap()["model"], model);
+        let mut streaming = body.clone();
+        streaming["stream"] = json!(true);
+        let text = post_message(&mock, "sk-any", &streaming)
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            sse_events(&text).last().map(String::as_str),
+            Some("message_stop"),
+            "{text}"
+        );
+        let (events, _) = sse_data(&text);
+        assert_eq!(events[0]["message"]["model"], model, "{text}");
+    }
+    let embeddings = client()
+        .post(format!("{}/v1/embeddings", mock.base_url()))
+        .bearer_auth("sk-any")
+        .json(&json!({"model": "text-embedding-4-tiny", "input": "a"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(one.status(), 200);
-    assert_eq!(one.json::<Value>().await.unwrap()["object"], "model");
-    let missing = client
-        .get(url("/v1/models/gpt-17"))
-        .bearer_auth("x")
+    assert_eq!(embeddings.status(), 200);
+    assert_eq!(
+        embeddings.json::<Value>().await.unwrap()["model"],
+        "text-embedding-4-tiny"
+    );
+    mock.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_models_list_restricts_with_each_provider_s_404_body() {
+    let mock = start(MockConfig {
+        models: vec!["gpt-4.1".into(), "claude-opus-4-1".into()],
+        ..MockConfig::default()
+    })
+    .await;
+    let chat_for = |model: &str, stream: bool| json!({"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "stream": stream});
+    for stream in [false, true] {
+        assert_eq!(
+            post_chat(&mock, "k", &chat_for("gpt-4.1", stream))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            post_message(&mock, "k", &chat_for("claude-opus-4-1", stream))
+                .await
+                .status(),
+            200
+        );
+
+        let openai = post_chat(&mock, "k", &chat_for("gpt-5", stream)).await;
+        assert_eq!(openai.status(), 404);
+        assert_eq!(openai.headers()["content-type"], "application/json");
+        assert_eq!(
+            openai.json::<Value>().await.unwrap(),
+            json!({"error": {
+                "message": "The model `gpt-5` does not exist or you do not have access to it.",
+                "type": "invalid_request_error", "param": "model", "code": "model_not_found"}})
+        );
+        let anthropic = post_message(&mock, "k", &chat_for(NEW_MODELS[0], stream)).await;
+        assert_eq!(anthropic.status(), 404);
+        let body: Value = anthropic.json().await.unwrap();
+        assert!(
+            body["request_id"].as_str().unwrap().starts_with("req_"),
+            "{body}"
+        );
+        assert_eq!(
+            (&body["type"], &body["error"]),
+            (
+                &json!("error"),
+                &json!({"type": "not_found_error", "message": "model: claude-sonnet-4-5"})
+            )
+        );
+    }
+    let list: Value = client()
+        .get(format!("{}/v1/models", mock.base_url()))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&Value> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["id"])
+        .collect();
+    assert_eq!(ids, [&json!("gpt-4.1"), &json!("claude-opus-4-1")]);
+    let missing = client()
+        .get(format!("{}/v1/models/gpt-4", mock.base_url()))
+        .bearer_auth("k")
         .send()
         .await
         .unwrap();
@@ -172,6 +309,7 @@ async fn embeddings_and_models() {
 #[tokio::test]
 async fn client_errors_are_provider_shaped_never_500() {
     let mut config = keys(&[("k1", "sk-one"), ("rev", "sk-rev"), ("broke", "sk-broke")]);
+    config.models = vec!["gpt-4".into(), "claude-3-5-sonnet-20241022".into()];
     config.keys[1].state = KeyState::Revoked;
     config.keys[2].state = KeyState::OutOfCredit;
     let mock = start(config).await;

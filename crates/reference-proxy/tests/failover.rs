@@ -205,6 +205,7 @@ async fn quota_exhaustion_parks_the_key() {
 #[tokio::test]
 async fn client_errors_are_not_retried() {
     let mock = start_mock(THREE_KEYS).await;
+    mock.set_models(vec!["gpt-4o-mini".into()]).unwrap();
     let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
     let response = client()
         .post(proxy.url("/v1/chat/completions"))

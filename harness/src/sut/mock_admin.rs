@@ -1,5 +1,6 @@
 //! An external mock-upstream driven through its admin API (`--upstream URL`): reset and epoch at the start, the
-//! scenario's base fault rules, latency and Retry-After grace, timeline rules added and deleted by id, the
+//! scenario's base fault rules, latency, Retry-After grace and served models, timeline rules added and deleted by
+//! id, the
 //! effective config and the ledger.
 //! A wrong token and an unreachable mock are told apart, because one is the user's flag and the other a
 //! system that is not up.
@@ -125,6 +126,12 @@ impl AdminClient {
         self.call(Method::PUT, "retry-after-grace", Some(body))
             .await
             .map(drop)
+    }
+
+    /// `PUT /__admin/models`: the mock serves only these models from now on (empty = any model).
+    pub async fn set_models(&self, models: &[String]) -> Result<(), AdminError> {
+        let body = serde_json::json!({ "models": models });
+        self.call(Method::PUT, "models", Some(body)).await.map(drop)
     }
 
     /// `POST /__admin/rules`: adds one rule, returns its id.

@@ -3,11 +3,12 @@
 //!
 //! An external mock gets what can be set at runtime: its ledger, limiters and rule counters are reset, its
 //! fault-window epoch set to now, and — when the scenario has an `[upstream]` table — its rules replaced by the
-//! scenario's `rules`, and its latency (`latency`, `route_latency`) and `retry_after_grace` replaced by the
-//! scenario's where the scenario sets them. Those two are put back when the run ends ([`MockHandle::shutdown`]),
-//! also after a failed start; a run killed outright cannot, and a failed restore is a warning. Keys, models and
-//! seed are the external mock's own (a warning names any the scenario sets); the harness reads its effective
-//! config, after the changes, for the behaviour verdicts.
+//! scenario's `rules`, and its latency (`latency`, `route_latency`), `retry_after_grace` and `models` replaced
+//! by the scenario's where the scenario sets them, so a run judges the same as with the in-process mock. Those
+//! three are put back when the run ends ([`MockHandle::shutdown`]), also after a failed start; a run killed
+//! outright cannot, and a failed restore is a warning. Keys and seed are the external mock's own (a warning
+//! names any the scenario sets); the harness reads its effective config, after the changes, for the behaviour
+//! verdicts.
 
 use super::mock_admin::{AdminClient, AdminError};
 use super::mock_handle::MockHandle;
@@ -89,7 +90,7 @@ pub(super) async fn start_in_process(config: &MockConfig) -> Result<MockHandle, 
 }
 
 /// Connects to the external mock at `url`, resets it for this run and installs the scenario's base rules,
-/// latency and grace; returns the handle (which restores the mock's latency and grace at shutdown) and the
+/// latency, grace and models; returns the handle (which restores the mock's own at shutdown) and the
 /// mock's effective (redacted) config.
 pub(super) async fn connect_external(
     url: &str,
@@ -105,7 +106,7 @@ pub(super) async fn connect_external(
         if !ignored.is_empty() {
             eprintln!(
                 "harness: --upstream {url}: the scenario's [upstream] {} cannot be changed at runtime and are \
-                 the external mock's own; only its rules, latency and retry_after_grace are installed",
+                 the external mock's own; only its rules, latency, retry_after_grace and models are installed",
                 ignored.join(", ")
             );
         }
@@ -145,6 +146,8 @@ async fn prepare_for_run(admin: &AdminClient) -> Result<MockConfig, AdminError> 
 pub struct RuntimeSettings {
     latency: Option<LatencySettings>,
     retry_after_grace: Option<Duration>,
+    /// Served models (empty = any model).
+    models: Option<Vec<String>>,
 }
 
 impl RuntimeSettings {
@@ -156,6 +159,7 @@ impl RuntimeSettings {
             latency: (latency != default.latency_settings()).then_some(latency),
             retry_after_grace: (scenario.retry_after_grace != default.retry_after_grace)
                 .then_some(scenario.retry_after_grace),
+            models: (scenario.models != default.models).then(|| scenario.models.clone()),
         }
     }
 
@@ -164,6 +168,7 @@ impl RuntimeSettings {
         RuntimeSettings {
             latency: self.latency.as_ref().map(|_| mock.latency_settings()),
             retry_after_grace: self.retry_after_grace.map(|_| mock.retry_after_grace),
+            models: self.models.as_ref().map(|_| mock.models.clone()),
         }
     }
 
@@ -175,6 +180,9 @@ impl RuntimeSettings {
         if let Some(grace) = self.retry_after_grace {
             admin.set_retry_after_grace(grace).await?;
         }
+        if let Some(models) = &self.models {
+            admin.set_models(models).await?;
+        }
         Ok(())
     }
 
@@ -182,7 +190,7 @@ impl RuntimeSettings {
     pub(super) async fn put_back(&self, admin: &AdminClient) {
         if let Err(e) = self.apply(admin).await {
             eprintln!(
-                "harness: warning: could not restore the external mock's latency / retry_after_grace: {e}"
+                "harness: warning: could not restore the external mock's latency / retry_after_grace / models: {e}"
             );
         }
     }
@@ -206,7 +214,6 @@ pub(super) fn not_settable_at_runtime(wanted: &MockConfig) -> Vec<&'static str> 
         ("seed", wanted.seed != d.seed),
         ("keys", !wanted.keys.is_empty()),
         ("accept_any_key", wanted.accept_any_key != d.accept_any_key),
-        ("models", wanted.models != d.models),
         (
             "default_output_tokens",
             wanted.default_output_tokens != d.default_output_tokens,
@@ -279,6 +286,11 @@ mod tests {
             mock_upstream::FaultKind::RateLimit,
         )];
         assert!(not_settable_at_runtime(&c).is_empty(), "rules are settable");
+        c.models = vec!["gpt-4.1".into()];
+        assert!(
+            not_settable_at_runtime(&c).is_empty(),
+            "models are settable"
+        );
         c.seed = 9;
         c.keys = vec![key("k1")];
         assert_eq!(not_settable_at_runtime(&c), vec!["seed", "keys"]);
@@ -311,7 +323,8 @@ mod tests {
             change.previous(&mock),
             RuntimeSettings {
                 latency: Some(mock.latency_settings()),
-                retry_after_grace: None
+                retry_after_grace: None,
+                models: None,
             }
         );
         let graced = MockConfig {
@@ -323,6 +336,17 @@ mod tests {
                 .previous(&mock)
                 .retry_after_grace,
             Some(Duration::from_millis(400))
+        );
+        let restricted = MockConfig {
+            models: vec!["gpt-4.1".into()],
+            ..MockConfig::default()
+        };
+        let change = RuntimeSettings::wanted(&restricted);
+        assert_eq!(change.models, Some(vec!["gpt-4.1".to_string()]));
+        assert_eq!(
+            change.previous(&mock).models,
+            Some(vec![]),
+            "a mock serving any model gets any model back"
         );
     }
 

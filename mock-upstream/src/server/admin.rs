@@ -1,11 +1,12 @@
 //! The admin API under `/__admin`: read/replace/patch/clear fault rules atomically, add a rule (with TTL), set
-//! the fault-window epoch, reset counters and limiters, read and replace the mock-wide latency and the
-//! Retry-After race grace, read the (redacted, effective) config and the ledger. Loopback peers only unless
+//! the fault-window epoch, reset counters and limiters, read and replace the mock-wide latency, the
+//! Retry-After race grace and the served models, read the (redacted, effective) config and the ledger. Loopback peers only unless
 //! configured otherwise; a bearer token when configured. A refused call changes nothing.
 
 use super::state::MockState;
 use crate::faults::{FaultRule, RuleError};
 use crate::latency::LatencySettings;
+use crate::models::{validate_models, ModelListError};
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -34,6 +35,8 @@ pub(crate) enum AdminError {
     NoSuchRule(String),
     #[error("invalid latency: field `{field}`: {problem}")]
     BadLatency { field: String, problem: String },
+    #[error("invalid models: {0}")]
+    BadModels(#[from] ModelListError),
 }
 
 impl IntoResponse for AdminError {
@@ -41,9 +44,10 @@ impl IntoResponse for AdminError {
         let (status, kind) = match self {
             AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AdminError::NotLoopback => (StatusCode::FORBIDDEN, "forbidden"),
-            AdminError::BadJson(_) | AdminError::BadRule(_) | AdminError::BadLatency { .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_request")
-            }
+            AdminError::BadJson(_)
+            | AdminError::BadRule(_)
+            | AdminError::BadLatency { .. }
+            | AdminError::BadModels(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             AdminError::NoSuchRule(_) => (StatusCode::NOT_FOUND, "not_found"),
         };
         (
@@ -79,6 +83,23 @@ pub(crate) struct GraceBody {
     retry_after_grace: std::time::Duration,
 }
 
+/// Body of `GET`/`PUT /__admin/models`: the served models, `null` = any model (a PUT may also send `[]`). The
+/// field is required, so a misspelt body is a 400 rather than a silent "any model".
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelsBody {
+    #[serde(deserialize_with = "Option::deserialize")]
+    models: Option<Vec<String>>,
+}
+
+impl ModelsBody {
+    fn of(configured: &[String]) -> ModelsBody {
+        ModelsBody {
+            models: (!configured.is_empty()).then(|| configured.to_vec()),
+        }
+    }
+}
+
 /// Routes mounted at `/__admin`.
 pub(crate) fn routes(state: MockState) -> Router<MockState> {
     Router::new()
@@ -98,6 +119,7 @@ pub(crate) fn routes(state: MockState) -> Router<MockState> {
             "/retry-after-grace",
             get(retry_after_grace).put(set_retry_after_grace),
         )
+        .route("/models", get(models).put(set_models))
         .route("/config", get(config))
         .route("/ledger", get(ledger))
         .layer(axum::middleware::from_fn_with_state(state, guard))
@@ -237,6 +259,21 @@ async fn set_retry_after_grace(
     let GraceBody { retry_after_grace } = parse(&body)?;
     state.set_retry_after_grace(retry_after_grace);
     Ok(Json(GraceBody { retry_after_grace }))
+}
+
+async fn models(State(state): State<MockState>) -> Json<ModelsBody> {
+    Json(ModelsBody::of(state.served_models().configured()))
+}
+
+async fn set_models(
+    State(state): State<MockState>,
+    body: Bytes,
+) -> Result<Json<ModelsBody>, AdminError> {
+    let ModelsBody { models } = parse(&body)?;
+    let models = models.unwrap_or_default();
+    validate_models(&models)?;
+    state.set_models(&models);
+    Ok(Json(ModelsBody::of(&models)))
 }
 
 async fn ledger(State(state): State<MockState>) -> Json<crate::LedgerSnapshot> {

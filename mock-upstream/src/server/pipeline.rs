@@ -198,7 +198,7 @@ impl<'a> Exchange<'a> {
             KeyState::Active => {}
         }
         match &parsed.model {
-            Some(model) if !self.state.knows_model(model) => {
+            Some(model) if !self.state.served_models().accepts(model) => {
                 Err(ApiError::ModelNotFound(model.clone()))
             }
             _ => Ok(()),
@@ -467,7 +467,7 @@ impl<'a> Exchange<'a> {
                 openai::embeddings_body(spec, model, parsed.input_tokens, seed.value())
             }
             (_, _, Some(model)) => openai::model_body(model),
-            _ => openai::models_body(&self.state.config.models),
+            _ => self.state.served_models().listing_body(),
         }
     }
 

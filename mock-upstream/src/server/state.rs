@@ -1,6 +1,6 @@
 //! Shared state of a running mock: configuration, clock, rule book, key registry and metrics. Cloned into
-//! every handler (`Arc` inside). The mock-wide latency and the Retry-After grace start from the config but can
-//! be replaced through the admin API, so they live beside it rather than in it.
+//! every handler (`Arc` inside). The mock-wide latency, the Retry-After grace and the served models start from
+//! the config but can be replaced through the admin API, so they live beside it rather than in it.
 
 use super::metrics::LatencyHistograms;
 use super::serve::ConnectionGauge;
@@ -10,9 +10,10 @@ use crate::faults::{FaultRule, RuleError};
 use crate::keys::KeyRegistry;
 use crate::latency::{LatencyProfile, LatencySettings};
 use crate::ledger::LedgerSnapshot;
+use crate::models::ServedModels;
 use crate::route::Route;
 use parking_lot::RwLock;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -27,7 +28,7 @@ pub(crate) struct Inner {
     epoch_ms: AtomicU64,
     pub(crate) rules: RuleBook,
     keys: RwLock<Arc<KeyRegistry>>,
-    models: HashSet<String>,
+    models: RwLock<Arc<ServedModels>>,
     pub(crate) latency_histograms: LatencyHistograms,
     pub(crate) connections: Arc<ConnectionGauge>,
     request_counter: AtomicU64,
@@ -53,7 +54,7 @@ impl MockState {
             .unwrap_or_default()
             .as_nanos() as u64;
         Ok(MockState(Arc::new(Inner {
-            models: config.models.iter().cloned().collect(),
+            models: RwLock::new(Arc::new(ServedModels::new(&config.models))),
             latency: RwLock::new(Arc::new(config.latency_settings())),
             retry_after_grace_us: AtomicU64::new(config.retry_after_grace.as_micros() as u64),
             config,
@@ -104,8 +105,14 @@ impl Inner {
         Arc::clone(&self.keys.read())
     }
 
-    pub(crate) fn knows_model(&self, model: &str) -> bool {
-        self.models.contains(model)
+    /// The served models in force now.
+    pub(crate) fn served_models(&self) -> Arc<ServedModels> {
+        Arc::clone(&self.models.read())
+    }
+
+    /// Replaces the served models (a list already validated; empty = any) for requests from now on.
+    pub(crate) fn set_models(&self, models: &[String]) {
+        *self.models.write() = Arc::new(ServedModels::new(models));
     }
 
     /// Latency profile for a key on a route: the key's own, else the route's, else the default.
@@ -137,7 +144,7 @@ impl Inner {
             .store(grace.as_micros() as u64, Ordering::Relaxed);
     }
 
-    /// The config as it is in force now (runtime latency and grace), secrets redacted.
+    /// The config as it is in force now (runtime latency, grace and models), secrets redacted.
     pub(crate) fn effective_config(&self) -> MockConfig {
         let mut config = self.config.redacted();
         let LatencySettings {
@@ -146,6 +153,7 @@ impl Inner {
         } = self.latency_settings();
         (config.latency, config.route_latency) = (latency, route_latency);
         config.retry_after_grace = self.retry_after_grace();
+        config.models = self.served_models().configured().to_vec();
         config
     }
 
@@ -159,7 +167,8 @@ impl Inner {
         id
     }
 
-    /// Forget counters, limiters, rule match counts and the ledger (rules themselves stay).
+    /// Forget counters, limiters, rule match counts and the ledger (rules, latency, grace and models stay: they
+    /// are settings, not counts).
     pub(crate) fn reset(&self) {
         let fresh = Arc::new(KeyRegistry::new(&self.config, self.now()));
         *self.keys.write() = fresh;

@@ -15,6 +15,7 @@
 //! - [`html`]: the view model and the embedded template.
 //! - [`mod@compare`]: deltas, directions and the [`compare::RegressionBudget`].
 //! - [`junit`]: the JUnit XML renderer.
+//! - [`leak_judging`]: whether resource verdicts counted (`judge_leaks`), and how every renderer says so.
 //! - [`mod@format`]: number formatting with units, shared by all renderers.
 //! - `browser` (feature `test-support`): headless Chromium as the check that a report really renders, for tests.
 
@@ -27,6 +28,7 @@ pub mod format;
 pub mod html;
 pub mod input;
 pub mod junit;
+pub mod leak_judging;
 
 pub use compare::{compare, compare_files, Comparison, RegressionBudget};
 pub use error::ReportError;

@@ -6,7 +6,13 @@
 //! timestamp>` with `<properties>` (scenario, seed, verdict) → `<testcase classname name time>` with a
 //! `<failure message type>` (a limit or verdict that failed), an `<error message type>` (the run could not be
 //! judged: CRASHED, INVALID, INCONCLUSIVE, INTERRUPTED) or `<skipped message>` (no verdict yet; a resource
-//! metric too short to judge; a behaviour check with nothing to judge).
+//! metric too short to judge; a behaviour check with nothing to judge; every resource metric of a run with
+//! `judge_leaks = false`).
+//!
+//! A resource verdict that did not count toward the exit code (`judge_leaks = false`) is `<skipped>` with the
+//! message `LEAK — reported, not judged (judge_leaks = false): <reason>`, not a passed case: CI readers
+//! (GitHub test reporters, GitLab, Jenkins) list skipped cases with their message and count them apart, while
+//! a passed case's text is hidden, so the measured LEAK stays visible without failing the build.
 //!
 //! Suites: `thresholds` (one case per threshold result), `verdicts` (the overall verdict and one case per
 //! resource metric of the leak report), and `behaviour` (one case per proxy-behaviour verdict, when the summary
@@ -19,6 +25,7 @@ use load_stats::summary::Summary;
 use sut_monitor::leak::LeakReport;
 
 use crate::html::view;
+use crate::leak_judging::LeakJudging;
 
 const TEMPLATE: &str = include_str!("../templates/junit.xml.j2");
 
@@ -192,12 +199,17 @@ pub fn verdict_cases(summary: &Summary) -> Vec<Case> {
     if summary.leak_report.is_null() {
         return cases;
     }
+    let judging = LeakJudging::from_config(&summary.config);
     match serde_json::from_value::<LeakReport>(summary.leak_report.clone()) {
         Ok(leak) => cases.extend(leak.metrics.iter().map(|m| Case {
             classname: "harness.resources".into(),
             name: format!("{} leak/growth", m.metric.name()),
-            outcome: metric_outcome(m.verdict.as_str()),
-            message: format!("{}: {}", m.verdict, m.trend.reason),
+            outcome: if judging.counts() {
+                metric_outcome(m.verdict.as_str())
+            } else {
+                CaseOutcome::Skipped
+            },
+            message: format!("{}: {}", judging.label(m.verdict.as_str()), m.trend.reason),
             details: serde_json::to_string(&m.trend.numbers).unwrap_or_default(),
         })),
         Err(e) => cases.push(Case {

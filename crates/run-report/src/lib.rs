@@ -16,6 +16,7 @@
 //! - [`mod@compare`]: deltas, directions and the [`compare::RegressionBudget`].
 //! - [`junit`]: the JUnit XML renderer (one run, or a whole suite).
 //! - [`suite`]: a suite directory's index (`suite.json`, `report.html`).
+//! - [`leak_judging`]: whether resource verdicts counted (`judge_leaks`), and how every renderer says so.
 //! - [`mod@format`]: number formatting with units, shared by all renderers.
 //! - `browser` (feature `test-support`): headless Chromium as the check that a report really renders, for tests.
 
@@ -28,6 +29,7 @@ pub mod format;
 pub mod html;
 pub mod input;
 pub mod junit;
+pub mod leak_judging;
 pub mod suite;
 
 pub use compare::{compare, compare_files, Comparison, RegressionBudget};

@@ -466,6 +466,7 @@ fn config_json(
         "thresholds": scenario.thresholds,
         "behaviour": scenario.behaviour.as_ref().map(|b| b.get_ref()),
         "timeline": scenario.timeline.iter().map(|e| e.get_ref()).collect::<Vec<_>>(),
+        "monitor": { "judge_leaks": scenario.monitor.judge_leaks },
     })
 }
 
@@ -511,6 +512,9 @@ fn print_report(summary: &Summary, outputs: &Outputs, behaviour: Option<&Behavio
             v.detail
         );
     }
+    run_report::leak_judging::terminal_lines(summary)
+        .iter()
+        .for_each(|l| eprintln!("  {l}"));
     for r in &summary.verdict_reasons {
         eprintln!("  - {r}");
     }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use sut_monitor::leak::LeakReport;
 
 use crate::input::ReportInput;
+use crate::leak_judging::LeakJudging;
 use time_charts::{chart_groups, Chart};
 
 const TEMPLATE: &str = include_str!("../../templates/report.html.j2");
@@ -25,6 +26,8 @@ struct Page<'a> {
     verdict_class: &'static str,
     exit_code: i32,
     reasons: &'a [String],
+    /// The resource verdict that did not count toward the exit code, for the banner.
+    resource_note: Option<String>,
     started_at: String,
     duration: String,
     seed: Option<String>,
@@ -93,12 +96,16 @@ pub fn render_html(input: &ReportInput) -> String {
     let groups = render_groups(input, leak.as_ref());
     let keys = input.keys.as_ref().map(view::keys);
     let title = view::scenario_name(&summary.config).unwrap_or_else(|| "load test".to_owned());
+    let judging = LeakJudging::from_config(&summary.config);
     let page = Page {
         verdict_class: view::verdict_class(&summary.verdict),
         title,
         verdict: &summary.verdict,
         exit_code: summary.exit_code,
         reasons: &summary.verdict_reasons,
+        resource_note: leak
+            .as_ref()
+            .and_then(|l| view::banner_resource_note(l, judging)),
         started_at: crate::format::timestamp(&summary.started_at),
         duration: crate::format::duration_secs(summary.duration_secs),
         seed: view::seed(&summary.config),
@@ -107,7 +114,7 @@ pub fn render_html(input: &ReportInput) -> String {
         notes,
         thresholds: view::thresholds(summary),
         thresholds_passed: summary.thresholds_passed,
-        resource_verdict: leak.as_ref().map(view::resource_verdict),
+        resource_verdict: leak.as_ref().map(|l| view::resource_verdict(l, judging)),
         behaviour: view::behaviour(&input.behaviour),
         latency_drift: view::latency_drift(&input.raw_summary),
         load_generator: view::generator(&input.raw_summary),

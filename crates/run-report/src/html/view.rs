@@ -10,6 +10,7 @@ use sut_monitor::leak::{LeakReport, MetricReport};
 
 use crate::format::{self, NOT_AVAILABLE};
 use crate::input::{KeyFairness, ReportInput};
+use crate::leak_judging::{LeakJudging, NOT_JUDGED};
 
 /// CSS class of a verdict banner or badge.
 pub fn verdict_class(verdict: &str) -> &'static str {
@@ -61,6 +62,8 @@ pub struct MetricRow {
 pub struct ResourceVerdict {
     verdict: String,
     class: &'static str,
+    /// [`crate::leak_judging::NOT_JUDGED`] when the verdicts did not count toward the exit code.
+    not_judged: Option<&'static str>,
     reasons: Vec<String>,
     sampling: String,
     metrics: Vec<MetricRow>,
@@ -288,12 +291,13 @@ pub fn behaviour(verdicts: &[crate::input::BehaviourVerdict]) -> Vec<BehaviourRo
         .collect()
 }
 
-/// The leak report section.
-pub fn resource_verdict(leak: &LeakReport) -> ResourceVerdict {
+/// The leak report section; with verdicts that did not count, every badge is neutral and says so.
+pub fn resource_verdict(leak: &LeakReport, judging: LeakJudging) -> ResourceVerdict {
     let s = &leak.sampling;
     ResourceVerdict {
         verdict: leak.verdict.as_str().into(),
-        class: verdict_class(leak.verdict.as_str()),
+        class: judging.class(leak.verdict.as_str()),
+        not_judged: (!judging.counts()).then_some(NOT_JUDGED),
         reasons: leak.reasons.clone(),
         sampling: format!(
             "{} samples every {} s; warm-up {}, steady {}, drain {}; largest gap {} s; monitor cost {} of a core.",
@@ -305,11 +309,23 @@ pub fn resource_verdict(leak: &LeakReport) -> ResourceVerdict {
             format::significant(s.max_gap_secs),
             format::percent(Some(s.monitor_cpu_percent)),
         ),
-        metrics: leak.metrics.iter().map(metric_row).collect(),
+        metrics: leak
+            .metrics
+            .iter()
+            .map(|m| metric_row(m, judging))
+            .collect(),
     }
 }
 
-fn metric_row(m: &MetricReport) -> MetricRow {
+/// The banner's line about a resource verdict that did not count, when it is not a PASS (a red LEAK would
+/// otherwise be the only resource word near a green PASS).
+pub fn banner_resource_note(leak: &LeakReport, judging: LeakJudging) -> Option<String> {
+    let verdict = leak.verdict.as_str();
+    (!judging.counts() && verdict != "PASS")
+        .then(|| format!("Proxy resources: {}", judging.label(verdict)))
+}
+
+fn metric_row(m: &MetricReport, judging: LeakJudging) -> MetricRow {
     let memory = m.metric.is_memory();
     let amount = |v: f64| {
         if memory {
@@ -323,7 +339,7 @@ fn metric_row(m: &MetricReport) -> MetricRow {
     MetricRow {
         metric: m.metric.name().into(),
         verdict: m.verdict.as_str().into(),
-        class: verdict_class(m.verdict.as_str()),
+        class: judging.class(m.verdict.as_str()),
         slope: n.map_or(NOT_AVAILABLE.into(), |n| per_hour(n.slope_per_hour)),
         ci: n.map_or(NOT_AVAILABLE.into(), |n| {
             format!(

@@ -131,7 +131,7 @@ pub struct CompareArgs {
     /// The current run: the same kind as the baseline (a run, or a suite directory).
     pub current: PathBuf,
     /// Regression budget TOML (default: p95 +10 %, p99 +20 %, throughput -10 %, RSS slope +50 %, key fairness
-    /// -0.1, Retry-After violations +5, recovery +50 % (min 1 s), TTFT overhead +20 % (min 5 ms), ...).
+    /// -0.1, Retry-After violations +5, recovery +50 % (min 1 s), TTFT overhead +50 % (min 20 ms), ...).
     #[arg(long)]
     pub budget: Option<PathBuf>,
     /// Also write the comparison as markdown (for a PR comment) to this file.

@@ -478,7 +478,7 @@ mod tests {
             ("failures reach the client", measured(0.86, 0, Some(0.2), recovered(2000.0), 3.1), &["failover masking · key2 rate-limited"]),
             ("slow recovery", measured(0.86, 0, Some(0.97), recovered(3500.0), 3.1), &["recovery · key2 rate-limited"]),
             ("no recovery seen for long", measured(0.86, 0, Some(0.97), json!({"outcome": "not_recovered", "observed_ms": 9000.0, "confirmable_ms": 8000.0}), 3.1), &["recovery · key2 rate-limited"]),
-            ("TTFT added", measured(0.86, 0, Some(0.97), recovered(2000.0), 40.0), &["TTFT overhead"]),
+            ("TTFT added", measured(0.86, 0, Some(0.97), recovered(2000.0), 60.0), &["TTFT overhead"]),
             ("everything better", measured(1.0, 0, Some(1.0), recovered(1000.0), 1.0), &[]),
         ];
         for (what, current, expected) in cases {

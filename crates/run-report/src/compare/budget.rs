@@ -81,11 +81,13 @@ pub struct RegressionBudget {
     #[serde(with = "human_duration::serde::required")]
     pub recovery_increase_at_least: Duration,
     /// Max rise of the TTFT the proxy adds to streams (median client TTFT − upstream TTFT), percent (default
-    /// 20), but never less than [`Self::ttft_overhead_increase_at_least`]: a correct proxy adds a few ms on
-    /// loopback, and scheduler noise on a busy machine moves that by more than 20 %.
+    /// 50), but never less than [`Self::ttft_overhead_increase_at_least`]. The figure is mostly scheduling: the
+    /// same correct proxy on a shared two-core machine measured from 4 ms (idle) to 27 ms (load average 16), so
+    /// only a rise of tens of milliseconds — a proxy doing slow work before it forwards — says something about the
+    /// proxy. A proxy that holds streams back is caught by the buffering state instead.
     #[serde(deserialize_with = "number_or_off")]
     pub ttft_overhead_increase_percent: Option<f64>,
-    /// The smallest rise of the TTFT overhead that is a regression (default 5 ms).
+    /// The smallest rise of the TTFT overhead that is a regression (default 20 ms).
     #[serde(with = "human_duration::serde::required")]
     pub ttft_overhead_increase_at_least: Duration,
     /// Whether streams that passed through in the baseline and are buffered in the current run are a regression
@@ -114,8 +116,8 @@ impl Default for RegressionBudget {
             masking_drop: Some(0.1),
             recovery_increase_percent: Some(50.0),
             recovery_increase_at_least: Duration::from_secs(1),
-            ttft_overhead_increase_percent: Some(20.0),
-            ttft_overhead_increase_at_least: Duration::from_millis(5),
+            ttft_overhead_increase_percent: Some(50.0),
+            ttft_overhead_increase_at_least: Duration::from_millis(20),
             streams_must_not_become_buffered: true,
             behaviour_checks_must_not_fail: true,
         }
@@ -194,7 +196,7 @@ mod tests {
                 Some(0.05),
                 None,
                 Duration::from_secs(2),
-                Duration::from_millis(5)
+                Duration::from_millis(20)
             )
         );
         for (text, expected) in [

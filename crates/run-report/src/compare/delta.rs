@@ -291,13 +291,17 @@ pub struct CheckChange {
 }
 
 impl CheckChange {
-    /// Better/worse: fail (buffered) is worse than anything else, pass (pass-through) better than anything else.
+    /// Better/worse: fail (buffered) is worse than anything else, pass (pass-through) better than anything else;
+    /// `n/a` when not compared.
     pub fn direction(&self) -> Direction {
         let rank = |outcome: &str| match outcome {
             "pass" | "pass_through" => 0,
             "fail" | "buffered" => 2,
             _ => 1,
         };
+        if self.not_compared.is_some() {
+            return Direction::NotAvailable;
+        }
         match (self.baseline.as_deref(), self.current.as_deref()) {
             (Some(b), Some(c)) => match rank(c).cmp(&rank(b)) {
                 std::cmp::Ordering::Less => Direction::Better,
@@ -344,11 +348,11 @@ mod tests {
             (4000.0, 5900.0, Better::Lower, at_least(50.0, 1000.0), Direction::Worse, false),
             (4000.0, 6100.0, Better::Lower, at_least(50.0, 1000.0), Direction::Worse, true),
             (0.0, 1000.0, Better::Lower, at_least(50.0, 1000.0), Direction::Worse, false),
-            // TTFT overhead (ms): +20 %, at least +5 ms.
-            (3.1, 7.9, Better::Lower, at_least(20.0, 5.0), Direction::Worse, false),
-            (3.1, 8.2, Better::Lower, at_least(20.0, 5.0), Direction::Worse, true),
-            (50.0, 59.0, Better::Lower, at_least(20.0, 5.0), Direction::Worse, false),
-            (50.0, 61.0, Better::Lower, at_least(20.0, 5.0), Direction::Worse, true),
+            // TTFT overhead (ms): +50 %, at least +20 ms.
+            (15.8, 27.3, Better::Lower, at_least(50.0, 20.0), Direction::Worse, false),
+            (3.1, 23.2, Better::Lower, at_least(50.0, 20.0), Direction::Worse, true),
+            (60.0, 89.0, Better::Lower, at_least(50.0, 20.0), Direction::Worse, false),
+            (60.0, 91.0, Better::Lower, at_least(50.0, 20.0), Direction::Worse, true),
         ];
         for (baseline, current, better, budget, direction, regressed) in cases {
             let d = judge(

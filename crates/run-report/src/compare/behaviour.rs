@@ -67,8 +67,10 @@ fn compare_figure(kind: FigureKind, baseline: Figure, current: Figure) -> Delta 
         )
     };
     if let Figure::AtLeast(at_least, _) = current {
-        let bound = judged(Some(at_least));
+        let mut bound = judged(Some(at_least));
         if bound.regressed && kind.better == Better::Lower {
+            // The current value shown is a lower bound: say so in the name.
+            bound.metric = format!("{} (not recovered)", kind.metric);
             return bound;
         }
     }
@@ -477,7 +479,7 @@ mod tests {
             ("Retry-After ignored", measured(0.86, 120, Some(0.97), recovered(2000.0), 3.1), &["Retry-After violations"]),
             ("failures reach the client", measured(0.86, 0, Some(0.2), recovered(2000.0), 3.1), &["failover masking · key2 rate-limited"]),
             ("slow recovery", measured(0.86, 0, Some(0.97), recovered(3500.0), 3.1), &["recovery · key2 rate-limited"]),
-            ("no recovery seen for long", measured(0.86, 0, Some(0.97), json!({"outcome": "not_recovered", "observed_ms": 9000.0, "confirmable_ms": 8000.0}), 3.1), &["recovery · key2 rate-limited"]),
+            ("no recovery seen for long", measured(0.86, 0, Some(0.97), json!({"outcome": "not_recovered", "observed_ms": 9000.0, "confirmable_ms": 8000.0}), 3.1), &["recovery · key2 rate-limited (not recovered)"]),
             ("TTFT added", measured(0.86, 0, Some(0.97), recovered(2000.0), 60.0), &["TTFT overhead"]),
             ("everything better", measured(1.0, 0, Some(1.0), recovered(1000.0), 1.0), &[]),
         ];

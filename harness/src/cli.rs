@@ -28,7 +28,7 @@ pub enum Command {
     Watch(sut_monitor::watch::WatchArgs),
     /// Render (or re-render) the self-contained HTML report of a results directory or summary.json.
     Report(ReportArgs),
-    /// Compare a run's summary.json with a baseline's; exit 1 when the regression budget is exceeded.
+    /// Compare a run (or a suite of runs) with a baseline; exit 1 when the regression budget is exceeded.
     Compare(CompareArgs),
     /// Internal: run the workspace's reference proxy (the harness re-executes itself with this).
     #[command(name = "__reference-proxy", hide = true)]
@@ -140,11 +140,13 @@ pub struct ReportArgs {
 /// `harness compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The baseline run's summary.json (e.g. last night's).
+    /// The baseline: a run's results directory or summary.json (e.g. last night's), or a suite directory
+    /// (holding suite.json) to compare run by run, matched by scenario.
     pub baseline: PathBuf,
-    /// The current run's summary.json.
+    /// The current run: the same kind as the baseline (a run, or a suite directory).
     pub current: PathBuf,
-    /// Regression budget TOML (default: p95 +10 %, p99 +20 %, throughput -10 %, RSS slope +50 %, ...).
+    /// Regression budget TOML (default: p95 +10 %, p99 +20 %, throughput -10 %, RSS slope +50 %, key fairness
+    /// -0.1, Retry-After violations +5, recovery +50 % (min 1 s), TTFT overhead +50 % (min 20 ms), ...).
     #[arg(long)]
     pub budget: Option<PathBuf>,
     /// Also write the comparison as markdown (for a PR comment) to this file.

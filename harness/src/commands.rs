@@ -74,20 +74,21 @@ fn report(args: &ReportArgs) -> Result<Exit, HarnessError> {
     Ok(Exit::Pass)
 }
 
-/// `harness compare BASELINE CURRENT`: deltas with direction; exit 1 when the regression budget is exceeded.
+/// `harness compare BASELINE CURRENT`: two runs or two suite directories; deltas with direction; exit 1 when the
+/// regression budget is exceeded, 2 for unreadable input or a suite compared with a single run.
 fn compare(args: &CompareArgs) -> Result<Exit, HarnessError> {
     let bad_input = |e: run_report::ReportError| HarnessError::BadInput(e.to_string());
     let budget = match &args.budget {
         Some(path) => run_report::RegressionBudget::from_toml_file(path).map_err(bad_input)?,
         None => run_report::RegressionBudget::default(),
     };
-    let comparison =
-        run_report::compare_files(&args.baseline, &args.current, &budget).map_err(bad_input)?;
-    print!("{}", comparison.to_table());
+    let outcome =
+        run_report::compare_paths(&args.baseline, &args.current, &budget).map_err(bad_input)?;
+    print!("{}", outcome.to_table());
     if let Some(path) = &args.markdown {
-        std::fs::write(path, comparison.to_markdown()).map_err(|e| HarnessError::io(path, e))?;
+        std::fs::write(path, outcome.to_markdown()).map_err(|e| HarnessError::io(path, e))?;
     }
-    Ok(if comparison.regressed() {
+    Ok(if outcome.regressed() {
         Exit::Failed
     } else {
         Exit::Pass

@@ -17,20 +17,26 @@ pub const SUITE_JSON: &str = "suite.json";
 /// File name of the JUnit document of a whole suite.
 pub const SUITE_JUNIT: &str = "junit.xml";
 
-/// `suite.json`.
+/// `suite.json`. Reading is lenient about everything but `runs` (older or hand-written indexes still compare).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteIndex {
     /// Always `"suite"` (tells a suite directory from a run's).
+    #[serde(default = "suite_kind")]
     pub kind: String,
     /// When the suite started (RFC 3339, UTC).
+    #[serde(default)]
     pub started: String,
     /// The proxy profile used, if any.
+    #[serde(default)]
     pub profile: Option<String>,
     /// The worst run's verdict (`PASS` when every run passed; `RUNNING` while it runs).
+    #[serde(default)]
     pub verdict: String,
     /// The suite's exit code: the worst run's by the documented precedence.
+    #[serde(default)]
     pub exit_code: i32,
     /// Wall time so far, in seconds.
+    #[serde(default)]
     pub duration_secs: f64,
     /// One entry per selected scenario, in run order.
     pub runs: Vec<SuiteRun>,
@@ -42,14 +48,18 @@ pub struct SuiteRun {
     /// Scenario name.
     pub scenario: String,
     /// Scenario file.
+    #[serde(default)]
     pub file: String,
     /// Its results directory, relative to the suite directory.
     pub dir: String,
     /// `PASS`, `FAIL`, ... as in its `summary.json`; `ERROR` when it produced no results; `NOT RUN`.
+    #[serde(default)]
     pub verdict: String,
     /// Its exit code (`null` when not run).
+    #[serde(default)]
     pub exit_code: Option<i32>,
     /// Its wall time in seconds.
+    #[serde(default)]
     pub duration_secs: f64,
     /// The verdict's reasons (or the error that stopped it).
     #[serde(default)]
@@ -64,14 +74,17 @@ impl SuiteIndex {
         let index: SuiteIndex = serde_json::from_str(&text)
             .map_err(|e| ReportError::invalid(&path, format!("not a suite index: {e}")))?;
         if index.kind != "suite" {
-            return Err(ReportError::invalid(&path, "`kind` is not \"suite\""));
+            return Err(ReportError::invalid(
+                &path,
+                format!("`kind` is {:?}, expected \"suite\"", index.kind),
+            ));
         }
         Ok(index)
     }
 
     /// Whether `dir` is a suite directory (holds `suite.json`).
     pub fn is_suite_dir(dir: &Path) -> bool {
-        dir.join(SUITE_JSON).is_file()
+        dir.is_dir() && dir.join(SUITE_JSON).is_file()
     }
 
     /// Writes `suite.json` and `report.html` into `dir` (each through a temporary file, so a reader never sees
@@ -121,6 +134,10 @@ impl SuiteIndex {
         )
         .unwrap_or_else(|e| format!("<!DOCTYPE html><p>template error: {e}</p>"))
     }
+}
+
+fn suite_kind() -> String {
+    "suite".into()
 }
 
 /// CSS class of a verdict badge.

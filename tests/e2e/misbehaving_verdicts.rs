@@ -573,7 +573,8 @@ async fn while_every_key_rests_the_correct_proxy_answers_429_at_once_and_the_hol
 }
 
 /// `scenarios/all_keys_exhausted.toml` as it is (its `[behaviour] max_exhausted_answer` sets the limit), cut to
-/// 16 s so 6 s of "every key rate-limited" are judged, against the correct and the holding fixture at once.
+/// 16 s: its whole 4 s of "every key rate-limited" (10-14 s) are judged, and the keys' rests end before the load
+/// does, against the correct and the holding fixture at once.
 #[tokio::test(flavor = "multi_thread")]
 async fn exhausted_answer_fails_only_for_the_proxy_that_holds_requests() {
     let catalogue = concat!(

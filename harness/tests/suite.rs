@@ -5,7 +5,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
 /// A short scenario against the default system under test; `extra` adds tables.
 fn scenario(name: &str, tags: &str, extra: &str) -> String {

@@ -1,19 +1,21 @@
 //! The example FastAPI proxy (`examples/fastapi-proxy`, correct: no `--defect`) through the behaviour scenarios of
-//! the catalogue, the way a user tests their own proxy: an external `mock-upstream` process with an admin token,
-//! the Python proxy started by the test in front of it, and `harness run SCENARIO --target URL --proxy-pid PID
-//! --upstream MOCK --upstream-admin-token T`. Each run must PASS (exit 0) and the checks the scenario is about must
-//! have been judged as passed. This calibrates the verdicts on a proxy in the users' own stack, not only on the
-//! workspace's reference proxy.
+//! the catalogue, the two ways a user tests their own proxy. Each run must PASS (exit 0) and the checks the
+//! scenario is about must have been judged as passed. This calibrates the verdicts on a proxy in the users' own
+//! stack, not only on the workspace's reference proxy.
 //!
-//! The external mock is configured from the scenario's `[upstream]` table (keys, latency, seed), because keys,
-//! latency and seed are the mock's own: the harness changes only its rules, ledger and epoch at runtime. The
-//! proxy gets the mock's keys in the reference proxy's keys-file format.
+//! - **The failure suite through the example's profile**, exactly the pull-request smoke a user runs:
+//!   `harness run scenarios/ --proxy examples/fastapi-proxy/profile.toml --scenario-tags failure -t 30s` — the
+//!   harness starts a fresh proxy and in-process mock per scenario; the suite must exit 0 with every run PASS.
+//! - **Attached, through an external mock** (`burst_then_recover`): an external `mock-upstream` process with an
+//!   admin token, the Python proxy started by the test in front of it, and `harness run SCENARIO --target URL
+//!   --proxy-pid PID --upstream MOCK --upstream-admin-token T`. The external mock is configured from the scenario's
+//!   `[upstream]` table (keys, latency, seed), because keys, latency and seed are the mock's own: the harness
+//!   changes only its rules, latency, ledger and epoch at runtime. The proxy gets the mock's keys in the reference
+//!   proxy's keys-file format.
 //!
-//! Runs are one at a time (the Python proxy needs a core of its own on a 2-core machine), shortened with `-t`
-//! exactly as the catalogue test shortens them (the failure scenarios at `-t 30s`, as a pull-request smoke runs
-//! them): about 4 minutes in all. Without `python3` or the example's
-//! requirements the test is skipped with a message on stderr; with `CI` set it fails instead, naming what is
-//! missing.
+//! Runs are one at a time (the Python proxy needs a core of its own on a 2-core machine): about 4 minutes in
+//! all. Without `python3` or the example's requirements the test is skipped with a message on stderr; with `CI`
+//! set it fails instead, naming what is missing.
 
 mod common;
 
@@ -224,6 +226,83 @@ async fn run_case(case: &Case, dir: &Path) -> Vec<String> {
     problems(case, output.status.code(), &summary)
 }
 
+/// The failure scenarios as one suite through the example's profile; returns what is wrong, per scenario.
+async fn run_failure_suite(out: &Path) -> Vec<String> {
+    let profile = repo_root().join("examples/fastapi-proxy/profile.toml");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("run")
+        .arg(repo_root().join("scenarios"))
+        .arg("--proxy")
+        .arg(&profile)
+        .args([
+            "--scenario-tags",
+            "failure",
+            "-t",
+            FAILURE_SMOKE,
+            "--quiet",
+            "--no-report",
+        ])
+        .arg("--out")
+        .arg(out)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(600), run)
+        .await
+        .expect("the failure suite took over 10 minutes")
+        .expect("run harness");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let read = |path: PathBuf| -> serde_json::Value {
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; stderr:\n{stderr}", path.display()));
+        serde_json::from_str(&text).expect("JSON")
+    };
+    let index = read(out.join("suite.json"));
+    let mut wrong = Vec::new();
+    if output.status.code() != Some(0) {
+        wrong.push(format!(
+            "suite: exit {:?}, expected 0",
+            output.status.code()
+        ));
+    }
+    let suite_cases: Vec<&Case> = CASES
+        .iter()
+        .filter(|c| c.run_time == FAILURE_SMOKE)
+        .collect();
+    let ran: Vec<&str> = index["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["scenario"].as_str())
+        .collect();
+    let mut expected: Vec<&str> = suite_cases.iter().map(|c| c.name).collect();
+    expected.sort_unstable();
+    let mut ran_sorted = ran.clone();
+    ran_sorted.sort_unstable();
+    assert_eq!(
+        ran_sorted, expected,
+        "the failure tag selects the failure cases"
+    );
+    for case in suite_cases {
+        let summary = read(out.join(case.name).join("summary.json"));
+        let code = summary["exit_code"].as_i64().map(|c| c as i32);
+        eprintln!(
+            "{} (suite) against the FastAPI example: exit {code:?}, verdict {}\n{}",
+            case.name,
+            summary["verdict"],
+            verdict_lines(&summary)
+        );
+        let problems = problems(case, code, &summary);
+        if !problems.is_empty() {
+            wrong.push(format!("{}: {}", case.name, problems.join("; ")));
+        }
+    }
+    let junit = std::fs::read_to_string(out.join("junit.xml")).expect("the suite's junit.xml");
+    if junit.contains("<failure") || junit.contains("<error") {
+        wrong.push("suite junit.xml has failures or errors".into());
+    }
+    wrong
+}
+
 /// Every behaviour verdict and threshold of a run, one per line, as the harness prints them.
 fn verdict_lines(summary: &serde_json::Value) -> String {
     let behaviour = summary["engine"]["behaviour"]["verdicts"]
@@ -299,8 +378,8 @@ async fn the_correct_fastapi_example_passes_the_behaviour_scenarios() {
         return;
     }
     let dir = common::temp_dir();
-    let mut report = Vec::new();
-    for case in &CASES {
+    let mut report = run_failure_suite(&dir.join("suite")).await;
+    for case in CASES.iter().filter(|c| c.run_time != FAILURE_SMOKE) {
         let wrong = run_case(case, &dir.join(case.name)).await;
         if !wrong.is_empty() {
             report.push(format!("{}: {}", case.name, wrong.join("; ")));

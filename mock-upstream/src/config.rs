@@ -51,6 +51,8 @@ pub struct MockConfig {
     /// was on the wire when the 429 was written), later ones are Retry-After violations.
     #[serde(with = "human_duration::serde::required")]
     pub retry_after_grace: Duration,
+    /// HTTPS with HTTP/2 and HTTP/1.1 by ALPN (see `tls`); off by default.
+    pub tls: crate::tls::TlsConfig,
 }
 
 impl Default for MockConfig {
@@ -70,6 +72,7 @@ impl Default for MockConfig {
             hang_max: Duration::from_secs(300),
             fault_sequence_cap: 10_000,
             retry_after_grace: crate::ledger::DEFAULT_RETRY_AFTER_GRACE,
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -261,7 +264,7 @@ impl MockConfig {
             rule.validate(&label)
                 .map_err(|err| (format!("rules[{index}]"), err.to_string()))?;
         }
-        Ok(())
+        self.tls.validate()
     }
 
     /// A copy safe to show: secrets and the admin token replaced by `"***"`.

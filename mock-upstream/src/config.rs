@@ -387,6 +387,14 @@ token = "secret-admin"
                 "mock.toml: field `models[1]`: must be a non-empty model name",
             ),
             ("models = \"gpt-5\"\n", "mock.toml:1:10: field `models`"),
+            (
+                "[tls]\nenable = true\n",
+                "mock.toml:2:1: field `tls.enable`",
+            ),
+            (
+                "[tls]\nca_out = \"ca.pem\"\n",
+                "mock.toml: field `tls.ca_out`: is set but TLS is off",
+            ),
         ];
         for (text, expected) in cases {
             let message = MockConfig::from_toml_str(text, "mock.toml")

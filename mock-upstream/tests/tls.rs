@@ -288,3 +288,71 @@ async fn on_http1_over_tls_a_reset_fault_drops_the_connection() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(client.is_closed(), "the whole connection is gone");
 }
+
+#[tokio::test]
+async fn the_ledger_counts_connections_and_handshakes_by_first_key() {
+    let mock = start_tls(keys(&[("k1", "sk-1"), ("k2", "sk-2")])).await;
+    let mut pooled = connect_trusting(&mock, H2_AND_H1).await;
+    for secret in ["sk-1", "sk-1", "sk-2", "sk-1"] {
+        let response = pooled.send(get(&mock, "/v1/models", secret)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    for _ in 0..3 {
+        let mut fresh = connect_trusting(&mock, H1_ONLY).await;
+        let response = fresh.send(get(&mock, "/v1/models", "sk-2")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let ledger = mock.ledger();
+    let counts = |id: &str| {
+        let key = &ledger.keys[id];
+        (
+            key.connections,
+            key.tls_handshakes,
+            key.requests_per_connection,
+        )
+    };
+    assert_eq!(counts("k1"), (1, 1, Some(4.0)), "one pooled connection");
+    assert_eq!(counts("k2"), (3, 3, Some(1.0)), "a connection per request");
+    let totals = &ledger.totals;
+    assert_eq!(
+        (
+            totals.connections,
+            totals.tls_handshakes,
+            totals.requests_per_connection
+        ),
+        (4, 4, Some(7.0 / 4.0))
+    );
+
+    mock.reset();
+    pooled.send(get(&mock, "/v1/models", "sk-2")).await.unwrap();
+    let ledger = mock.ledger();
+    assert_eq!(ledger.keys["k1"].connections, 0);
+    assert_eq!(
+        (
+            ledger.keys["k2"].connections,
+            ledger.keys["k2"].requests_per_connection
+        ),
+        (1, Some(1.0)),
+        "an open connection counts again after a reset, under its next request's key"
+    );
+
+    let plain = common::start(keys(&[("k1", "sk-1")])).await;
+    for _ in 0..3 {
+        let response = common::client()
+            .get(format!("{}/v1/models", plain.base_url()))
+            .bearer_auth("sk-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let key = &plain.ledger().keys["k1"];
+    assert_eq!(
+        (
+            key.connections,
+            key.tls_handshakes,
+            key.requests_per_connection
+        ),
+        (3, 0, Some(1.0))
+    );
+}

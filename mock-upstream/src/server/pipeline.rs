@@ -148,11 +148,12 @@ impl<'a> Exchange<'a> {
     }
 
     fn run(mut self) -> Outcome {
-        let key = match self
-            .state
-            .registry()
-            .lookup(secret(&self.call.headers, self.provider))
-        {
+        let registry = self.state.registry();
+        let lookup = registry.lookup(secret(&self.call.headers, self.provider));
+        if let Some(conn) = &self.call.conn {
+            conn.count_request(&registry, lookup.key());
+        }
+        let key = match lookup {
             KeyLookup::Accepted(key) => key,
             KeyLookup::Rejected(bucket) => return self.reject(&bucket, ApiError::InvalidKey),
         };

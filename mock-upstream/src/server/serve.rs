@@ -16,7 +16,7 @@ use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
@@ -29,6 +29,7 @@ use super::body::ResponseBody;
 use super::pipeline::Response;
 use super::placement::{Place, Places, StreamRuntime};
 use super::state::MockState;
+use crate::keys::{KeyRegistry, KeyRuntime};
 
 /// How long open connections get to finish after shutdown starts before they are dropped.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -59,15 +60,48 @@ struct ControlInner {
     wants_streams: AtomicBool,
     /// HTTP/2: many exchanges share the connection, so faults reset streams and it never relocates.
     multiplexed: bool,
+    /// The connection began with a TLS handshake.
+    tls: bool,
+    /// The key the connection is attributed to in the ledger (see `crate::ledger`).
+    owner: parking_lot::Mutex<Option<ConnectionOwner>>,
+}
+
+/// The key a connection is attributed to, in the key registry that was current then (a ledger reset
+/// replaces the registry, and the connection is then attributed afresh).
+struct ConnectionOwner {
+    registry: Weak<KeyRegistry>,
+    key: Arc<KeyRuntime>,
 }
 
 impl ConnControl {
-    /// The control of an HTTP/2 connection.
-    fn multiplexed() -> Self {
+    /// The control of a connection that began with a TLS handshake; `multiplexed` for HTTP/2.
+    fn over_tls(multiplexed: bool) -> Self {
         ConnControl(Arc::new(ControlInner {
-            multiplexed: true,
+            multiplexed,
+            tls: true,
             ..Default::default()
         }))
+    }
+
+    /// Count a provider request carrying `key` in the ledger of the connection's key, attributing the
+    /// connection to `key` first when this is its first request under `registry`.
+    pub(crate) fn count_request(&self, registry: &Arc<KeyRegistry>, key: &Arc<KeyRuntime>) {
+        let mut owner = self.0.owner.lock();
+        let attributed = owner
+            .as_ref()
+            .filter(|owner| std::ptr::eq(owner.registry.as_ptr(), Arc::as_ptr(registry)));
+        let owner_key = match attributed {
+            Some(owner) => &owner.key,
+            None => {
+                key.ledger().connection_opened(self.0.tls);
+                let fresh = ConnectionOwner {
+                    registry: Arc::downgrade(registry),
+                    key: Arc::clone(key),
+                };
+                &owner.insert(fresh).key
+            }
+        };
+        owner_key.ledger().connection_request();
     }
 
     /// Whether the connection carries concurrent exchanges (HTTP/2).
@@ -325,9 +359,7 @@ impl Http {
         };
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         let io = TokioIo::new(tls);
-        if h2 {
-            service.control = ConnControl::multiplexed();
-        }
+        service.control = ConnControl::over_tls(h2);
         let control = service.control.clone();
         let http = match h2 {
             true => Http::Tls2(Box::pin(

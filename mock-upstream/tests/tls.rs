@@ -269,6 +269,27 @@ async fn on_http2_a_dropping_fault_resets_only_its_stream() {
     assert!(format!("{body:?}").contains("INTERNAL_ERROR"), "{body:?}");
     let after = client.send(get(&mock, "/v1/models", "sk-1")).await.unwrap();
     assert_eq!(after.status(), StatusCode::OK, "still the same connection");
+
+    mock.set_rules(vec![reset_rule(FaultKind::Close)]).unwrap();
+    let closed = client
+        .send(post(&mock, "/v1/chat/completions", "sk-2", &chat(3, false)))
+        .await
+        .expect_err("`close` resets the stream too");
+    assert!(
+        format!("{closed:?}").contains("INTERNAL_ERROR"),
+        "{closed:?}"
+    );
+    let after = client.send(get(&mock, "/v1/models", "sk-1")).await.unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    let ledger = mock.ledger();
+    assert_eq!(
+        ledger.totals.connections, 1,
+        "every exchange on one connection"
+    );
+    assert_eq!(
+        ledger.keys["k2"].requests[&mock_upstream::Route::ChatCompletions]["none"],
+        2
+    );
 }
 
 #[tokio::test]

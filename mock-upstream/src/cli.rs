@@ -1,7 +1,9 @@
 //! Command line of the `mock-upstream` binary: load the config, apply flag overrides, bind, print the
-//! `listening on http://ADDR` line (first stdout line, flushed), serve until SIGINT/SIGTERM.
+//! `listening on http://ADDR` line (first stdout line; `https://` and a second line `ca file: PATH` with a
+//! generated TLS certificate; flushed), serve until SIGINT/SIGTERM.
 
 use crate::config::{ConfigError, KeyConfig, MockConfig};
+use crate::tls::{TlsError, TlsSetup};
 use clap::Parser;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -34,6 +36,13 @@ pub struct Args {
     /// Retry-After violations (overrides the config's `retry_after_grace`; default 250ms).
     #[arg(long, value_parser = human_duration::parse)]
     pub retry_after_grace: Option<std::time::Duration>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a certificate generated at start, or the config's
+    /// `[tls]` files (sets `tls.enabled`).
+    #[arg(long)]
+    pub tls: bool,
+    /// Write the generated CA certificate (PEM) here instead of a temporary file (sets `tls.ca_out`; needs TLS).
+    #[arg(long)]
+    pub ca_out: Option<PathBuf>,
 }
 
 /// An error the binary turns into exit code [`EXIT_BAD_CONFIG`].
@@ -50,6 +59,9 @@ pub enum CliError {
         /// What is wrong.
         problem: String,
     },
+    /// TLS files are unusable or the CA cannot be written.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Build the effective config from the file and the flags.
@@ -78,12 +90,21 @@ pub fn load_config(args: &Args) -> Result<MockConfig, CliError> {
     if let Some(grace) = args.retry_after_grace {
         config.retry_after_grace = grace;
     }
-    config
-        .validate()
-        .map_err(|(field, problem)| CliError::Flag {
-            flag: "keys",
+    config.tls.enabled |= args.tls;
+    if args.ca_out.is_some() {
+        config.tls.ca_out.clone_from(&args.ca_out);
+    }
+    config.validate().map_err(|(field, problem)| {
+        let flag = match field.as_str() {
+            "tls.ca_out" if args.ca_out.is_some() => "ca-out",
+            _ if field.starts_with("tls.") => "tls",
+            _ => "keys",
+        };
+        CliError::Flag {
+            flag,
             problem: format!("{field}: {problem}"),
-        })?;
+        }
+    })?;
     Ok(config)
 }
 
@@ -91,14 +112,22 @@ pub fn load_config(args: &Args) -> Result<MockConfig, CliError> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = load_config(&args)?;
     let shutdown = shutdown_signal()?;
+    let tls = match config.tls.enabled {
+        true => Some(TlsSetup::prepare(&config.tls).map_err(CliError::from)?),
+        false => None,
+    };
     let listener = bind(args.listen)?;
     let addr = listener.local_addr()?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    writeln!(stdout, "listening on {scheme}://{addr}")?;
+    if let Some(ca_file) = tls.as_ref().and_then(TlsSetup::ca_file) {
+        writeln!(stdout, "ca file: {}", ca_file.display())?;
+    }
     stdout.flush()?;
     drop(stdout);
     tracing::info!(%addr, keys = config.keys.len(), rules = config.rules.len(), "mock upstream serving");
-    crate::running::serve_until(config, listener, shutdown).await?;
+    crate::running::serve_until(config, listener, tls.as_ref(), shutdown).await?;
     Ok(())
 }
 

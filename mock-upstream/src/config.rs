@@ -51,6 +51,8 @@ pub struct MockConfig {
     /// was on the wire when the 429 was written), later ones are Retry-After violations.
     #[serde(with = "human_duration::serde::required")]
     pub retry_after_grace: Duration,
+    /// HTTPS with HTTP/2 and HTTP/1.1 by ALPN (see `tls`); off by default.
+    pub tls: crate::tls::TlsConfig,
 }
 
 impl Default for MockConfig {
@@ -70,6 +72,7 @@ impl Default for MockConfig {
             hang_max: Duration::from_secs(300),
             fault_sequence_cap: 10_000,
             retry_after_grace: crate::ledger::DEFAULT_RETRY_AFTER_GRACE,
+            tls: crate::tls::TlsConfig::default(),
         }
     }
 }
@@ -261,7 +264,7 @@ impl MockConfig {
             rule.validate(&label)
                 .map_err(|err| (format!("rules[{index}]"), err.to_string()))?;
         }
-        Ok(())
+        self.tls.validate()
     }
 
     /// A copy safe to show: secrets and the admin token replaced by `"***"`.
@@ -384,6 +387,14 @@ token = "secret-admin"
                 "mock.toml: field `models[1]`: must be a non-empty model name",
             ),
             ("models = \"gpt-5\"\n", "mock.toml:1:10: field `models`"),
+            (
+                "[tls]\nenable = true\n",
+                "mock.toml:2:1: field `tls.enable`",
+            ),
+            (
+                "[tls]\nca_out = \"ca.pem\"\n",
+                "mock.toml: field `tls.ca_out`: is set but TLS is off",
+            ),
         ];
         for (text, expected) in cases {
             let message = MockConfig::from_toml_str(text, "mock.toml")

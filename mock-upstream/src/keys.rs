@@ -69,6 +69,15 @@ pub(crate) enum KeyLookup {
     Rejected(Arc<KeyRuntime>),
 }
 
+impl KeyLookup {
+    /// The key (or bucket) the request is counted under, accepted or not.
+    pub(crate) fn key(&self) -> &Arc<KeyRuntime> {
+        match self {
+            KeyLookup::Accepted(key) | KeyLookup::Rejected(key) => key,
+        }
+    }
+}
+
 /// All keys of one mock lifetime (rebuilt on admin reset).
 #[derive(Debug)]
 pub(crate) struct KeyRegistry {

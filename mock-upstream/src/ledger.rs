@@ -12,6 +12,12 @@
 //! had had the grace to learn about the window and sent anyway. Every in-window arrival, race or violation, is
 //! also counted in a fixed-bucket depth histogram ([`RetryDepthHistogram`]), so "three requests in flight"
 //! (all under 250 ms) reads differently from "ignores Retry-After for 5 s" (arrivals spread to the window's end).
+//!
+//! # Connections
+//! A proxy that opens a new upstream connection (and TLS handshake) per request pays latency a pooled one does
+//! not. Each connection is attributed to the key of its first provider request, and every later provider
+//! request on it counts for that key too, whatever key it carries, so `requests_per_connection` near 1 flags
+//! the missing pool. A connection still open across a ledger reset counts again from its next request.
 
 use crate::faults::FaultKind;
 use crate::route::Route;
@@ -147,6 +153,15 @@ pub struct KeyLedgerSnapshot {
     pub fault_sequence: Vec<FaultRecord>,
     /// True when more faults were injected than the sequence keeps.
     pub fault_sequence_truncated: bool,
+    /// Client connections whose first provider request carried this key.
+    #[serde(default)]
+    pub connections: u64,
+    /// Of those, the ones that began with a TLS handshake.
+    #[serde(default)]
+    pub tls_handshakes: u64,
+    /// Provider requests (any key) on this key's connections per connection; null without connections.
+    #[serde(default)]
+    pub requests_per_connection: Option<f64>,
 }
 
 /// Sums over every key.
@@ -166,6 +181,15 @@ pub struct LedgerTotals {
     pub retry_window_depths: RetryDepthHistogram,
     /// Injected faults.
     pub faults: u64,
+    /// Client connections that carried a provider request.
+    #[serde(default)]
+    pub connections: u64,
+    /// Of those, the ones that began with a TLS handshake.
+    #[serde(default)]
+    pub tls_handshakes: u64,
+    /// Provider requests per connection over all connections; null without connections.
+    #[serde(default)]
+    pub requests_per_connection: Option<f64>,
 }
 
 /// The body of `GET /__admin/ledger`.
@@ -183,7 +207,12 @@ impl LedgerSnapshot {
     /// Build from per-key snapshots, computing totals.
     pub fn from_keys(uptime: Duration, keys: BTreeMap<String, KeyLedgerSnapshot>) -> Self {
         let mut totals = LedgerTotals::default();
+        let mut connection_requests = 0.0;
         for key in keys.values() {
+            totals.connections += key.connections;
+            totals.tls_handshakes += key.tls_handshakes;
+            connection_requests +=
+                key.requests_per_connection.unwrap_or(0.0) * key.connections as f64;
             totals.requests += key.total_requests;
             totals.rate_limited += key.rate_limited;
             totals.retry_after_violations += key.retry_after_violations;
@@ -191,6 +220,8 @@ impl LedgerSnapshot {
             totals.retry_window_depths = totals.retry_window_depths.plus(&key.retry_window_depths);
             totals.faults += key.faults.values().sum::<u64>();
         }
+        totals.requests_per_connection =
+            per_connection(connection_requests.round() as u64, totals.connections);
         LedgerSnapshot {
             uptime_ms: uptime.as_millis() as u64,
             keys,
@@ -217,6 +248,10 @@ pub(crate) struct KeyLedger {
     window_opened_at: Duration,
     /// When it ends: arrivals from then on are clear.
     retry_allowed_at: Duration,
+    connections: u64,
+    tls_handshakes: u64,
+    /// Provider requests (any key) on the connections attributed to this key.
+    connection_requests: u64,
 }
 
 impl KeyLedger {
@@ -235,6 +270,9 @@ impl KeyLedger {
             fault_sequence_truncated: false,
             window_opened_at: Duration::ZERO,
             retry_allowed_at: Duration::ZERO,
+            connections: 0,
+            tls_handshakes: 0,
+            connection_requests: 0,
         }
     }
 
@@ -314,8 +352,26 @@ impl KeyLedger {
             faults: self.faults.clone(),
             fault_sequence: self.fault_sequence.clone(),
             fault_sequence_truncated: self.fault_sequence_truncated,
+            connections: self.connections,
+            tls_handshakes: self.tls_handshakes,
+            requests_per_connection: per_connection(self.connection_requests, self.connections),
         }
     }
+
+    /// A connection's first provider request carried this key.
+    pub(crate) fn connection_opened(&mut self, tls: bool) {
+        self.connections += 1;
+        self.tls_handshakes += u64::from(tls);
+    }
+
+    /// A provider request arrived on a connection attributed to this key.
+    pub(crate) fn connection_request(&mut self) {
+        self.connection_requests += 1;
+    }
+}
+
+fn per_connection(requests: u64, connections: u64) -> Option<f64> {
+    (connections > 0).then(|| requests as f64 / connections as f64)
 }
 
 fn status_label(status: u16) -> String {

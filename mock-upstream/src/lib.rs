@@ -16,6 +16,7 @@
 //! - `keys`: secret → key runtime; unknown keys pooled.
 //! - `providers`: OpenAI and Anthropic wire formats (kept apart from fault logic).
 //! - `server`: router, request pipeline, bodies, admin API, metrics, accept loop.
+//! - [`tls`]: the `[tls]` table, the generated CA and leaf, the rustls server config (ALPN h2, http/1.1).
 //! - [`running`]: in-process [`spawn`] / [`RunningMock`]; [`cli`]: the binary.
 
 pub mod cli;
@@ -32,6 +33,7 @@ pub mod running;
 pub mod seed;
 mod server;
 mod text;
+pub mod tls;
 
 pub use config::{AdminConfig, ConfigError, KeyConfig, KeyState, MockConfig};
 pub use faults::{FaultKind, FaultRule, LimitKind, RuleError};
@@ -44,3 +46,4 @@ pub use providers::anthropic::rfc3339;
 pub use providers::openai::go_duration;
 pub use route::{Provider, Route};
 pub use running::{spawn, RunningMock};
+pub use tls::{TlsConfig, TlsError, TlsSetup};

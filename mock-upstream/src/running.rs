@@ -1,13 +1,16 @@
 //! In-process mock: [`spawn`] serves on a listener the caller bound (port 0 in tests) and returns a
 //! [`RunningMock`] handle with the same operations as the admin API, for harnesses and tests that embed it.
+//! With `[tls] enabled` it serves HTTPS and tells where the generated CA is ([`RunningMock::ca_file`]).
 
 use crate::config::MockConfig;
 use crate::faults::{FaultRule, RuleError};
 use crate::ledger::LedgerSnapshot;
 use crate::models::{validate_models, ModelListError};
 use crate::server::{serve, state::MockState};
+use crate::tls::TlsSetup;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -16,42 +19,50 @@ use tokio::task::JoinHandle;
 pub struct RunningMock {
     addr: SocketAddr,
     state: MockState,
+    /// Kept for the CA's path and PEM (and so a temporary CA file lives as long as the mock).
+    tls: Option<TlsSetup>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
 /// Validate `config` and serve it on `listener` until [`RunningMock::shutdown`] (or drop).
-/// Invalid configs and rules fail with `io::ErrorKind::InvalidInput` naming the problem.
+/// Invalid configs and rules, and unusable TLS files, fail with `io::ErrorKind::InvalidInput` naming the
+/// problem.
 pub async fn spawn(config: MockConfig, listener: TcpListener) -> io::Result<RunningMock> {
-    config.validate().map_err(|(field, problem)| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("field `{field}`: {problem}"),
-        )
-    })?;
-    let state = MockState::new(config)
-        .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err.to_string()))?;
+    let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+    config
+        .validate()
+        .map_err(|(field, problem)| invalid(format!("field `{field}`: {problem}")))?;
+    let tls = match config.tls.enabled {
+        true => Some(TlsSetup::prepare(&config.tls).map_err(|err| invalid(err.to_string()))?),
+        false => None,
+    };
+    let state = MockState::new(config).map_err(|err| invalid(err.to_string()))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(serve::serve(listener, state.clone(), async {
+    let acceptor = tls.as_ref().map(TlsSetup::acceptor);
+    let task = tokio::spawn(serve::serve(listener, state.clone(), acceptor, async {
         let _ = stopped.await;
     }));
     Ok(RunningMock {
         addr,
         state,
+        tls,
         stop: Some(stop),
         task,
     })
 }
 
-/// Serve until `shutdown` completes (used by the binary with SIGINT/SIGTERM); the listener is already bound.
+/// Serve until `shutdown` completes (used by the binary with SIGINT/SIGTERM); the listener is already bound,
+/// and `tls` (HTTPS) already prepared so its CA file could be announced.
 pub async fn serve_until(
     config: MockConfig,
     listener: TcpListener,
+    tls: Option<&TlsSetup>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), RuleError> {
     let state = MockState::new(config)?;
-    serve::serve(listener, state, shutdown).await;
+    serve::serve(listener, state, tls.map(TlsSetup::acceptor), shutdown).await;
     Ok(())
 }
 
@@ -61,9 +72,25 @@ impl RunningMock {
         self.addr
     }
 
-    /// `http://IP:PORT`, the base URL clients and proxies point at.
+    /// `http://IP:PORT`, or `https://IP:PORT` with TLS: the base URL clients and proxies point at.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Whether the mock serves HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The generated CA certificate's PEM file clients should trust (None without TLS or with given files).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().and_then(TlsSetup::ca_file)
+    }
+
+    /// The generated CA certificate as PEM (None without TLS or with given files).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().and_then(TlsSetup::ca_pem)
     }
 
     /// Replace every fault rule atomically (all-or-nothing); returns their ids.

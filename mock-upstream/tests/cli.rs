@@ -91,3 +91,77 @@ fn sigterm_shuts_down_gracefully_with_exit_0() {
     assert_eq!(status.code(), Some(0));
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn tls_prints_https_then_the_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_out = dir.path().join("mock-ca.pem");
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--tls", "--ca-out"])
+        .arg(&ca_out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut listening, mut ca_line) = (String::new(), String::new());
+    stdout.read_line(&mut listening).unwrap();
+    stdout.read_line(&mut ca_line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        listening.starts_with("listening on https://127.0.0.1:"),
+        "{listening}"
+    );
+    assert_eq!(ca_line.trim(), format!("ca file: {}", ca_out.display()));
+    let pem = std::fs::read_to_string(&ca_out).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+}
+
+#[test]
+fn tls_errors_exit_2_naming_the_flag_or_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mock.toml");
+    std::fs::write(&config, "[tls]\nenabled = true\ncert_file = \"c.pem\"\n").unwrap();
+    let missing = dir.path().join("missing.pem");
+    let files = dir.path().join("files.toml");
+    std::fs::write(
+        &files,
+        format!(
+            "[tls]\nenabled = true\ncert_file = \"{0}\"\nkey_file = \"{0}\"\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let files = files.display().to_string();
+    let cases: [(&[&str], String); 4] = [
+        (
+            &["--ca-out", "/tmp/x.pem"],
+            "--ca-out: tls.ca_out: is set but TLS is off".into(),
+        ),
+        (
+            &["--config", &config],
+            format!("{config}: field `tls.key_file`: is required with `tls.cert_file`"),
+        ),
+        (
+            &["--config", &files],
+            format!("field `tls.cert_file`: {}", missing.display()),
+        ),
+        (
+            &["--tls", "--ca-out", "/nonexistent-dir/ca.pem"],
+            "field `tls.ca_out`: cannot write the CA certificate to /nonexistent-dir/ca.pem".into(),
+        ),
+    ];
+    for (flags, expected) in cases {
+        let output = Command::new(BIN)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(&expected), "{flags:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{flags:?}");
+    }
+}

@@ -4,7 +4,7 @@
 
 use super::body::{self, BodyFault, ResponseBody, SseScript};
 use super::request_headers::{override_rule, secret};
-use super::serve::{ConnControl, Kill, StreamPlacement};
+use super::serve::{ConnControl, Kill, ResetStream, StreamPlacement};
 use super::state::MockState;
 use crate::config::KeyState;
 use crate::faults::{FaultKind, FaultRule, LimitKind, RequestFacts};
@@ -86,6 +86,12 @@ impl Outcome {
                     tokio::time::sleep(wait).await;
                 }
                 match conn {
+                    // HTTP/2: the service turns this mark into RST_STREAM for this exchange only.
+                    Some(conn) if conn.is_multiplexed() => {
+                        let mut response = Response::new(ResponseBody::whole(Bytes::new()));
+                        response.extensions_mut().insert(ResetStream);
+                        response
+                    }
                     Some(conn) => {
                         conn.kill(kill);
                         std::future::pending().await
@@ -142,11 +148,12 @@ impl<'a> Exchange<'a> {
     }
 
     fn run(mut self) -> Outcome {
-        let key = match self
-            .state
-            .registry()
-            .lookup(secret(&self.call.headers, self.provider))
-        {
+        let registry = self.state.registry();
+        let lookup = registry.lookup(secret(&self.call.headers, self.provider));
+        if let Some(conn) = &self.call.conn {
+            conn.count_request(&registry, lookup.key());
+        }
+        let key = match lookup {
             KeyLookup::Accepted(key) => key,
             KeyLookup::Rejected(bucket) => return self.reject(&bucket, ApiError::InvalidKey),
         };

@@ -229,7 +229,7 @@ async fn run_case(case: &Case, dir: &Path) -> Vec<String> {
 /// The failure scenarios as one suite through the example's profile; returns what is wrong, per scenario.
 async fn run_failure_suite(out: &Path) -> Vec<String> {
     let profile = repo_root().join("examples/fastapi-proxy/profile.toml");
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let run = tokio::process::Command::new(common::harness_bin())
         .arg("run")
         .arg(repo_root().join("scenarios"))
         .arg("--proxy")

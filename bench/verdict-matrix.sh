@@ -8,10 +8,16 @@
 # 2. Each `--defect` once, with the scenario that must catch it: each should FAIL (exit 1).
 # Prints one line per case: scenario, defect, verdict, exit code, first failing reason. Results stay in WORK.
 #
-# Usage: bench/verdict-matrix.sh [--quick]
-#   full:    5 reruns (soaks too); soaks of 5 min at 100 req/s (leak warm-up 1 min)   ~75 min
-#   --quick: 1 rerun;  soaks of 60 s at 100 req/s (leak warm-up 15 s)                   ~10 min, a smoke check
-# SOAK_RERUNS=N runs the correct soak N times instead of the rerun count.
+# Usage: bench/verdict-matrix.sh [--quick] [--soak-only]
+#   full:        5 reruns (soaks too); soaks of 5 min at 100 req/s (leak warm-up 1 min)   ~75 min
+#   --quick:     1 rerun;  soaks of 60 s at 100 req/s (leak warm-up 15 s)                   ~10 min, a smoke check
+#   --soak-only: only the correct soak's reruns (no behaviour scenarios, no defects)      ~28 min
+# SOAK_RERUNS=N runs the correct soak N times instead of the rerun count; SOAK_TIME and SOAK_WARMUP (durations)
+# replace the soak's length and leak warm-up; SOAK_LOAD replaces its load flags (default `--rate 100`);
+# SOAK_SCENARIO=file runs that scenario as the soak (e.g. a closed-model copy of soak.toml with SOAK_LOAD=-u 4,
+# whose rate follows the CPU the proxy gets, so a busy machine slows it down instead of piling requests up).
+# PROXY_APP=path starts that script with the example's arguments instead of examples/fastapi-proxy/app.py (e.g. a
+# wrapper that imports the example and samples its memory).
 # HARNESS=path MOCK_BIN=path use those builds instead of building release ones.
 # Needs python3 with the example's requirements (python3 -m pip install -r examples/fastapi-proxy/requirements.txt).
 #
@@ -24,12 +30,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RERUNS=5 SOAK_TIME=5m SOAK_WARMUP=1m
-case "${1:-}" in
-  --quick) RERUNS=1 SOAK_TIME=60s SOAK_WARMUP=15s ;;
-  "") ;;
-  *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-esac
+RERUNS=5 DEFAULT_SOAK_TIME=5m DEFAULT_SOAK_WARMUP=1m SOAK_ONLY=false
+for arg in "$@"; do
+  case "$arg" in
+    --quick) RERUNS=1 DEFAULT_SOAK_TIME=60s DEFAULT_SOAK_WARMUP=15s ;;
+    --soak-only) SOAK_ONLY=true ;;
+    *) echo "usage: $0 [--quick] [--soak-only]" >&2; exit 2 ;;
+  esac
+done
+SOAK_TIME=${SOAK_TIME:-$DEFAULT_SOAK_TIME} SOAK_WARMUP=${SOAK_WARMUP:-$DEFAULT_SOAK_WARMUP}
+PROXY_APP=${PROXY_APP:-examples/fastapi-proxy/app.py}
 
 python3 -c "import fastapi, uvicorn, httpx" 2>/dev/null || {
   echo "needs the example's requirements: python3 -m pip install -r examples/fastapi-proxy/requirements.txt" >&2
@@ -108,7 +118,7 @@ run_case() {
   mock=$URL
   local defect_args=()
   [[ $defect != - ]] && defect_args=(--defect "$defect")
-  start_listening "$dir/proxy" python3 examples/fastapi-proxy/app.py --port 0 --upstream "$mock" \
+  start_listening "$dir/proxy" python3 "$PROXY_APP" --port 0 --upstream "$mock" \
     --keys-file "$dir/keys.toml" "${defect_args[@]}"
   proxy=$URL
   local proxy_pid=${PIDS[-1]}
@@ -128,8 +138,9 @@ print(f"{scenario:<20} {defect:<21} {verdict:<13} exit {code:<3} {reasons[0]}", 
 EOF
 }
 
-SOAK=scenarios/soak.toml
-SOAK_ARGS=(-t "$SOAK_TIME" --warmup "$SOAK_WARMUP" --rate 100 --p99 2s --max-p95-drift-ratio 20 --max-p95-drift-ms 1000)
+SOAK=${SOAK_SCENARIO:-scenarios/soak.toml}
+read -ra SOAK_LOAD_ARGS <<<"${SOAK_LOAD:---rate 100}"
+SOAK_ARGS=(-t "$SOAK_TIME" --warmup "$SOAK_WARMUP" "${SOAK_LOAD_ARGS[@]}" --p99 2s --max-p95-drift-ratio 20 --max-p95-drift-ms 1000)
 
 behaviour_case() {  # LABEL SCENARIO DEFECT
   run_case "$1" "scenarios/$2.toml" "$3" -t "${RUN_TIME[$2]}"
@@ -138,10 +149,13 @@ behaviour_case() {  # LABEL SCENARIO DEFECT
 SOAK_RERUNS=${SOAK_RERUNS:-$RERUNS}
 echo "verdict matrix: reruns $RERUNS (soak $SOAK_RERUNS), soak $SOAK_TIME (warm-up $SOAK_WARMUP); results in $WORK"
 printf '%-20s %-21s %-13s %-8s %s\n' scenario defect verdict exit "first failing reason"
-for scenario in key_rate_limited all_keys_exhausted stream_interrupted; do
-  for i in $(seq "$RERUNS"); do behaviour_case "correct-$scenario-$i" "$scenario" -; done
-done
+if ! $SOAK_ONLY; then
+  for scenario in key_rate_limited all_keys_exhausted stream_interrupted; do
+    for i in $(seq "$RERUNS"); do behaviour_case "correct-$scenario-$i" "$scenario" -; done
+  done
+fi
 for i in $(seq "$SOAK_RERUNS"); do run_case "correct-soak-$i" "$SOAK" - "${SOAK_ARGS[@]}"; done
+$SOAK_ONLY && exit 0
 
 behaviour_case ignores_retry_after-krl key_rate_limited ignores_retry_after
 behaviour_case ignores_retry_after-ake all_keys_exhausted ignores_retry_after

@@ -3,9 +3,11 @@
 Run: python3 -m unittest discover examples/fastapi-proxy
 """
 
+import ctypes
+import platform
 import unittest
 
-from app import DEFAULT_REST, CLOCK_GUARD, Key, KeyPool, retry_hint
+from app import DEFAULT_REST, CLOCK_GUARD, Key, KeyPool, pin_malloc_mmap_threshold, retry_hint
 
 
 def pool(defect=None, providers=(None, None, None)):
@@ -86,3 +88,23 @@ class RetryHintTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+@unittest.skipUnless(platform.libc_ver()[0] == "glibc", "the mmap threshold is a glibc setting")
+class MallocTest(unittest.TestCase):
+    def test_a_receive_sized_block_stays_out_of_the_heap_after_a_larger_one_was_freed(self):
+        libc = ctypes.CDLL("libc.so.6")
+        if not hasattr(libc, "mallinfo2"):
+            self.skipTest("mallinfo2 needs glibc 2.33")
+        libc.mallinfo2.restype = Mallinfo2
+        self.assertTrue(pin_malloc_mmap_threshold())
+        bytearray(4 << 20)           # a 4 MiB mmap'd block, freed at once: that raises an unpinned threshold
+        before = libc.mallinfo2().hblkhd
+        block = bytes(256 * 1024)    # what asyncio's recv() allocates
+        self.assertGreaterEqual(libc.mallinfo2().hblkhd - before, 256 * 1024, "the block came from the heap")
+        del block

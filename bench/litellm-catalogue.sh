@@ -34,16 +34,32 @@ target/release/harness run scenarios/ --proxy examples/litellm/profile.toml -t "
   --scenario-tags failure --out "$OUT" >"$OUT.log" 2>&1 || status=$?
 echo "suite exit code $status (log: $OUT.log)"
 
-# One line per scenario: name, verdict, exit code, then its reasons.
+# Per scenario: verdict and exit code; figures (req/s, latency, client errors apart from the missing X-Key-Used,
+# which LiteLLM never sends, fairness, Retry-After violations/races, masking per window); then its reasons.
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 suite = json.loads((out / "suite.json").read_text())
 for run in suite["runs"]:
-    print(f'{run["scenario"]:<22} {run["verdict"]:<13} exit {run["exit_code"]}')
-    summary = out / run["dir"] / "summary.json"
-    if summary.exists():
-        for reason in json.loads(summary.read_text()).get("verdict_reasons", []) or []:
-            print(f"    {reason}")
+    print(f'{run["scenario"]:<20} {run["verdict"]:<13} exit {run["exit_code"]}')
+    path = out / run["dir"] / "summary.json"
+    if not path.exists():
+        continue
+    summary = json.loads(path.read_text())
+    agg = summary["aggregate"]
+    pct = agg["latency"]["percentiles"]
+    no_header = sum(e["occurrences"] for e in summary["errors"] if "without required header" in e["message"])
+    m = summary["engine"].get("behaviour", {}).get("measurements", {})
+    ra = m.get("retry_after") or {}
+    masking = ", ".join(
+        f'{w["window"]}: {w["masking"]:.2f}' if w.get("masking") is not None else f'{w["window"]}: n/a'
+        for w in m.get("masking") or []
+    )
+    print(f'    {agg["requests_per_sec"]:.1f} req/s, p50/p95/p99 {pct["p50"]:.0f}/{pct["p95"]:.0f}/{pct["p99"]:.0f} ms, '
+          f'failures {agg["failures"]} of {agg["requests"]} ({no_header} only for the missing X-Key-Used)')
+    print(f'    fairness {m.get("distribution", {}).get("fairness", float("nan")):.3f}, '
+          f'Retry-After violations {ra.get("violations", "n/a")} (races {ra.get("races", "n/a")}), masking {masking or "n/a"}')
+    for reason in summary.get("verdict_reasons") or []:
+        print(f"    - {reason}")
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

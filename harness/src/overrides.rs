@@ -104,13 +104,25 @@ fn parse_header_arg(flag: &str, arg: &str) -> Result<(String, Option<String>), H
     ))
 }
 
-/// What the overrides changed that the results should record.
-#[derive(Debug, Clone, Default)]
+/// What the overrides changed that the run and its results need.
+#[derive(Debug, Clone)]
 pub struct Applied {
     /// The profile used, if any (its file and name).
     pub profile: Option<(String, String)>,
     /// Names of the request headers overridden on every load request.
     pub request_headers: Vec<String>,
+    /// The response header naming the key the proxy used (`None`: the proxy names none).
+    pub key_header: Option<http::HeaderName>,
+}
+
+impl Default for Applied {
+    fn default() -> Self {
+        Applied {
+            profile: None,
+            request_headers: Vec::new(),
+            key_header: Some(crate::engine::KEY_USED_HEADER),
+        }
+    }
 }
 
 /// Applies `profile` (if any) and the command line's header flags to `scenario` and `args`:
@@ -145,6 +157,19 @@ pub fn apply(
                 })?;
             }
             scenario.behaviour = Some(Spanned::new(0..0, behaviour));
+        }
+        if let Some(header) = &profile.key_header {
+            applied.key_header = (!header.is_empty())
+                .then(|| http::HeaderName::from_bytes(header.as_bytes()).ok())
+                .flatten();
+            for request in &mut scenario.requests {
+                let request = request.get_mut();
+                if request.expect_header.as_deref().is_some_and(|h| {
+                    h.eq_ignore_ascii_case(crate::engine::KEY_USED_HEADER.as_str())
+                }) {
+                    request.expect_header = applied.key_header.as_ref().map(|h| h.to_string());
+                }
+            }
         }
     }
     let request_headers =

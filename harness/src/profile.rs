@@ -34,6 +34,9 @@ pub struct Profile {
     pub setup_headers: BTreeMap<String, String>,
     /// The proxy's names of keys in `X-Key-Used` → the mock's key ids (replaces `[behaviour] key_names`).
     pub key_names: BTreeMap<String, String>,
+    /// The response header in which the proxy names the key it used, when not `X-Key-Used`; `Some("")`: the
+    /// proxy names none (requests stop requiring `X-Key-Used`, and key agreement is SKIPPED, not failed).
+    pub key_header: Option<String>,
 }
 
 /// Whether the harness starts the proxy or attaches to a running one.
@@ -83,6 +86,8 @@ struct ProfileFile {
     setup_headers: BTreeMap<String, String>,
     #[serde(default)]
     key_names: BTreeMap<String, String>,
+    #[serde(default)]
+    key_header: Option<String>,
 }
 
 impl Profile {
@@ -163,6 +168,16 @@ impl Profile {
                 ));
             }
         }
+        if let Some(header) = file.key_header.as_deref().filter(|h| !h.is_empty()) {
+            if http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                let at = text.find("key_header").unwrap_or(0);
+                return Err(invalid(
+                    at..at,
+                    "key_header",
+                    "not a valid HTTP header name (\"\" = the proxy names no key)",
+                ));
+            }
+        }
         let name = file.name.unwrap_or_else(|| {
             path.file_stem()
                 .map_or_else(|| "profile".into(), |s| s.to_string_lossy().into_owned())
@@ -175,6 +190,7 @@ impl Profile {
             headers: file.headers,
             setup_headers: file.setup_headers,
             key_names: file.key_names,
+            key_header: file.key_header,
         })
     }
 }
@@ -257,6 +273,10 @@ mod tests {
             (
                 "[proxy]\n[headers]\n\"bad header\" = \"x\"\n",
                 "mine.toml:2: headers.bad header: not a valid HTTP header name",
+            ),
+            (
+                "key_header = \"x key\"\n[proxy]\n",
+                "mine.toml:1: key_header: not a valid HTTP header name",
             ),
         ];
         for (text, want) in cases {

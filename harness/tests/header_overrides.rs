@@ -1,5 +1,7 @@
 //! `-H` on the real binary: every load request — plain and streaming — carries the overrides (a header replaced,
-//! one added, one removed, a value read from the environment), and the secret never lands in the results.
+//! one added, one removed, a value read from the environment), and the secret never lands in the results. And a
+//! profile's `key_header`: a proxy that names its key in another header meets the scenario's `X-Key-Used`
+//! requirement through it.
 
 mod common;
 
@@ -104,4 +106,69 @@ async fn a_bad_header_flag_is_exit_2_naming_it() {
         stderr.contains("-H \"no colon here\": expected 'Name: value'"),
         "{stderr}"
     );
+}
+
+const KEYED: &str = r#"
+name = "keyed"
+seed = 3
+[load]
+model = "closed"
+users = 1
+run_time = "1s"
+
+[[request]]
+name = "chat"
+path = "/keyed/chat"
+expect_header = "X-Key-Used"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_key_header_replaces_x_key_used() {
+    let (url, _seen) = common::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let file = common::scenario_file(tmp.path(), "keyed.toml", KEYED);
+    let profile = |key_header: &str| {
+        let path = tmp
+            .path()
+            .join(format!("profile-{}.toml", key_header.len()));
+        std::fs::write(
+            &path,
+            format!("key_header = \"{key_header}\"\n[attach]\ntarget = \"{url}\"\n"),
+        )
+        .unwrap();
+        path
+    };
+    // Without the profile the target's responses lack X-Key-Used, so every request fails (Locust's rule).
+    let plain = common::run_scenario(
+        &file,
+        &["--target", &url],
+        &tmp.path().join("plain"),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(plain.code, Some(1), "{}", plain.stderr);
+    for (key_header, recorded) in [
+        ("x-model-id", serde_json::json!("x-model-id")),
+        ("", serde_json::Value::Null),
+    ] {
+        let path = profile(key_header);
+        let run = common::run_scenario(
+            &file,
+            &["--proxy", path.to_str().unwrap()],
+            &tmp.path().join(format!("run-{}", key_header.len())),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_eq!(
+            run.code,
+            Some(0),
+            "key_header {key_header:?}: {}",
+            run.stderr
+        );
+        assert_eq!(run.summary["config"]["key_header"], recorded);
+        assert_eq!(
+            run.summary["config"]["profile"]["name"],
+            format!("profile-{}", key_header.len())
+        );
+    }
 }

@@ -65,6 +65,14 @@ impl Mix {
         Ok(Mix { requests, weights })
     }
 
+    /// Reads the key the proxy used from `header` instead of `X-Key-Used` (`None`: the proxy names no key).
+    pub fn with_key_header(mut self, header: Option<&http::HeaderName>) -> Mix {
+        for request in &mut self.requests {
+            request.key_header = header.cloned();
+        }
+        self
+    }
+
     /// Picks a request (index into [`Mix::requests`]) and a body variant.
     pub fn pick<R: Rng>(&self, rng: &mut R) -> (usize, usize) {
         let index = self.weights.sample(rng);

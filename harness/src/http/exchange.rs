@@ -72,7 +72,11 @@ async fn receive(
         .expect_header
         .as_ref()
         .is_some_and(|h| resp.headers().contains_key(h));
-    ex.key_used = resp.headers().get(crate::engine::KEY_USED_HEADER).cloned();
+    ex.key_used = req
+        .key_header
+        .as_ref()
+        .and_then(|h| resp.headers().get(h))
+        .cloned();
     let mut scan = (req.stream && resp_is_ok(ex.status)).then(SseScanner::default);
     let mut timing = StreamTiming::default();
     if scan.is_some() {

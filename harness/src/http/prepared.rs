@@ -81,6 +81,9 @@ pub struct PreparedRequest {
     pub expect: Vec<u16>,
     /// A header required for success.
     pub expect_header: Option<HeaderName>,
+    /// The response header naming the key the proxy used (`X-Key-Used` unless a profile says otherwise; `None`:
+    /// the proxy names none).
+    pub key_header: Option<HeaderName>,
     /// `host:port` to open connections to.
     connect_to: String,
     /// Method, origin-form URI and headers (with `Host`) as they go on the wire; cloned per send.
@@ -139,6 +142,7 @@ impl PreparedRequest {
                 .expect_header
                 .as_deref()
                 .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+            key_header: Some(crate::engine::KEY_USED_HEADER),
             connect_to,
             head,
         })

@@ -122,7 +122,9 @@ async fn prepare(
         args.json.as_deref(),
     )?;
     let sut = Sut::start(&scenario, args, plan.seed, outputs.dir()).await?;
-    match Mix::new(&specs, &sut.target, &plan.tags) {
+    match Mix::new(&specs, &sut.target, &plan.tags)
+        .map(|mix| mix.with_key_header(applied.key_header.as_ref()))
+    {
         Ok(mix) => Ok(Prepared {
             scenario,
             applied,
@@ -457,6 +459,7 @@ fn config_json(
         "scenario_file": scenario.origin,
         "profile": applied.profile.as_ref().map(|(file, name)| serde_json::json!({"file": file, "name": name})),
         "header_overrides": applied.request_headers,
+        "key_header": applied.key_header.as_ref().map(|h| h.as_str()),
         "load": plan.load,
         "seed": plan.seed,
         "tags": plan.tags.include,

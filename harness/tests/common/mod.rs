@@ -41,7 +41,8 @@ impl Seen {
 }
 
 /// Routes: `/ok/{name}` → 200; `/sleep/{ms}` → 200 after ms; `/stall/{after_ms}/{for_ms}` → the first request
-/// arriving `after_ms` after the first request at all is held for `for_ms`; `/status/{code}` → that status.
+/// arriving `after_ms` after the first request at all is held for `for_ms`; `/status/{code}` → that status;
+/// `/keyed/{name}` → 200 naming the key in `x-model-id: key1` (a proxy that does not say `X-Key-Used`).
 pub async fn start() -> (String, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
     let app = Router::new()
@@ -57,7 +58,11 @@ async fn handle(
     State(seen): State<Arc<Seen>>,
     Path((kind, rest)): Path<(String, String)>,
     headers: axum::http::HeaderMap,
-) -> (axum::http::StatusCode, &'static str) {
+) -> (
+    axum::http::StatusCode,
+    [(&'static str, &'static str); 1],
+    &'static str,
+) {
     let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
     *seen
@@ -89,8 +94,14 @@ async fn handle(
         _ => {}
     }
     seen.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let header = if kind == "keyed" {
+        ("x-model-id", "key1")
+    } else {
+        ("x-served-by", "test-target")
+    };
     (
         axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK),
+        [header],
         "ok",
     )
 }

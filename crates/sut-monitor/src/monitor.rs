@@ -1,7 +1,7 @@
 //! The resource monitor: samples the system under test (a process and all its descendants) on its own thread at
 //! a fixed interval, appends every sample to `resources.csv`, and hands back the whole series when stopped.
 //!
-//! Why a dedicated OS thread rather than a tokio task: the sampler does blocking `/proc` reads, and its timing
+//! Why a dedicated OS thread rather than a tokio task: the sampler does blocking process-table reads, and its timing
 //! must not depend on how busy the load generator's runtime is — a late sample is recorded as a gap (see
 //! [`ResourceSeries::max_gap_secs`]) and makes the leak verdict INVALID, so the sampler should not be the cause.
 //! Ticks are scheduled on an absolute grid (`start + k * interval`); a tick missed by more than one interval is
@@ -17,7 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::process_tree::ProcessTree;
+use crate::linux_extras::UNAVAILABLE_COLUMNS;
+use crate::process_tree::{self, ProcessTree};
 use crate::resources_csv::ResourcesCsv;
 use crate::sampler::Sampler;
 
@@ -140,6 +141,10 @@ pub struct ResourceSeries {
     pub samples: Vec<Sample>,
     /// Set when the root process was found gone (exited, zombie, or PID reused): seconds since start.
     pub exited_at_secs: Option<f64>,
+    /// Sample columns the sampling platform cannot read (written as 0, never judged); the monitor fills it from
+    /// [`UNAVAILABLE_COLUMNS`], empty on Linux.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable_columns: Vec<String>,
 }
 
 /// A hole in the sampling: two consecutive samples further apart than expected.
@@ -159,6 +164,7 @@ impl ResourceSeries {
             interval_secs: interval.as_secs_f64(),
             samples: Vec::new(),
             exited_at_secs: None,
+            unavailable_columns: Vec::new(),
         }
     }
 
@@ -256,12 +262,15 @@ impl Monitor {
         config.interval = config.interval.max(MIN_INTERVAL);
         let tree =
             ProcessTree::attach(root_pid).ok_or(MonitorError::NoSuchProcess { pid: root_pid })?;
-        if !tree.fds_readable() {
+        if !process_tree::fds_readable(root_pid) {
             return Err(MonitorError::FdsUnreadable { pid: root_pid });
         }
         let csv = ResourcesCsv::create(csv_path)?;
         let shared = Arc::new(Shared {
-            series: Mutex::new(ResourceSeries::new(root_pid, config.interval)),
+            series: Mutex::new(ResourceSeries {
+                unavailable_columns: UNAVAILABLE_COLUMNS.iter().map(|c| c.to_string()).collect(),
+                ..ResourceSeries::new(root_pid, config.interval)
+            }),
             phase: AtomicU8::new(config.initial_phase.to_u8()),
             phase_set_explicitly: AtomicBool::new(false),
             exited: AtomicBool::new(false),

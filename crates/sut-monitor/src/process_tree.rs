@@ -1,69 +1,37 @@
-//! Reading one snapshot of a process and all its descendants from `/proc`.
+//! Reading one snapshot of a process and all its descendants: memory, CPU time and identity through `sysinfo`
+//! (any platform), the Linux extras through [`crate::linux_extras`].
 //!
 //! Why a tree: a Python proxy under uvicorn/gunicorn is a master plus workers, and a leak in a worker is still a
-//! leak of the system under test. Why not sysinfo: refreshing sysinfo walks every process on the machine; here
-//! only the watched PIDs are read, plus — on kernels without `/proc/PID/task/TID/children`
-//! (`CONFIG_PROC_CHILDREN`) — one `stat` read per process to find parents, which is the cheapest way left.
+//! leak of the system under test. Why only the watched PIDs: refreshing every process on the machine costs a
+//! `stat` read per process; `ProcessesToUpdate::Some` with a refresh kind of memory and CPU reads only what the
+//! sample needs. New children are found by a detailed reading: on Linux from `/proc/PID/task/*/children`, else
+//! (or on kernels without those files) from every process's parent PID, the one walk of the whole machine left.
 //!
 //! Processes that vanish between discovery and reading are skipped silently: that race is normal for a tree.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
-use std::path::{Path, PathBuf};
 
-use crate::procfs_text::{parse_rss_anon, parse_stat, parse_tcp_table, socket_inode, ProcStat};
+use sysinfo::{Pid, Process, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
+
+use crate::linux_extras::{self, ProcessExtras};
 
 /// One process of the tree as read at one instant.
 #[derive(Debug, Clone)]
 pub(crate) struct ProcessReading {
     /// The process id.
     pub pid: u32,
-    /// Its parsed `stat` line.
-    pub stat: ProcStat,
-    /// `RssAnon` in bytes (0 when the kernel does not report it).
-    pub rss_anon_bytes: u64,
-    /// Number of open file descriptors.
-    pub fds: u64,
-    /// Inodes of the sockets among those fds (only read by a detailed reading, else empty).
-    pub socket_inodes: Vec<u64>,
-}
-
-/// TCP sockets owned by the tree, by state. TIME_WAIT sockets belong to no file any more (inode 0), so they
-/// cannot be attributed to a process and are not counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct TcpTally {
-    pub established: u64,
-    pub close_wait: u64,
-    pub listen: u64,
-    pub other: u64,
-}
-
-impl TcpTally {
-    /// All owned TCP sockets.
-    pub fn total(&self) -> u64 {
-        self.established + self.close_wait + self.listen + self.other
-    }
-
-    fn count(&mut self, state: u8) {
-        match state {
-            0x01 => self.established += 1,
-            0x08 => self.close_wait += 1,
-            0x0A => self.listen += 1,
-            _ => self.other += 1,
-        }
-    }
-}
-
-/// Counts the rows of TCP tables whose inode is owned by the tree (each inode once, even if shared by workers).
-pub(crate) fn tally_owned(tables: &[String], owned: &HashSet<u64>) -> TcpTally {
-    let mut tally = TcpTally::default();
-    let mut seen = HashSet::new();
-    for row in tables.iter().flat_map(|t| parse_tcp_table(t)) {
-        if row.inode != 0 && owned.contains(&row.inode) && seen.insert(row.inode) {
-            tally.count(row.state);
-        }
-    }
-    tally
+    /// Start time as `sysinfo` reports it (seconds); with the PID, identifies a process across PID reuse.
+    pub start_time: u64,
+    /// Seconds since the process started.
+    pub run_time_secs: u64,
+    /// User + system CPU time used so far, microseconds.
+    pub cpu_micros: u64,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+    /// Virtual memory size, bytes.
+    pub vsize_bytes: u64,
+    /// What only Linux reports (defaults elsewhere).
+    pub extras: ProcessExtras,
 }
 
 /// What reading the tree found.
@@ -75,25 +43,56 @@ pub(crate) enum TreeState {
     Gone,
 }
 
+/// RSS and CPU time of the process running the monitor, read in the same refresh as the tree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnUsage {
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+    /// User + system CPU time used so far, microseconds.
+    pub cpu_micros: u64,
+}
+
 /// A watched root process, identified by PID and start time so PID reuse is noticed.
 #[derive(Debug)]
 pub(crate) struct ProcessTree {
     root: u32,
-    root_start_ticks: u64,
-    proc_dir: PathBuf,
+    root_start_time: u64,
+    own_pid: Pid,
+    system: System,
     /// Descendants found by the last discovery (reused between rescans).
     descendants: Vec<u32>,
 }
 
+/// Only what a sample needs: memory and CPU time (parent, status and start time come with every refresh).
+fn refresh_kind() -> ProcessRefreshKind {
+    ProcessRefreshKind::nothing().with_memory().with_cpu()
+}
+
+fn is_gone(process: &Process) -> bool {
+    matches!(
+        process.status(),
+        ProcessStatus::Zombie | ProcessStatus::Dead
+    )
+}
+
 impl ProcessTree {
-    /// Attaches to a live process. `None` when it does not exist or is already gone.
+    /// Attaches to a live process. `None` when it does not exist, is already gone, or the platform's process
+    /// table cannot be read.
     pub fn attach(root: u32) -> Option<Self> {
-        let proc_dir = PathBuf::from("/proc");
-        let stat = read_stat(&proc_dir, root)?;
-        (!stat.is_gone()).then_some(Self {
+        let mut system = System::new().ok()?;
+        system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&[Pid::from_u32(root)]),
+            true,
+            refresh_kind(),
+        );
+        let process = system
+            .process(Pid::from_u32(root))
+            .filter(|p| !is_gone(p))?;
+        Some(Self {
             root,
-            root_start_ticks: stat.start_ticks,
-            proc_dir,
+            root_start_time: process.start_time(),
+            own_pid: Pid::from_u32(std::process::id()),
+            system,
             descendants: Vec::new(),
         })
     }
@@ -103,185 +102,119 @@ impl ProcessTree {
         self.root
     }
 
-    /// Reads the root and its live descendants. A `detailed` reading also looks the descendants up afresh and
-    /// resolves every fd to find the sockets; otherwise the last descendant list is reused (children that exited
-    /// since are skipped, new ones wait for the next detailed reading) and fds are only counted. Discovery may
-    /// mean reading every process's `stat`, and resolving costs a syscall per fd: too much for every sample.
+    /// Reads the root and its live descendants (and the monitor's own process, see [`ProcessTree::own_usage`]).
+    /// A `detailed` reading also looks the descendants up afresh and resolves every fd to find the sockets;
+    /// otherwise the last descendant list is reused (children that exited since are skipped, new ones wait for
+    /// the next detailed reading) and fds are only counted. Discovery may mean reading every process's parent,
+    /// and resolving costs a syscall per fd: too much for every sample.
     pub fn read(&mut self, detailed: bool) -> TreeState {
-        let Some(root) = self.read_process(self.root, detailed) else {
-            return TreeState::Gone;
-        };
-        if root.stat.is_gone() || root.stat.start_ticks != self.root_start_ticks {
-            return TreeState::Gone;
-        }
         if detailed {
             self.descendants = self.discover();
         }
-        let mut readings = vec![root];
-        for &pid in &self.descendants {
-            if let Some(reading) = self
-                .read_process(pid, detailed)
-                .filter(|r| !r.stat.is_gone())
-            {
-                readings.push(reading);
-            }
+        let pids: Vec<Pid> = [self.root]
+            .iter()
+            .chain(&self.descendants)
+            .map(|&pid| Pid::from_u32(pid))
+            .chain([self.own_pid])
+            .collect();
+        self.system.refresh_processes_specifics(
+            ProcessesToUpdate::Some(&pids),
+            true,
+            refresh_kind(),
+        );
+        let root_alive = self
+            .system
+            .process(Pid::from_u32(self.root))
+            .is_some_and(|p| !is_gone(p) && p.start_time() == self.root_start_time);
+        if !root_alive {
+            return TreeState::Gone;
         }
+        let readings = [self.root]
+            .iter()
+            .chain(&self.descendants)
+            .filter_map(|&pid| self.read_process(pid, detailed))
+            .collect();
         TreeState::Alive(readings)
     }
 
-    /// Reads the TCP tables of the root's network namespace.
-    pub fn tcp_tables(&self) -> Vec<String> {
-        ["tcp", "tcp6"]
-            .iter()
-            .filter_map(|name| read_in_one_go(&self.pid_dir(self.root).join("net").join(name)).ok())
-            .collect()
-    }
-
-    /// Whether the root's fd directory can be listed (it cannot for another user's process unless root).
-    pub fn fds_readable(&self) -> bool {
-        fs::read_dir(self.pid_dir(self.root).join("fd")).is_ok()
-    }
-
-    fn pid_dir(&self, pid: u32) -> PathBuf {
-        self.proc_dir.join(pid.to_string())
-    }
-
-    fn read_process(&self, pid: u32, detailed: bool) -> Option<ProcessReading> {
-        let stat = read_stat(&self.proc_dir, pid)?;
-        let dir = self.pid_dir(pid);
-        let rss_anon_bytes = fs::read_to_string(dir.join("status"))
-            .ok()
-            .and_then(|s| parse_rss_anon(&s))
-            .unwrap_or(0);
-        let (fds, socket_inodes) = if detailed {
-            read_fds(&dir.join("fd"))
-        } else {
-            (count_fds(&dir.join("fd")), Vec::new())
-        };
-        Some(ProcessReading {
-            pid,
-            stat,
-            rss_anon_bytes,
-            fds,
-            socket_inodes,
+    /// The monitor's own process as of the last [`ProcessTree::read`].
+    pub fn own_usage(&self) -> Option<OwnUsage> {
+        self.system.process(self.own_pid).map(|p| OwnUsage {
+            rss_bytes: p.memory(),
+            cpu_micros: p.accumulated_cpu_time() * 1000,
         })
     }
 
-    /// All descendants of the root (not including it).
+    fn read_process(&self, pid: u32, detailed: bool) -> Option<ProcessReading> {
+        let process = self
+            .system
+            .process(Pid::from_u32(pid))
+            .filter(|p| !is_gone(p))?;
+        Some(ProcessReading {
+            pid,
+            start_time: process.start_time(),
+            run_time_secs: process.run_time(),
+            cpu_micros: process.accumulated_cpu_time() * 1000,
+            rss_bytes: process.memory(),
+            vsize_bytes: process.virtual_memory(),
+            extras: linux_extras::read_extras(pid, detailed)?,
+        })
+    }
+
+    /// All live descendants of the root (not including it).
     fn discover(&self) -> Vec<u32> {
-        match self.children_via_task_files(self.root) {
-            Some(_) => self.walk(|pid| self.children_via_task_files(pid).unwrap_or_default()),
+        match linux_extras::children(self.root) {
+            Some(_) => walk(self.root, |pid| {
+                linux_extras::children(pid).unwrap_or_default()
+            }),
             None => {
-                let parents = scan_parents(&self.proc_dir);
-                self.walk(|pid| parents.get(&pid).cloned().unwrap_or_default())
+                let parents = scan_parents();
+                walk(self.root, |pid| {
+                    parents.get(&pid).cloned().unwrap_or_default()
+                })
             }
         }
     }
-
-    fn walk(&self, children_of: impl Fn(u32) -> Vec<u32>) -> Vec<u32> {
-        let mut found = Vec::new();
-        let mut queue = vec![self.root];
-        let mut seen = HashSet::from([self.root]);
-        while let Some(pid) = queue.pop() {
-            for child in children_of(pid) {
-                if seen.insert(child) {
-                    found.push(child);
-                    queue.push(child);
-                }
-            }
-        }
-        found
-    }
-
-    /// Children listed in `/proc/PID/task/*/children`; `None` when the kernel lacks those files.
-    fn children_via_task_files(&self, pid: u32) -> Option<Vec<u32>> {
-        let tasks = fs::read_dir(self.pid_dir(pid).join("task")).ok()?;
-        let mut children = Vec::new();
-        let mut any_file = false;
-        for task in tasks.flatten() {
-            if let Ok(text) = fs::read_to_string(task.path().join("children")) {
-                any_file = true;
-                children.extend(
-                    text.split_ascii_whitespace()
-                        .filter_map(|p| p.parse::<u32>().ok()),
-                );
-            }
-        }
-        any_file.then_some(children)
-    }
 }
 
-/// Reads a `/proc` file with a large buffer. Why: every `read()` of `/proc/net/tcp` restarts the kernel's walk of
-/// its socket hash table from the last position (or from scratch), and `read_to_string` starts with tiny reads;
-/// a 256 KiB buffer takes the whole table in one or two calls.
-fn read_in_one_go(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    const CHUNK: usize = 256 * 1024;
-    let mut file = fs::File::open(path)?;
-    let mut bytes = Vec::with_capacity(CHUNK);
-    loop {
-        let len = bytes.len();
-        bytes.resize(len + CHUNK, 0);
-        let n = file.read(&mut bytes[len..])?;
-        bytes.truncate(len + n);
-        if n == 0 {
-            break;
-        }
-    }
-    String::from_utf8(bytes).map_err(std::io::Error::other)
-}
-
-fn read_stat(proc_dir: &Path, pid: u32) -> Option<ProcStat> {
-    let text = fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")).ok()?;
-    parse_stat(&text)
-}
-
-/// Counts the fds of one process: one `stat` on Linux ≥ 6.2 (the fd directory's size is the count), else a
-/// directory listing.
-fn count_fds(fd_dir: &Path) -> u64 {
-    match fs::metadata(fd_dir) {
-        Ok(meta) if meta.len() > 0 => meta.len(),
-        _ => fs::read_dir(fd_dir).map_or(0, |entries| entries.count() as u64),
-    }
-}
-
-/// Counts the fds of one process and collects its socket inodes (one `readlink` per fd).
-fn read_fds(fd_dir: &Path) -> (u64, Vec<u64>) {
-    let Ok(entries) = fs::read_dir(fd_dir) else {
-        return (0, Vec::new());
-    };
-    let mut count = 0;
-    let mut sockets = Vec::new();
-    for entry in entries.flatten() {
-        count += 1;
-        if let Ok(target) = fs::read_link(entry.path()) {
-            if let Some(inode) = target.to_str().and_then(socket_inode) {
-                sockets.push(inode);
+/// Breadth of the tree below `root`, each PID once.
+fn walk(root: u32, children_of: impl Fn(u32) -> Vec<u32>) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    let mut seen = HashSet::from([root]);
+    while let Some(pid) = queue.pop() {
+        for child in children_of(pid) {
+            if seen.insert(child) {
+                found.push(child);
+                queue.push(child);
             }
         }
     }
-    (count, sockets)
+    found
 }
 
-/// Parent → children map from every `/proc/PID/stat` (the fallback when children files are absent).
-fn scan_parents(proc_dir: &Path) -> HashMap<u32, Vec<u32>> {
+/// Parent → children map of every process on the machine (a fresh `System`, so the watched one keeps only the
+/// tree). Used where no cheaper child listing exists.
+fn scan_parents() -> HashMap<u32, Vec<u32>> {
     let mut parents: HashMap<u32, Vec<u32>> = HashMap::new();
-    let Ok(entries) = fs::read_dir(proc_dir) else {
+    let Ok(mut system) = System::new() else {
         return parents;
     };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(stat) = read_stat(proc_dir, pid) {
-            parents.entry(stat.ppid).or_default().push(pid);
+    system.refresh_processes_specifics(ProcessesToUpdate::All, true, ProcessRefreshKind::nothing());
+    for (pid, process) in system.processes() {
+        if let Some(parent) = process.parent() {
+            parents
+                .entry(parent.as_u32())
+                .or_default()
+                .push(pid.as_u32());
         }
     }
     parents
+}
+
+/// Whether the root's open fds can be counted (on Linux, another user's process cannot be unless root).
+pub(crate) fn fds_readable(root: u32) -> bool {
+    linux_extras::fds_readable(root)
 }
 
 #[cfg(test)]
@@ -297,29 +230,6 @@ mod tests {
     }
 
     #[test]
-    fn tally_counts_only_owned_inodes_once() {
-        let table = "header\n\
-            0: A B 01 0:0 0:0 0 0 0 11 1\n\
-            1: A B 08 0:0 0:0 0 0 0 12 1\n\
-            2: A B 0A 0:0 0:0 0 0 0 13 1\n\
-            3: A B 06 0:0 0:0 0 0 0 0 1\n\
-            4: A B 01 0:0 0:0 0 0 0 99 1\n"
-            .to_string();
-        let owned = HashSet::from([11, 12, 13, 0]);
-        let tally = tally_owned(&[table.clone(), table], &owned);
-        assert_eq!(
-            tally,
-            TcpTally {
-                established: 1,
-                close_wait: 1,
-                listen: 1,
-                other: 0
-            }
-        );
-        assert_eq!(tally.total(), 3);
-    }
-
-    #[test]
     fn reads_a_real_tree_with_grandchildren() {
         // sh → sh → sleep: the grandchild must be found whichever discovery method the kernel allows.
         let mut child = Command::new("sh")
@@ -332,7 +242,7 @@ mod tests {
         let fd_counts = |tree: &mut ProcessTree, detailed: bool| match tree.read(detailed) {
             TreeState::Alive(r) => r
                 .iter()
-                .map(|p| (p.fds, p.stat.rss_pages))
+                .map(|p| (p.extras.fds, p.rss_bytes))
                 .collect::<Vec<_>>(),
             TreeState::Gone => Vec::new(),
         };

@@ -3,20 +3,17 @@
 //! Kept apart from the sampling thread in [`crate::monitor`] so the per-sample work is one plain function call.
 
 use std::collections::HashSet;
-use std::fs;
 use std::time::Instant;
 
 use crate::cpu::{lifetime_percent, CpuMeter, ProcessKey};
+use crate::linux_extras::{self, TcpTally};
 use crate::monitor::{Phase, Sample, SLOW_REFRESH_SAMPLES, TCP_REFRESH_SAMPLES};
-use crate::process_tree::{tally_owned, ProcessReading, ProcessTree, TcpTally, TreeState};
-use crate::procfs_text::{parse_stat, parse_uptime_secs};
+use crate::process_tree::{ProcessReading, ProcessTree, TreeState};
 
 /// Samples one process tree; keeps the CPU meters between samples.
 #[derive(Debug)]
 pub(crate) struct Sampler {
     tree: ProcessTree,
-    page_size: u64,
-    ticks_per_sec: u64,
     tree_cpu: CpuMeter,
     harness_cpu: CpuMeter,
     thread_cpu: CpuMeter,
@@ -25,21 +22,14 @@ pub(crate) struct Sampler {
     tcp: TcpTally,
 }
 
-/// Where the harness and the sampling thread read their own usage.
-const SELF_STAT: &str = "/proc/self/stat";
-const THREAD_SELF_STAT: &str = "/proc/thread-self/stat";
-
 impl Sampler {
     /// A sampler for an attached tree.
     pub fn new(tree: ProcessTree) -> Self {
-        let ticks_per_sec = procfs::ticks_per_second();
         Self {
             tree,
-            page_size: procfs::page_size(),
-            ticks_per_sec,
-            tree_cpu: CpuMeter::new(ticks_per_sec),
-            harness_cpu: CpuMeter::new(ticks_per_sec),
-            thread_cpu: CpuMeter::new(ticks_per_sec),
+            tree_cpu: CpuMeter::default(),
+            harness_cpu: CpuMeter::default(),
+            thread_cpu: CpuMeter::default(),
             samples_taken: 0,
             socket_fds: 0,
             tcp: TcpTally::default(),
@@ -67,83 +57,83 @@ impl Sampler {
         };
         let keys: Vec<(ProcessKey, u64)> = processes
             .iter()
-            .map(|p| ((p.pid, p.stat.start_ticks), p.stat.cpu_ticks))
+            .map(|p| ((p.pid, p.start_time), p.cpu_micros))
             .collect();
         let cpu_percent = self
             .tree_cpu
             .observe(&keys, at)
-            .unwrap_or_else(|| self.lifetime_cpu(&processes));
+            .unwrap_or_else(|| lifetime_cpu(&processes));
         if slow_due {
-            let owned: HashSet<u64> = processes
-                .iter()
-                .flat_map(|p| p.socket_inodes.iter().copied())
-                .collect();
-            self.socket_fds = owned.len() as u64;
-            if tcp_due {
-                self.tcp = if owned.is_empty() {
-                    TcpTally::default()
-                } else {
-                    tally_owned(&self.tree.tcp_tables(), &owned)
-                };
-            }
+            self.refresh_sockets(&processes, tcp_due);
         }
         let tcp = self.tcp;
-        let (harness_rss_bytes, harness_cpu_percent) = self.own_usage(SELF_STAT, at, true);
-        let (_, monitor_cpu_percent) = self.own_usage(THREAD_SELF_STAT, at, false);
+        let own = self.tree.own_usage();
+        let harness_cpu_percent = own
+            .and_then(|own| self.harness_cpu.observe(&[((0, 0), own.cpu_micros)], at))
+            .unwrap_or(0.0);
+        let monitor_cpu_percent = thread_cpu_micros()
+            .and_then(|micros| self.thread_cpu.observe(&[((0, 0), micros)], at))
+            .unwrap_or(0.0);
+        let sum = |metric: fn(&ProcessReading) -> u64| processes.iter().map(metric).sum::<u64>();
         Some(Sample {
             unix_ms,
             t_secs,
             phase,
             processes: processes.len() as u32,
-            rss_bytes: processes.iter().map(|p| p.stat.rss_pages).sum::<u64>() * self.page_size,
-            rss_anon_bytes: processes.iter().map(|p| p.rss_anon_bytes).sum(),
-            vsize_bytes: processes.iter().map(|p| p.stat.vsize_bytes).sum(),
+            rss_bytes: sum(|p| p.rss_bytes),
+            rss_anon_bytes: sum(|p| p.extras.rss_anon_bytes),
+            vsize_bytes: sum(|p| p.vsize_bytes),
             cpu_percent,
-            threads: processes.iter().map(|p| p.stat.threads).sum(),
-            fds: processes.iter().map(|p| p.fds).sum(),
+            threads: sum(|p| p.extras.threads),
+            fds: sum(|p| p.extras.fds),
             socket_fds: self.socket_fds,
             tcp_sockets: tcp.total(),
             tcp_established: tcp.established,
             tcp_close_wait: tcp.close_wait,
             tcp_listen: tcp.listen,
             tcp_other: tcp.other,
-            harness_rss_bytes,
+            harness_rss_bytes: own.map_or(0, |own| own.rss_bytes),
             harness_cpu_percent,
             monitor_cpu_percent,
         })
     }
 
-    fn lifetime_cpu(&self, processes: &[ProcessReading]) -> f64 {
-        let uptime = fs::read_to_string("/proc/uptime")
-            .ok()
-            .and_then(|t| parse_uptime_secs(&t));
-        let Some(uptime) = uptime else { return 0.0 };
-        processes
+    /// Recounts the tree's distinct socket fds and, when due, their TCP states.
+    fn refresh_sockets(&mut self, processes: &[ProcessReading], tcp_due: bool) {
+        let owned: HashSet<u64> = processes
             .iter()
-            .map(|p| {
-                lifetime_percent(
-                    p.stat.cpu_ticks,
-                    p.stat.start_ticks,
-                    uptime,
-                    self.ticks_per_sec,
-                )
-            })
-            .sum()
+            .flat_map(|p| p.extras.socket_inodes.iter().copied())
+            .collect();
+        self.socket_fds = owned.len() as u64;
+        if tcp_due {
+            self.tcp = if owned.is_empty() {
+                TcpTally::default()
+            } else {
+                linux_extras::tcp_tally(self.tree.root(), &owned)
+            };
+        }
     }
+}
 
-    /// RSS bytes and CPU % of the harness process (`whole_process`) or of the sampling thread itself.
-    fn own_usage(&mut self, path: &str, at: Instant, whole_process: bool) -> (u64, f64) {
-        let Some(stat) = fs::read_to_string(path).ok().and_then(|t| parse_stat(&t)) else {
-            return (0, 0.0);
-        };
-        let meter = if whole_process {
-            &mut self.harness_cpu
-        } else {
-            &mut self.thread_cpu
-        };
-        let cpu = meter
-            .observe(&[((0, stat.start_ticks), stat.cpu_ticks)], at)
-            .unwrap_or(0.0);
-        (stat.rss_pages * self.page_size, cpu)
-    }
+/// The tree's average CPU over each process's life: the first sample has no previous reading to diff against.
+fn lifetime_cpu(processes: &[ProcessReading]) -> f64 {
+    processes
+        .iter()
+        .map(|p| lifetime_percent(p.cpu_micros, p.run_time_secs as f64))
+        .sum()
+}
+
+/// CPU time of the calling thread (the sampling thread), microseconds.
+#[cfg(unix)]
+fn thread_cpu_micros() -> Option<u64> {
+    use nix::time::{clock_gettime, ClockId};
+    let spent = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
+    let micros = spent.tv_sec() as i128 * 1_000_000 + spent.tv_nsec() as i128 / 1_000;
+    u64::try_from(micros).ok()
+}
+
+/// No per-thread CPU clock is read on this platform: the monitor's own cost shows as 0.
+#[cfg(not(unix))]
+fn thread_cpu_micros() -> Option<u64> {
+    None
 }

@@ -202,6 +202,7 @@ fn write_resources(dir: &Path, t0: SystemTime) -> sut_monitor::leak::LeakReport 
         interval_secs: 1.0,
         samples,
         exited_at_secs: None,
+        unavailable_columns: Vec::new(),
     };
     analyze(&series, &LeakConfig::default())
 }

@@ -139,6 +139,9 @@ pub struct SamplingSummary {
     pub exited_at_secs: Option<f64>,
     /// Mean CPU of the sampling thread itself, percent of one core.
     pub monitor_cpu_percent: f64,
+    /// Metrics the sampling platform cannot read (e.g. `fds` off Linux): not judged, absent from `metrics`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_available_on_platform: Vec<Metric>,
 }
 
 /// The verdicts of a run with all their numbers (`leak.json`).
@@ -176,6 +179,7 @@ pub fn analyze(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
     });
     let metrics: Vec<MetricReport> = Metric::ALL
         .iter()
+        .filter(|m| !is_unavailable(series, **m))
         .map(|&m| analyze_metric(series, m, load.as_ref(), config))
         .collect();
     let sampling = summarize_sampling(series, config);
@@ -187,6 +191,14 @@ pub fn analyze(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
         sampling,
         config: config.clone(),
     }
+}
+
+/// Whether the platform that sampled the series could not read this metric.
+fn is_unavailable(series: &ResourceSeries, metric: Metric) -> bool {
+    series
+        .unavailable_columns
+        .iter()
+        .any(|c| c == metric.column())
 }
 
 fn analyze_metric(
@@ -296,11 +308,26 @@ fn summarize_sampling(series: &ResourceSeries, config: &LeakConfig) -> SamplingS
         drain_secs: span(Phase::Drain),
         exited_at_secs: series.exited_at_secs,
         monitor_cpu_percent: monitor_cpu,
+        not_available_on_platform: Metric::ALL
+            .into_iter()
+            .filter(|&m| is_unavailable(series, m))
+            .collect(),
     }
 }
 
 fn overall(metrics: &[MetricReport], sampling: &SamplingSummary) -> (Verdict, Vec<String>) {
     let mut reasons = Vec::new();
+    if !sampling.not_available_on_platform.is_empty() {
+        let names: Vec<&str> = sampling
+            .not_available_on_platform
+            .iter()
+            .map(|m| m.name())
+            .collect();
+        reasons.push(format!(
+            "{}: not available on this platform (not judged)",
+            names.join(", ")
+        ));
+    }
     if let Some(t) = sampling.exited_at_secs {
         reasons.push(format!(
             "the monitored process exited {t:.1} s after monitoring started"

@@ -49,6 +49,17 @@ impl Metric {
         }) as f64
     }
 
+    /// The `resources.csv` column the metric is read from.
+    pub fn column(self) -> &'static str {
+        match self {
+            Metric::Rss => "rss_bytes",
+            Metric::RssAnon => "rss_anon_bytes",
+            Metric::Fds => "fds",
+            Metric::Sockets => "socket_fds",
+            Metric::Threads => "threads",
+        }
+    }
+
     /// Memory metrics leak (verdict LEAK); counts grow (verdict GROWTH).
     pub fn is_memory(self) -> bool {
         matches!(self, Metric::Rss | Metric::RssAnon)

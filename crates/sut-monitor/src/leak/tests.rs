@@ -275,6 +275,42 @@ fn count_growth_and_drain() {
 }
 
 #[test]
+fn metrics_the_platform_cannot_read_are_named_not_judged() {
+    let run = Run {
+        warmup: 30,
+        steady: 300,
+        drain: 0,
+    };
+    // Zeros where the platform reads nothing; an fd "growth" that must not be judged either.
+    let mut series = counts_run(run, |t| ((t / 10.0) as u64, 0, 0));
+    series.unavailable_columns = ["rss_anon_bytes", "threads", "fds", "socket_fds"]
+        .map(String::from)
+        .to_vec();
+    let report = analyze(&series, &LeakConfig::default());
+    assert_eq!(report.verdict, Verdict::Pass, "{:?}", report.reasons);
+    let judged: Vec<Metric> = report.metrics.iter().map(|m| m.metric).collect();
+    assert_eq!(judged, [Metric::Rss]);
+    assert_eq!(
+        report.sampling.not_available_on_platform,
+        [
+            Metric::RssAnon,
+            Metric::Fds,
+            Metric::Sockets,
+            Metric::Threads
+        ]
+    );
+    assert_eq!(
+        report.reasons,
+        ["rss_anon, fds, sockets, threads: not available on this platform (not judged)"]
+    );
+    let json = serde_json::to_value(&report).expect("serializes");
+    assert_eq!(
+        json["sampling"]["not_available_on_platform"],
+        serde_json::json!(["rss_anon", "fds", "sockets", "threads"])
+    );
+}
+
+#[test]
 fn drain_observed_too_briefly_is_inconclusive() {
     let run = Run {
         warmup: 30,

@@ -13,6 +13,7 @@
 //! | `buffers-streams` | reads the whole upstream body before answering | stream pass-through |
 //! | `no-failover` | one attempt per request; upstream failures reach the client | failover masking |
 //! | `holds-when-exhausted` | while every key rests, holds the request until one is back instead of answering 429 | exhausted answer |
+//! | `new-connection-per-request` | keeps no idle upstream connection: every attempt opens a new one | connection reuse |
 //! | `none` | nothing: a correct proxy (the reference for the slow modes) | — |
 //!
 //! The correct answer while every key rests is an immediate 429 with `retry-after` (and `retry-after-ms`): the time
@@ -63,6 +64,8 @@ pub enum Defect {
     NoFailover,
     /// While every key rests, waits until one is back (and tries it) instead of answering 429 at once.
     HoldsWhenExhausted,
+    /// Keeps no idle upstream connection, so every upstream attempt opens (and, over TLS, handshakes) a new one.
+    NewConnectionPerRequest,
     /// No defect: a correct proxy.
     None,
 }
@@ -209,13 +212,24 @@ pub fn app(state: Arc<ProxyState>, pace: Arc<Pace>) -> Router {
         .with_state(state)
 }
 
+/// The HTTP client to the upstream: pooled like any proxy's, except with `new-connection-per-request`, whose
+/// pool keeps no idle connection (each request's connection is closed once its response is read).
+fn upstream_client(defect: Defect) -> anyhow::Result<reqwest::Client> {
+    let idle_per_host = match defect {
+        Defect::NewConnectionPerRequest => 0,
+        _ => usize::MAX,
+    };
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(idle_per_host)
+        .build()
+        .context("building the HTTP client")
+}
+
 /// Binds `--listen`, prints `listening on http://ADDR` (first stdout line), serves until SIGINT/SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let pace = Arc::new(pace(&args)?);
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .context("building the HTTP client")?;
+    let client = upstream_client(args.defect)?;
     let pool = KeyPool::new(pool_keys(&args)?, args.defect);
     let state = Arc::new(ProxyState {
         upstream: args.upstream,

@@ -2,7 +2,7 @@
 //!
 //! Did the proxy under test *behave*? Latency and error rates say how fast it was; these verdicts say whether it
 //! spread load over its keys, respected the upstream's `Retry-After`, hid upstream failures by failing over,
-//! recovered after a fault or a load peak, and streamed without buffering. Every function here is pure: the
+//! recovered after a fault or a load peak, reused its upstream connections, and streamed without buffering. Every function here is pure: the
 //! harness collects the data (the mock's ledger, client-side counts, per-interval series, stream timings) and
 //! these functions turn it into measured values and pass/fail verdicts, so each rule is table-tested without I/O.
 //!
@@ -16,6 +16,7 @@
 //! - [`masking`]: failover masking per fault window — client-visible vs upstream error rate.
 //! - [`mod@recovery`]: time until success rate and p95 (merged over windows of seconds) return to the
 //!   pre-fault baseline, or why the baseline is too unsteady to tell.
+//! - [`reuse`]: upstream connection reuse — provider requests per new upstream connection over the load.
 //! - [`streaming`]: stream pass-through — client TTFT vs the upstream's, buffering detection.
 //! - [`thresholds`]: [`BehaviourThresholds`] (scenario `[behaviour]` table) and [`evaluate`] →
 //!   [`BehaviourVerdict`]s that can fail a run (or leave it inconclusive), and the scenario's required checks.
@@ -27,6 +28,7 @@ pub mod exhausted;
 pub mod masking;
 pub mod recovery;
 pub mod retry_after;
+pub mod reuse;
 mod serde_units;
 pub mod streaming;
 pub mod thresholds;
@@ -43,6 +45,7 @@ pub use recovery::{
     RecoveryTolerance,
 };
 pub use retry_after::{retry_after_compliance, RetryAfterCompliance};
+pub use reuse::{connection_reuse, ConnectionReuse, MIN_REUSE_REQUESTS};
 pub use streaming::{
     mock_first_event_delay, stream_pass_through, StreamPassThrough, StreamRules, StreamSample,
     StreamVerdict,

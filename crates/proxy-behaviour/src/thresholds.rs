@@ -14,6 +14,7 @@ use crate::exhausted::ExhaustedAnswers;
 use crate::masking::FailoverMasking;
 use crate::recovery::{Recovery, RecoveryOutcome};
 use crate::retry_after::RetryAfterCompliance;
+use crate::reuse::{ConnectionReuse, MIN_REUSE_REQUESTS};
 use crate::serde_units::to_millis;
 use crate::streaming::{StreamPassThrough, StreamVerdict};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,7 @@ use std::time::Duration;
 /// max_ttft_overhead = "50ms"
 /// min_key_report_agreement = 0.95
 /// max_exhausted_answer = "1s"
+/// min_connection_reuse = 20
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -69,6 +71,10 @@ pub struct BehaviourThresholds {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_exhausted_answer: Option<Duration>,
+    /// Fewest upstream requests per new upstream connection over the load (at least 1; a proxy that pools
+    /// reaches tens or hundreds, one that connects per request stays near 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_connection_reuse: Option<f64>,
     /// The checks that are the scenario's point: when one of them is SKIPPED, INCONCLUSIVE or not judged at
     /// all, a run that would pass is INCONCLUSIVE instead. Each needs its limit set.
     #[serde(
@@ -88,6 +94,14 @@ pub enum ThresholdError {
     /// A fraction outside 0..=1.
     #[error("behaviour threshold `{field}` = {value} must be between 0 and 1")]
     NotAFraction {
+        /// Field name.
+        field: &'static str,
+        /// Given value.
+        value: f64,
+    },
+    /// A requests-per-connection limit below 1, which every run meets.
+    #[error("behaviour threshold `{field}` = {value} must be at least 1 (requests per upstream connection)")]
+    BelowOnePerConnection {
         /// Field name.
         field: &'static str,
         /// Given value.
@@ -120,6 +134,7 @@ impl ThresholdError {
     pub fn field(&self) -> &'static str {
         match self {
             ThresholdError::NotAFraction { field, .. } => field,
+            ThresholdError::BelowOnePerConnection { field, .. } => field,
             ThresholdError::RequiredWithoutLimit { .. } => "required_checks",
             ThresholdError::UnknownMockKey { .. } => "key_names",
         }
@@ -150,6 +165,12 @@ impl BehaviourThresholds {
         {
             return Err(ThresholdError::NotAFraction { field, value });
         }
+        if let Some(value) = self.min_connection_reuse.filter(|v| !(1.0..).contains(v)) {
+            return Err(ThresholdError::BelowOnePerConnection {
+                field: "min_connection_reuse",
+                value,
+            });
+        }
         match self
             .required_checks
             .iter()
@@ -174,6 +195,7 @@ impl BehaviourThresholds {
             BehaviourCheck::TtftOverhead => self.max_ttft_overhead.is_some(),
             BehaviourCheck::StreamBuffering => !self.allow_buffered_streams,
             BehaviourCheck::ExhaustedAnswer => self.max_exhausted_answer.is_some(),
+            BehaviourCheck::ConnectionReuse => self.min_connection_reuse.is_some(),
         }
     }
 
@@ -208,6 +230,8 @@ pub struct BehaviourMeasurements {
     pub streams: Option<StreamPassThrough>,
     /// Answer times while every key was rate-limited (measured when `max_exhausted_answer` is set).
     pub exhausted_answer: Option<ExhaustedAnswers>,
+    /// Upstream requests per new upstream connection over the load (from the mock's ledger).
+    pub connection_reuse: Option<ConnectionReuse>,
 }
 
 /// Which behaviour a verdict is about.
@@ -230,6 +254,8 @@ pub enum BehaviourCheck {
     StreamBuffering,
     /// p99 answer time while every key was rate-limited vs `max_exhausted_answer`.
     ExhaustedAnswer,
+    /// Upstream requests per new upstream connection vs `min_connection_reuse`.
+    ConnectionReuse,
 }
 
 /// `required_checks` by name, an unknown name being an error that names the field and the known names.
@@ -256,7 +282,7 @@ fn check_names<'de, D: serde::Deserializer<'de>>(
 
 impl BehaviourCheck {
     /// Every check.
-    pub const ALL: [BehaviourCheck; 8] = [
+    pub const ALL: [BehaviourCheck; 9] = [
         BehaviourCheck::Fairness,
         BehaviourCheck::KeyReport,
         BehaviourCheck::RetryAfter,
@@ -265,6 +291,7 @@ impl BehaviourCheck {
         BehaviourCheck::TtftOverhead,
         BehaviourCheck::StreamBuffering,
         BehaviourCheck::ExhaustedAnswer,
+        BehaviourCheck::ConnectionReuse,
     ];
 
     /// The snake_case name used in scenarios and `summary.json`.
@@ -278,6 +305,7 @@ impl BehaviourCheck {
             BehaviourCheck::TtftOverhead => "ttft_overhead",
             BehaviourCheck::StreamBuffering => "stream_buffering",
             BehaviourCheck::ExhaustedAnswer => "exhausted_answer",
+            BehaviourCheck::ConnectionReuse => "connection_reuse",
         }
     }
 
@@ -292,6 +320,7 @@ impl BehaviourCheck {
             BehaviourCheck::TtftOverhead => "max_ttft_overhead",
             BehaviourCheck::StreamBuffering => "allow_buffered_streams = false",
             BehaviourCheck::ExhaustedAnswer => "max_exhausted_answer",
+            BehaviourCheck::ConnectionReuse => "min_connection_reuse",
         }
     }
 }
@@ -559,7 +588,40 @@ pub fn evaluate(
             limit,
         ));
     }
+    if let Some(limit) = thresholds.min_connection_reuse {
+        verdicts.push(connection_reuse(
+            measurements.connection_reuse.as_ref(),
+            limit,
+        ));
+    }
     verdicts
+}
+
+fn connection_reuse(measured: Option<&ConnectionReuse>, limit: f64) -> BehaviourVerdict {
+    let judge = Judge::new(BehaviourCheck::ConnectionReuse, limit, "ratio");
+    let Some(m) = measured else {
+        return judge.skip("not measured (the upstream ledger was not read)");
+    };
+    if !m.counted {
+        return judge.skip(
+            "the upstream ledger has no connection counts (a mock that does not count connections)",
+        );
+    }
+    let ratio = match m.requests_per_connection {
+        Some(ratio) if m.requests >= MIN_REUSE_REQUESTS => ratio,
+        _ => {
+            return judge.skip(&format!(
+                "only {} upstream requests over the load: at least {MIN_REUSE_REQUESTS} are needed to judge \
+                 connection reuse",
+                m.requests
+            ))
+        }
+    };
+    let what = format!(
+        "upstream requests per connection ({} requests over {} new connections, {} TLS handshakes)",
+        m.requests, m.connections, m.tls_handshakes
+    );
+    judge.measure(ratio, Bound::AtLeast, &what)
 }
 
 fn exhausted_answer(measured: Option<&ExhaustedAnswers>, limit: Duration) -> BehaviourVerdict {
@@ -863,7 +925,18 @@ mod tests {
                 Some("required_checks"),
             ),
         ];
-        for (t, field) in cases {
+        let reuse = |limit| BehaviourThresholds {
+            min_connection_reuse: Some(limit),
+            required_checks: vec![BehaviourCheck::ConnectionReuse],
+            ..Default::default()
+        };
+        let reuse_cases = [
+            (reuse(20.0), None),
+            (reuse(1.0), None),
+            (reuse(0.5), Some("min_connection_reuse")),
+            (reuse(f64::NAN), Some("min_connection_reuse")),
+        ];
+        for (t, field) in cases.into_iter().chain(reuse_cases) {
             let got = t.validate().err().map(|e| e.field());
             assert_eq!(got, field, "{t:?}");
         }
@@ -1047,6 +1120,71 @@ mod tests {
             serde_json::to_value(BehaviourCheck::ExhaustedAnswer).unwrap(),
             "exhausted_answer"
         );
+    }
+
+    #[test]
+    fn connection_reuse_table() {
+        use VerdictOutcome::{Fail, Pass, Skipped};
+        let measured = |requests, connections, counted| ConnectionReuse {
+            requests,
+            connections,
+            tls_handshakes: connections,
+            requests_per_connection: (counted && requests > 0)
+                .then(|| requests as f64 / connections.max(1) as f64),
+            counted,
+        };
+        // (measurement, outcome, words the detail must contain)
+        let cases = [
+            (
+                Some(measured(1000, 8, true)),
+                Pass,
+                "1000 requests over 8 new connections",
+            ),
+            (Some(measured(1000, 50, true)), Pass, ">= limit 20.000"),
+            (Some(measured(1000, 51, true)), Fail, "< limit 20.000"),
+            (Some(measured(300, 300, true)), Fail, "1.000 < limit"),
+            (Some(measured(50, 0, true)), Pass, "over 0 new connections"),
+            (
+                Some(measured(49, 1, true)),
+                Skipped,
+                "only 49 upstream requests",
+            ),
+            (
+                Some(measured(0, 0, true)),
+                Skipped,
+                "only 0 upstream requests",
+            ),
+            (Some(measured(0, 0, false)), Skipped, "no connection counts"),
+            (None, Skipped, "not measured"),
+        ];
+        let thresholds = BehaviourThresholds {
+            min_connection_reuse: Some(20.0),
+            ..Default::default()
+        };
+        for (connection_reuse, expected, words) in cases {
+            let measurements = BehaviourMeasurements {
+                connection_reuse,
+                ..Default::default()
+            };
+            let verdicts = evaluate(&measurements, &thresholds);
+            assert_eq!(
+                outcomes(&verdicts),
+                vec![(BehaviourCheck::ConnectionReuse, expected)],
+                "{connection_reuse:?}"
+            );
+            assert!(verdicts[0].detail.contains(words), "{}", verdicts[0].detail);
+        }
+        let t: BehaviourThresholds =
+            toml::from_str("min_connection_reuse = 20\nrequired_checks = [\"connection_reuse\"]")
+                .unwrap();
+        assert_eq!(t.min_connection_reuse, Some(20.0));
+        assert_eq!(t.required_checks, [BehaviourCheck::ConnectionReuse]);
+        assert!(evaluate(
+            &BehaviourMeasurements::default(),
+            &BehaviourThresholds::default()
+        )
+        .iter()
+        .all(|v| v.check != BehaviourCheck::ConnectionReuse));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::engine::{Observed, WatchedSpan};
 use crate::error::HarnessError;
 use mock_upstream::{LatencyProfile, LedgerSnapshot, MockConfig, Route};
 use proxy_behaviour::{
-    compare_reported_keys, counts_between, eligible_keys, every_key_rate_limited,
+    compare_reported_keys, connection_reuse, counts_between, eligible_keys, every_key_rate_limited,
     exhausted_answers, failover_masking, key_distribution, load_drop_after_peak,
     mock_first_event_delay, recovery, rename_reported_keys, retry_after_compliance,
     stream_pass_through, upstream_window, BehaviourMeasurements, BehaviourThresholds,
@@ -74,6 +74,7 @@ pub fn measure(inputs: &Collected, thresholds: &BehaviourThresholds) -> Behaviou
         recovery: recoveries,
         streams,
         exhausted_answer: (!inputs.watched.is_empty()).then(|| exhausted_answer(inputs)),
+        connection_reuse: Some(connection_reuse(&inputs.before, &inputs.after)),
     }
 }
 

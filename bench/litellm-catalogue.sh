@@ -30,12 +30,13 @@ cargo build --release -q -p harness
 
 echo "litellm $LITELLM_VERSION, run time $RUN_TIME, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
+mkdir -p "$(dirname "$OUT")"
 target/release/harness run scenarios/ --proxy examples/litellm/profile.toml -t "$RUN_TIME" \
   --scenario-tags failure --out "$OUT" >"$OUT.log" 2>&1 || status=$?
 echo "suite exit code $status (log: $OUT.log)"
 
-# Per scenario: verdict and exit code; figures (req/s, latency, client errors apart from the missing X-Key-Used,
-# which LiteLLM never sends, fairness, Retry-After violations/races, masking per window); then its reasons.
+# Per scenario: verdict and exit code; figures (req/s, latency, client errors, fairness, key agreement on
+# x-litellm-model-id, Retry-After violations/races, masking per window); then its reasons.
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
@@ -49,6 +50,7 @@ for run in suite["runs"]:
     agg = summary["aggregate"]
     pct = agg["latency"]["percentiles"]
     no_header = sum(e["occurrences"] for e in summary["errors"] if "without required header" in e["message"])
+    agreement = summary["engine"].get("behaviour", {}).get("measurements", {}).get("key_report") or {}
     m = summary["engine"].get("behaviour", {}).get("measurements", {})
     ra = m.get("retry_after") or {}
     masking = ", ".join(
@@ -56,9 +58,9 @@ for run in suite["runs"]:
         for w in m.get("masking") or []
     )
     print(f'    {agg["requests_per_sec"]:.1f} req/s, p50/p95/p99 {pct["p50"]:.0f}/{pct["p95"]:.0f}/{pct["p99"]:.0f} ms, '
-          f'failures {agg["failures"]} of {agg["requests"]} ({no_header} only for the missing X-Key-Used)')
+          f'failures {agg["failures"]} of {agg["requests"]} ({no_header} for a missing key header)')
     print(f'    fairness {m.get("distribution", {}).get("fairness", float("nan")):.3f}, '
-          f'Retry-After violations {ra.get("violations", "n/a")} (races {ra.get("races", "n/a")}), masking {masking or "n/a"}')
+          f'key agreement {agreement.get("agreement", "n/a")}, Retry-After violations {ra.get("violations", "n/a")} (races {ra.get("races", "n/a")}), masking {masking or "n/a"}')
     for reason in summary.get("verdict_reasons") or []:
         print(f"    - {reason}")
 PY

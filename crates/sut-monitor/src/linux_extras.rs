@@ -3,7 +3,7 @@
 //! process's children (`/proc/PID/task/*/children`).
 //!
 //! Why a separate module: memory, CPU and the process tree come from `sysinfo` on every platform
-//! ([`crate::process_tree`]); these extras have no portable source, so other platforms report them as not
+//! (`process_tree`); these extras have no portable source, so other platforms report them as not
 //! available ([`UNAVAILABLE_COLUMNS`]) rather than as zeros that would look like a healthy proxy.
 
 use std::collections::HashSet;

@@ -65,7 +65,8 @@ pub struct Args {
     #[arg(long)]
     pub admin_allow_remote: bool,
 
-    /// Time allowed to open a TCP connection to the upstream.
+    /// Time allowed to open a TCP connection to the upstream (for https://, the TLS handshake gets as long
+    /// again).
     #[arg(long, default_value = "2s", value_parser = human_duration::parse)]
     pub connect_timeout: Duration,
 

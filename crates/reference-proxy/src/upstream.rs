@@ -284,19 +284,15 @@ impl Upstream {
         Ok(Uri::from(path))
     }
 
-    /// Sends `request` (origin-form URI, see [`Upstream::uri_for`]; the `Host` header is set here, or for
-    /// HTTPS the absolute URI HTTP/2 needs) and waits for the response head, all within `timeout` (waiting for
-    /// a free connection slot included).
+    /// Sends `request` (origin-form URI, see [`Upstream::uri_for`]; the `Host` header is set here, and on an
+    /// HTTP/2 connection the absolute URI its `:scheme` and `:authority` come from) and waits for the response
+    /// head, all within `timeout` (waiting for a free connection slot included).
     pub async fn send(
         &self,
         mut request: Request<UpstreamBody>,
         timeout: Duration,
     ) -> Result<Answer, AttemptOutcome> {
         request.headers_mut().insert(HOST, self.host.clone());
-        if self.tls.is_some() {
-            let absolute = format!("{}{}", self.origin, request.uri());
-            *request.uri_mut() = absolute.parse().map_err(|_| AttemptOutcome::Broken)?;
-        }
         tokio::time::timeout(timeout, self.exchange(request))
             .await
             .unwrap_or(Err(AttemptOutcome::TimedOut))
@@ -313,6 +309,7 @@ impl Upstream {
                 .map_err(|_| AttemptOutcome::Broken)?,
         };
         if let Some(mut sender) = self.idle.take() {
+            self.fit_uri(&sender, &mut request)?;
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok(self.answer(response, sender, slot)),
                 // The upstream closed this idle connection before the request went out: send it on a new one.
@@ -323,10 +320,31 @@ impl Upstream {
             }
         }
         let mut sender = self.connect_shared().await?;
+        self.fit_uri(&sender, &mut request)?;
         match sender.send_request(request).await {
             Ok(response) => Ok(self.answer(response, sender, slot)),
             Err(_) => Err(AttemptOutcome::Broken),
         }
+    }
+
+    /// HTTP/1.1 sends the origin-form target (`/v1/...`, with `Host`); HTTP/2 needs the absolute URI. A request
+    /// retried from an HTTP/2 connection on a new HTTP/1.1 one goes back to origin-form.
+    fn fit_uri(
+        &self,
+        sender: &Sender,
+        request: &mut Request<UpstreamBody>,
+    ) -> Result<(), AttemptOutcome> {
+        let absolute = request.uri().scheme().is_some();
+        let target = match (sender, absolute) {
+            (Sender::Http2(_), false) => format!("{}{}", self.origin, request.uri()),
+            (Sender::Http1(_), true) => request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), ToString::to_string),
+            _ => return Ok(()),
+        };
+        *request.uri_mut() = target.parse().map_err(|_| AttemptOutcome::Broken)?;
+        Ok(())
     }
 
     fn answer(

@@ -16,9 +16,11 @@ import contextlib
 import ctypes
 import ctypes.util
 import email.utils
+import importlib.util
 import logging
 import math
 import socket
+import ssl
 import sys
 import time
 import tomllib
@@ -150,9 +152,21 @@ async def read_raw(response):
     return body
 
 
-def create_app(upstream, keys, defect=None):
+def upstream_tls_options(upstream_ca):
+    """httpx client options for an HTTPS upstream whose certificate is signed by the PEM CA in `upstream_ca`
+    (e.g. the CA mock-upstream generates with --tls): trust that CA, and speak HTTP/2 when the `h2` package is
+    installed (httpx then offers h2 and http/1.1 by ALPN). No CA file: httpx's defaults. A missing or non-PEM
+    file raises OSError / ssl.SSLError."""
+    if upstream_ca is None:
+        return {}
+    context = ssl.create_default_context(cafile=upstream_ca)
+    return {"verify": context, "http2": importlib.util.find_spec("h2") is not None}
+
+
+def create_app(upstream, keys, defect=None, upstream_ca=None):
+    tls = upstream_tls_options(upstream_ca)
     shared = httpx.AsyncClient(base_url=upstream, timeout=httpx.Timeout(60.0, connect=2.0),
-                               limits=httpx.Limits(max_connections=512, max_keepalive_connections=64))
+                               limits=httpx.Limits(max_connections=512, max_keepalive_connections=64), **tls)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -183,7 +197,7 @@ def create_app(upstream, keys, defect=None):
     def client_for_request():
         if defect != "leaks_sockets":
             return shared
-        client = httpx.AsyncClient(base_url=upstream, timeout=shared.timeout)
+        client = httpx.AsyncClient(base_url=upstream, timeout=shared.timeout, **tls)
         retained.append(client)
         return client
 
@@ -293,13 +307,21 @@ def main():
     parser.add_argument("--upstream", required=True, help="provider base URL, e.g. http://127.0.0.1:9100")
     parser.add_argument("--keys-file", help="TOML keys file, as the reference proxy takes")
     parser.add_argument("--key", action="append", default=[], metavar="ID=SECRET")
+    parser.add_argument("--upstream-ca", metavar="FILE",
+                        help="PEM CA certificate to trust for an https:// upstream (the harness's {ca_file}); "
+                             "HTTP/2 when the h2 package is installed")
     parser.add_argument("--defect", choices=DEFECTS, help="break one behaviour on purpose (see README.md)")
     args = parser.parse_args()
+    if args.upstream_ca is not None:
+        try:
+            upstream_tls_options(args.upstream_ca)
+        except (OSError, ssl.SSLError) as e:
+            sys.exit(f"fastapi-proxy: --upstream-ca {args.upstream_ca}: not a readable PEM CA certificate: {e}")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("uvicorn.error").addFilter(QuietStreamCuts())
     logging.getLogger("httpx").setLevel(logging.WARNING)   # one INFO line per upstream request costs more than it tells
     pin_malloc_mmap_threshold()
-    app = create_app(args.upstream.rstrip("/"), load_keys(args), args.defect)
+    app = create_app(args.upstream.rstrip("/"), load_keys(args), args.defect, args.upstream_ca)
     listener = socket.create_server((args.host, args.port))
     host, port = listener.getsockname()[:2]
     # The harness reads the proxy's URL from this first stdout line when its command has no {port}.

@@ -4,10 +4,13 @@ Run: python3 -m unittest discover examples/fastapi-proxy
 """
 
 import ctypes
+import os
 import platform
+import ssl
+import tempfile
 import unittest
 
-from app import DEFAULT_REST, CLOCK_GUARD, Key, KeyPool, pin_malloc_mmap_threshold, retry_hint
+from app import DEFAULT_REST, CLOCK_GUARD, Key, KeyPool, pin_malloc_mmap_threshold, retry_hint, upstream_tls_options
 
 
 def pool(defect=None, providers=(None, None, None)):
@@ -84,6 +87,27 @@ class RetryHintTest(unittest.TestCase):
         for headers, want in cases:
             with self.subTest(headers=headers):
                 self.assertAlmostEqual(retry_hint(headers), want)
+
+
+class UpstreamTlsTest(unittest.TestCase):
+    def test_no_ca_keeps_httpx_defaults(self):
+        self.assertEqual(upstream_tls_options(None), {})
+
+    def test_a_pem_ca_is_trusted(self):
+        bundle = ssl.get_default_verify_paths().cafile
+        if not bundle or not os.path.exists(bundle):
+            self.skipTest("no PEM CA bundle on this system")
+        options = upstream_tls_options(bundle)
+        self.assertIsInstance(options["verify"], ssl.SSLContext)
+        self.assertIsInstance(options["http2"], bool)
+
+    def test_a_missing_or_non_pem_file_is_refused(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".pem") as garbage:
+            garbage.write("not a certificate\n")
+            garbage.flush()
+            for path in ("/nonexistent/ca.pem", garbage.name):
+                with self.subTest(path=path), self.assertRaises((OSError, ssl.SSLError)):
+                    upstream_tls_options(path)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,11 @@ pub struct RunArgs {
     /// API (`/__admin`): reset, the scenario's rules, timeline rules, ledger. The proxy is pointed at it.
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
+    /// PEM CA certificate of an external HTTPS mock (`--upstream https://…`, e.g. the `ca file:` that
+    /// mock-upstream `--tls` prints): the harness's admin calls trust it, and a spawned proxy gets it as
+    /// `{ca_file}`.
+    #[arg(long, value_name = "FILE", requires = "upstream")]
+    pub upstream_ca: Option<PathBuf>,
     /// Bearer token of the external mock's admin API (used with --upstream).
     #[arg(long, env = "HARNESS_UPSTREAM_ADMIN_TOKEN", hide_env_values = true)]
     pub upstream_admin_token: Option<String>,

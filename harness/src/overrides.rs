@@ -219,6 +219,9 @@ fn apply_mode(
             }
             if args.upstream.is_none() {
                 args.upstream = attach.upstream.clone();
+                if args.upstream_ca.is_none() {
+                    args.upstream_ca = attach.upstream_ca.clone();
+                }
             }
             if args.upstream_admin_token.is_none() {
                 if let Some(token) = &attach.upstream_admin_token {

@@ -66,6 +66,9 @@ pub struct AttachSpec {
     /// The external mock's admin token (`--upstream-admin-token`; write `{env:NAME}` rather than the token).
     #[serde(default)]
     pub upstream_admin_token: Option<String>,
+    /// The CA certificate of an `https://` external mock (`--upstream-ca`; relative to the profile file).
+    #[serde(default)]
+    pub upstream_ca: Option<PathBuf>,
 }
 
 /// The file as written.
@@ -149,6 +152,7 @@ impl Profile {
                     return Err(invalid(span, "attach.pid_file", "give pid or pid_file, not both"));
                 }
                 spec.pid_file = spec.pid_file.map(|f| base_dir.join(f));
+                spec.upstream_ca = spec.upstream_ca.map(|f| base_dir.join(f));
                 ProfileMode::Attach(spec)
             }
         };

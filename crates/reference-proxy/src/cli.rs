@@ -17,9 +17,14 @@ pub struct Args {
     #[arg(long, default_value = "127.0.0.1:8000", env = "PROXY_LISTEN")]
     pub listen: SocketAddr,
 
-    /// Upstream base URL, e.g. http://127.0.0.1:9000 (request paths are appended).
+    /// Upstream base URL, e.g. http://127.0.0.1:9000 or https://127.0.0.1:9443 (request paths are appended).
     #[arg(long, env = "PROXY_UPSTREAM")]
     pub upstream: String,
+
+    /// PEM CA certificate(s) to trust for an https:// upstream (required with https://; only these are
+    /// trusted). HTTP/2 or HTTP/1.1 is chosen by ALPN.
+    #[arg(long, env = "PROXY_UPSTREAM_CA", value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
 
     /// TOML keys file: `[[keys]]` tables with `id`, `secret` and optional `provider` ("openai"|"anthropic").
     #[arg(long, env = "PROXY_KEYS_FILE")]
@@ -60,7 +65,8 @@ pub struct Args {
     #[arg(long)]
     pub admin_allow_remote: bool,
 
-    /// Time allowed to open a TCP connection to the upstream.
+    /// Time allowed to open a TCP connection to the upstream (for https://, the TLS handshake gets as long
+    /// again).
     #[arg(long, default_value = "2s", value_parser = human_duration::parse)]
     pub connect_timeout: Duration,
 

@@ -2,6 +2,7 @@
 //! the file, flag or field, and `main` maps it to exit code [`EXIT_BAD_CONFIG`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -43,6 +44,9 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// The upstream CA file is unusable.
+    #[error(transparent)]
+    UpstreamCa(#[from] crate::tls::TlsError),
     /// A flag has an unusable value.
     #[error("{flag}: {message}")]
     BadFlag {
@@ -58,6 +62,8 @@ pub enum ConfigError {
 pub struct ProxyConfig {
     /// Upstream base URL without a trailing slash.
     pub upstream: String,
+    /// For an `https://` upstream: the TLS client config trusting `--upstream-ca`.
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
     /// Pool keys, ids unique.
     pub keys: Vec<KeySpec>,
     /// Key selection strategy.
@@ -102,8 +108,11 @@ impl ProxyConfig {
         keys.extend(parse_key_pairs(&args.env_keys, "PROXY_KEYS")?);
         check_keys(&keys, args)?;
         check_flags(args)?;
+        let upstream = check_upstream(&args.upstream)?;
+        let upstream_tls = upstream_tls(&upstream, args.upstream_ca.as_deref())?;
         Ok(ProxyConfig {
-            upstream: check_upstream(&args.upstream)?,
+            upstream,
+            upstream_tls,
             keys,
             strategy: args.strategy,
             client_token: args.client_token.clone().map(Secret::new),
@@ -238,26 +247,44 @@ fn check_flags(args: &Args) -> Result<(), ConfigError> {
     }
 }
 
+/// The TLS client for an `https://` upstream (which needs `--upstream-ca`); `--upstream-ca` with an
+/// `http://` upstream is a mistake worth stopping for (the run would not use the CA it was given).
+fn upstream_tls(
+    upstream: &str,
+    ca_file: Option<&Path>,
+) -> Result<Option<Arc<rustls::ClientConfig>>, ConfigError> {
+    let bad = |flag, message: &str| ConfigError::BadFlag {
+        flag,
+        message: message.to_string(),
+    };
+    match (upstream.starts_with("https://"), ca_file) {
+        (true, Some(ca_file)) => Ok(Some(crate::tls::client_config(ca_file)?)),
+        (true, None) => Err(bad(
+            "--upstream",
+            "an https:// upstream needs --upstream-ca FILE (the PEM CA certificate to trust)",
+        )),
+        (false, Some(_)) => Err(bad("--upstream-ca", "only applies to an https:// upstream")),
+        (false, None) => Ok(None),
+    }
+}
+
 fn check_upstream(url: &str) -> Result<String, ConfigError> {
     let bad = |message: String| ConfigError::BadFlag {
         flag: "--upstream",
         message,
     };
-    let rest = url
-        .trim()
-        .strip_prefix("http://")
-        .ok_or_else(|| {
-            bad(format!(
-                "`{url}` must start with http:// (this build has no TLS)"
-            ))
-        })?
-        .trim_end_matches('/');
+    let trimmed = url.trim();
+    let (scheme, rest) = ["http://", "https://"]
+        .into_iter()
+        .find_map(|scheme| Some((scheme, trimmed.strip_prefix(scheme)?)))
+        .ok_or_else(|| bad(format!("`{url}` must start with http:// or https://")))?;
+    let rest = rest.trim_end_matches('/');
     if rest.is_empty() || rest.contains(['?', '#', ' ']) {
         return Err(bad(format!(
             "`{url}` is not a base URL like http://127.0.0.1:9000"
         )));
     }
-    let base = format!("http://{rest}");
+    let base = format!("{scheme}{rest}");
     let uri: http::Uri = base.parse().map_err(|e| bad(format!("`{url}`: {e}")))?;
     if uri.host().is_none_or(str::is_empty) {
         return Err(bad(format!("`{url}` has no host")));
@@ -386,14 +413,15 @@ mod tests {
     }
 
     #[test]
-    fn upstream_must_be_a_plain_http_base_url() {
+    fn upstream_must_be_an_http_or_https_base_url() {
         let cases = [
             ("http://127.0.0.1:9000/", Ok("http://127.0.0.1:9000")),
             (
                 "http://127.0.0.1:9000/openai",
                 Ok("http://127.0.0.1:9000/openai"),
             ),
-            ("https://api.openai.com", Err("no TLS")),
+            ("https://api.openai.com/", Ok("https://api.openai.com")),
+            ("ftp://h:9", Err("http:// or https://")),
             ("127.0.0.1:9000", Err("http://")),
             ("http://", Err("base URL")),
             ("http://h:9/x?y=1", Err("base URL")),

@@ -10,7 +10,8 @@
 //!   and provider reset headers), [`retry_policy`] (what is retryable, budgets, key penalties),
 //!   [`headers`] (what crosses the proxy), [`provider`] (per-provider credentials and error shapes),
 //!   [`auth`] (client token and admin access decisions).
-//! - I/O: [`state`] (shared pool), [`upstream`] (our own upstream connections, connection bound), [`forward`]
+//! - I/O: [`state`] (shared pool), [`upstream`] (our own upstream connections, connection bound), [`tls`]
+//!   (HTTPS upstreams: the trusted CA, ALPN `h2`/`http/1.1`), [`forward`]
 //!   (attempts, failover), [`relay`] (the streamed response body),
 //!   [`admin`] (`/admin/keys`, `/health`), [`connections`] (accept loop, HTTP/1 connections, graceful
 //!   shutdown), [`service`] (what serves a connection: the router, or proxied routes straight to the
@@ -33,6 +34,7 @@ pub mod retry_policy;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 
 pub use cli::Args;

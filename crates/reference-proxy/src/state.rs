@@ -30,6 +30,7 @@ impl AppState {
             &config.upstream,
             config.connect_timeout,
             config.max_upstream_connections,
+            config.upstream_tls.clone(),
         )?;
         Ok(AppState {
             config: Arc::new(config),

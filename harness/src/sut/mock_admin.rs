@@ -3,11 +3,16 @@
 //! id, the
 //! effective config and the ledger.
 //! A wrong token and an unreachable mock are told apart, because one is the user's flag and the other a
-//! system that is not up.
+//! system that is not up. An `https://` mock is reached through rustls trusting only its `--upstream-ca`
+//! (reqwest's TLS features would pull a platform verifier and a second crypto library into every client of
+//! the workspace); a plain one through reqwest as before.
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use mock_upstream::{FaultRule, LatencySettings, LedgerSnapshot, MockConfig};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How long one admin call may take (the mock answers admin calls at once; a ledger is at most a few MB).
@@ -46,6 +51,9 @@ pub enum AdminError {
         /// The mock's error message (or the body's start).
         message: String,
     },
+    /// `--upstream` / `--upstream-ca` do not fit together, or the CA file is unusable.
+    #[error("{0}")]
+    Tls(String),
     /// A 2xx whose body is not what the admin API returns.
     #[error("mock-upstream admin API: {url} answered something that is not its JSON: {reason}")]
     BadAnswer {
@@ -61,22 +69,68 @@ pub enum AdminError {
 pub struct AdminClient {
     base: String,
     token: Option<String>,
-    http: reqwest::Client,
+    http: Transport,
+    ca_file: Option<PathBuf>,
+}
+
+type TlsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// How admin calls travel: plain HTTP through reqwest, HTTPS through rustls trusting the given CA.
+#[derive(Debug, Clone)]
+enum Transport {
+    Plain(reqwest::Client),
+    /// Boxed: the connector is large and admin clients are few.
+    Tls(Box<TlsClient>),
 }
 
 impl AdminClient {
-    /// A client for the mock at `base_url` (its provider base URL; the admin API is under `/__admin`).
-    pub fn new(base_url: &str, token: Option<String>) -> Result<AdminClient, AdminError> {
+    /// A client for the mock at `base_url` (its provider base URL; the admin API is under `/__admin`); an
+    /// `https://` mock needs `ca_file`, the PEM CA certificate to trust.
+    pub fn new(
+        base_url: &str,
+        token: Option<String>,
+        ca_file: Option<&Path>,
+    ) -> Result<AdminClient, AdminError> {
         let base = base_url.trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
-            .timeout(ADMIN_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| AdminError::Unreachable {
-                url: base.clone(),
-                reason: e.to_string(),
-            })?;
-        Ok(AdminClient { base, token, http })
+        let http = match (base.starts_with("https://"), ca_file) {
+            (false, None) => Transport::Plain(
+                reqwest::Client::builder()
+                    .timeout(ADMIN_TIMEOUT)
+                    .no_proxy()
+                    .build()
+                    .map_err(|e| AdminError::Unreachable {
+                        url: base.clone(),
+                        reason: e.to_string(),
+                    })?,
+            ),
+            (true, Some(ca_file)) => Transport::Tls(Box::new(tls_client(ca_file)?)),
+            (true, None) => {
+                return Err(AdminError::Tls(format!(
+                    "--upstream {base}: an https:// mock needs --upstream-ca FILE (the PEM CA certificate it \
+                     prints as `ca file:`)"
+                )))
+            }
+            (false, Some(ca_file)) => {
+                return Err(AdminError::Tls(format!(
+                    "--upstream-ca {}: only applies to an https:// --upstream (got {base})",
+                    ca_file.display()
+                )))
+            }
+        };
+        Ok(AdminClient {
+            base,
+            token,
+            http,
+            ca_file: ca_file.map(Path::to_path_buf),
+        })
+    }
+
+    /// The CA certificate file trusted for an `https://` mock.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     /// The mock's base URL (what the proxy is pointed at).
@@ -192,20 +246,13 @@ impl AdminClient {
         body: Option<serde_json::Value>,
     ) -> Result<bytes::Bytes, AdminError> {
         let url = self.url(path);
-        let mut request = self.http.request(method.clone(), &url);
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let unreachable = |e: reqwest::Error| AdminError::Unreachable {
-            url: url.clone(),
-            reason: e.to_string(),
-        };
-        let response = request.send().await.map_err(unreachable)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(unreachable)?;
+        let (status, bytes) =
+            self.exchange(method.clone(), &url, body)
+                .await
+                .map_err(|reason| AdminError::Unreachable {
+                    url: url.clone(),
+                    reason,
+                })?;
         if status.is_success() {
             return Ok(bytes);
         }
@@ -224,6 +271,87 @@ impl AdminClient {
             },
         })
     }
+}
+
+impl AdminClient {
+    /// Sends one request and reads the whole answer; an error is why nothing usable came back.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(StatusCode, Bytes), String> {
+        match &self.http {
+            Transport::Plain(client) => {
+                let mut request = client.request(method, url);
+                if let Some(token) = &self.token {
+                    request = request.bearer_auth(token);
+                }
+                if let Some(body) = body {
+                    request = request.json(&body);
+                }
+                let response = request.send().await.map_err(|e| e.to_string())?;
+                let status = response.status();
+                let bytes = response.bytes().await.map_err(|e| e.to_string())?;
+                Ok((status, bytes))
+            }
+            Transport::Tls(client) => {
+                let mut request = http::Request::builder().method(method).uri(url);
+                if let Some(token) = &self.token {
+                    request =
+                        request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+                }
+                let payload = match body {
+                    Some(body) => {
+                        request = request.header(http::header::CONTENT_TYPE, "application/json");
+                        Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?)
+                    }
+                    None => Bytes::new(),
+                };
+                let request = request
+                    .body(Full::new(payload))
+                    .map_err(|e| e.to_string())?;
+                let exchange = async {
+                    let response = client.request(request).await.map_err(|e| {
+                        let source = std::error::Error::source(&e)
+                            .map(|s| format!(": {s}"))
+                            .unwrap_or_default();
+                        format!("{e}{source}")
+                    })?;
+                    let status = response.status();
+                    let bytes = response
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .to_bytes();
+                    Ok((status, bytes))
+                };
+                tokio::time::timeout(ADMIN_TIMEOUT, exchange)
+                    .await
+                    .map_err(|_| format!("no answer within {ADMIN_TIMEOUT:?}"))?
+            }
+        }
+    }
+}
+
+/// An HTTPS client (HTTP/2 or HTTP/1.1 by ALPN) trusting only the PEM certificates in `ca_file`.
+fn tls_client(ca_file: &Path) -> Result<TlsClient, AdminError> {
+    let mut config = (*reference_proxy::tls::client_config(ca_file)
+        .map_err(|e| AdminError::Tls(e.to_string()))?)
+    .clone();
+    // The connector offers ALPN itself (and refuses a config that already does).
+    config.alpn_protocols.clear();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build(connector),
+    )
 }
 
 /// The admin API's `{"error":{"message":…}}`, or the start of whatever else came back.

@@ -35,6 +35,15 @@ impl MockHandle {
         }
     }
 
+    /// The CA certificate file a client of this mock trusts: the in-process mock's generated CA when it serves
+    /// HTTPS, the `--upstream-ca` given for an external one; `None` for plain HTTP.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        match self {
+            MockHandle::InProcess(m) => m.ca_file(),
+            MockHandle::External(a, _) => a.ca_file(),
+        }
+    }
+
     /// `"in-process"` or `"external"` (for `summary.json`).
     pub fn mode(&self) -> &'static str {
         match self {

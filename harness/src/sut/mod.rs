@@ -64,8 +64,13 @@ impl Sut {
     ) -> Result<Sut, HarnessError> {
         let external = match &args.upstream {
             Some(url) => Some(
-                upstream::connect_external(url, args.upstream_admin_token.clone(), scenario)
-                    .await?,
+                upstream::connect_external(
+                    url,
+                    args.upstream_admin_token.clone(),
+                    args.upstream_ca.as_deref(),
+                    scenario,
+                )
+                .await?,
             ),
             None => None,
         };
@@ -100,7 +105,7 @@ impl Sut {
                 scenario_mock,
             ),
         };
-        match start_proxy(scenario, &mock.base_url(), &keys, results_dir).await {
+        match start_proxy(scenario, &mock, &keys, results_dir).await {
             Ok((process, target, keys_file, shutdown_timeout)) => Ok(Sut {
                 target,
                 pid: Some(process.pid()),
@@ -151,11 +156,11 @@ impl Sut {
     }
 }
 
-/// Spawns the scenario's proxy (or the reference proxy) in front of the mock at `upstream_url`, with a keys
-/// file of `keys`; returns the process, its URL, the keys file (kept alive for the run) and the stop timeout.
+/// Spawns the scenario's proxy (or the reference proxy) in front of `mock`, with a keys file of `keys`; returns
+/// the process, its URL, the keys file (kept alive for the run) and the stop timeout.
 async fn start_proxy(
     scenario: &Scenario,
-    upstream_url: &str,
+    mock: &MockHandle,
     keys: &[KeyConfig],
     results_dir: &Path,
 ) -> Result<(ProxyProcess, String, tempfile::NamedTempFile, Duration), HarnessError> {
@@ -171,12 +176,13 @@ async fn start_proxy(
     let port = spawn::free_port()?;
     let token = spawn::admin_token();
     let values = Placeholders::new(
-        upstream_url,
+        &mock.base_url(),
         port,
         &keys_file.path().display().to_string(),
         &token,
     )
-    .with_keys(keys.iter().map(|k| (k.id.as_str(), k.secret.as_str())));
+    .with_keys(keys.iter().map(|k| (k.id.as_str(), k.secret.as_str())))
+    .with_ca_file(mock.ca_file());
     let (process, target) = spawn::spawn_proxy(&spec, &values, port, results_dir, base_dir).await?;
     Ok((process, target, keys_file, spec.shutdown_timeout))
 }

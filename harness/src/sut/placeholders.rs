@@ -1,6 +1,7 @@
 //! `{name}` placeholders in proxy commands, env values, setup calls and request header overrides.
 //!
-//! Besides the values the harness knows (`{port}`, `{upstream_url}`, ...), two families read from outside:
+//! Besides the values the harness knows (`{port}`, `{upstream_url}`, `{ca_file}` of a TLS mock, ...), two
+//! families read from outside:
 //! `{env:NAME}` (the harness's environment, so a secret such as a master key never has to be written into a
 //! profile) and `{key:ID}` (the secret of the mock's key `ID`, for proxies configured through env or files rather
 //! than a keys file). Filling is pure apart from reading the environment.
@@ -40,6 +41,15 @@ pub enum PlaceholderError {
         /// The template.
         template: String,
     },
+    /// `{ca_file}` while the mock serves plain HTTP (there is no CA to trust).
+    #[error(
+        "{{ca_file}} in {template:?}: the mock serves plain HTTP, so there is no CA file; turn TLS on with \
+         [upstream.tls] enabled = true (in-process mock) or pass --upstream https://… --upstream-ca FILE"
+    )]
+    NoCaFile {
+        /// The template.
+        template: String,
+    },
     /// `{key:ID}` with no mock key `ID`.
     #[error("{{key:{id}}} in {template:?}: the mock has no key {id:?} (keys: {known})")]
     UnknownKey {
@@ -58,6 +68,8 @@ pub struct Placeholders {
     values: BTreeMap<&'static str, String>,
     /// Mock key id → secret, for `{key:ID}`.
     keys: BTreeMap<String, String>,
+    /// The CA certificate file of a TLS mock, for `{ca_file}`.
+    ca_file: Option<String>,
 }
 
 impl Placeholders {
@@ -71,7 +83,20 @@ impl Placeholders {
         Placeholders {
             values,
             keys: BTreeMap::new(),
+            ca_file: None,
         }
+    }
+
+    /// Also fills `{ca_file}` with the CA certificate file of a TLS mock (`None`: the mock is plain HTTP, and
+    /// `{ca_file}` is an error).
+    pub fn with_ca_file(mut self, ca_file: Option<&std::path::Path>) -> Self {
+        self.ca_file = ca_file.map(|p| p.display().to_string());
+        self
+    }
+
+    /// Whether `{ca_file}` has a value (the mock serves HTTPS with a CA to trust).
+    pub fn has_ca_file(&self) -> bool {
+        self.ca_file.is_some()
     }
 
     /// Also fills `{key:ID}` with the secret of the mock's key `ID`.
@@ -129,12 +154,20 @@ impl Placeholders {
                     known: self.keys.keys().cloned().collect::<Vec<_>>().join(", "),
                 });
         }
+        if name == "ca_file" {
+            return self
+                .ca_file
+                .clone()
+                .ok_or_else(|| PlaceholderError::NoCaFile {
+                    template: template.to_string(),
+                });
+        }
         self.values.get(name).cloned().ok_or_else(|| {
             let known: Vec<String> = self
                 .values
                 .keys()
                 .map(|k| format!("{{{k}}}"))
-                .chain(["{env:NAME}".to_string(), "{key:ID}".to_string()])
+                .chain(["{ca_file}", "{env:NAME}", "{key:ID}"].map(String::from))
                 .collect();
             PlaceholderError::Unknown {
                 name: name.to_string(),
@@ -177,6 +210,11 @@ mod tests {
                 "{key:key9}",
                 Err("the mock has no key \"key9\" (keys: key1)"),
             ),
+            (
+                "{ca_file}",
+                Err("the mock serves plain HTTP, so there is no CA file"),
+            ),
+            ("{nope}", Err("{ca_file}, {env:NAME}")),
             ("{port", Err("unclosed")),
             ("port}", Err("unmatched")),
         ];
@@ -187,5 +225,11 @@ mod tests {
                 (got, want) => panic!("{template}: got {got:?}, want {want:?}"),
             }
         }
+        let tls = p.with_ca_file(Some(std::path::Path::new("/tmp/mock-ca.pem")));
+        assert!(tls.has_ca_file());
+        assert_eq!(
+            tls.fill("--upstream-ca={ca_file}").unwrap(),
+            "--upstream-ca=/tmp/mock-ca.pem"
+        );
     }
 }

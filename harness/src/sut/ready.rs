@@ -160,7 +160,7 @@ async fn run_setup_call(
 }
 
 /// Fills placeholders in every string of a JSON value.
-fn fill_strings(
+pub(super) fn fill_strings(
     value: &mut serde_json::Value,
     values: &Placeholders,
 ) -> Result<(), PlaceholderError> {

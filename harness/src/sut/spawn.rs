@@ -10,8 +10,9 @@ use std::time::Duration;
 /// Lines of `proxy.log` quoted when the proxy fails to start.
 const LOG_TAIL_LINES: usize = 20;
 
-/// The default proxy command: this binary's hidden `__reference-proxy` subcommand.
-fn default_command() -> Vec<String> {
+/// The default proxy command: this binary's hidden `__reference-proxy` subcommand; in front of a TLS mock
+/// (`tls`) it also trusts the mock's CA.
+fn default_command(tls: bool) -> Vec<String> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "harness".into());
@@ -28,8 +29,13 @@ fn default_command() -> Vec<String> {
         "--admin-token",
         "{admin_token}",
     ];
+    let ca: &[&str] = if tls {
+        &["--upstream-ca", "{ca_file}"]
+    } else {
+        &[]
+    };
     std::iter::once(exe)
-        .chain(args.iter().chain(&more).map(|s| s.to_string()))
+        .chain(args.iter().chain(&more).chain(ca).map(|s| s.to_string()))
         .collect()
 }
 
@@ -50,7 +56,7 @@ pub(super) async fn spawn_proxy(
     base_dir: &Path,
 ) -> Result<(ProxyProcess, String), HarnessError> {
     let command = if spec.command.is_empty() {
-        default_command()
+        default_command(values.has_ca_file())
     } else {
         spec.command.clone()
     };
@@ -59,6 +65,7 @@ pub(super) async fn spawn_proxy(
             .fill(t)
             .map_err(|e| HarnessError::BadInput(format!("proxy.{field}: {e}")))
     };
+    check_setup_templates(spec, values)?;
     let argv = command
         .iter()
         .map(|a| fill("command", a))
@@ -95,6 +102,29 @@ pub(super) async fn spawn_proxy(
             )))
         }
     }
+}
+
+/// Fills the setup calls' templates once before the proxy starts, so a placeholder that cannot be filled (e.g.
+/// `{ca_file}` with a plain-HTTP mock) is the scenario's mistake (exit 2) rather than a failed start.
+fn check_setup_templates(spec: &ProxySpec, values: &Placeholders) -> Result<(), HarnessError> {
+    for (i, call) in spec.setup.iter().enumerate() {
+        let bad = |e: super::PlaceholderError| {
+            HarnessError::BadInput(format!(
+                "proxy.setup[{i}] {} {}: {e}",
+                call.method, call.path
+            ))
+        };
+        values.fill(&call.path).map_err(bad)?;
+        for value in call.headers.values() {
+            values.fill(value).map_err(bad)?;
+        }
+        if let Some(body) = &call.body {
+            let mut json = serde_json::to_value(body)
+                .map_err(|e| HarnessError::BadInput(format!("proxy.setup[{i}].body: {e}")))?;
+            super::ready::fill_strings(&mut json, values).map_err(bad)?;
+        }
+    }
+    Ok(())
 }
 
 /// Why a spawned proxy did not become usable.

@@ -89,15 +89,16 @@ pub(super) async fn start_in_process(config: &MockConfig) -> Result<MockHandle, 
     Ok(MockHandle::InProcess(mock))
 }
 
-/// Connects to the external mock at `url`, resets it for this run and installs the scenario's base rules,
+/// Connects to the external mock at `url` (trusting `ca_file` when it is `https://`), resets it for this run and installs the scenario's base rules,
 /// latency, grace and models; returns the handle (which restores the mock's own at shutdown) and the
 /// mock's effective (redacted) config.
 pub(super) async fn connect_external(
     url: &str,
     token: Option<String>,
+    ca_file: Option<&std::path::Path>,
     scenario: &Scenario,
 ) -> Result<(MockHandle, MockConfig), HarnessError> {
-    let admin = AdminClient::new(url, token).map_err(admin_error)?;
+    let admin = AdminClient::new(url, token, ca_file).map_err(admin_error)?;
     let mut config = admin.config().await.map_err(admin_error)?;
     let wanted = scenario.upstream.as_ref().map(|u| u.get_ref());
     let mut restore = RuntimeSettings::default();
@@ -200,9 +201,9 @@ impl RuntimeSettings {
 /// does not answer (or is not a mock) is a system under test that is not up (exit 3).
 fn admin_error(e: AdminError) -> HarnessError {
     match e {
-        AdminError::Unauthorized { .. } | AdminError::Refused { status: 400, .. } => {
-            HarnessError::BadInput(format!("--upstream: {e}"))
-        }
+        AdminError::Unauthorized { .. }
+        | AdminError::Refused { status: 400, .. }
+        | AdminError::Tls(_) => HarnessError::BadInput(format!("--upstream: {e}")),
         _ => HarnessError::SutStart(format!("--upstream: {e}")),
     }
 }

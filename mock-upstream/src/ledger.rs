@@ -149,7 +149,8 @@ pub struct KeyLedgerSnapshot {
     pub retry_window_depths: RetryDepthHistogram,
     /// Faults injected, by kind.
     pub faults: BTreeMap<FaultKind, u64>,
-    /// The first `fault_sequence_cap` injected faults, in order.
+    /// The first `fault_sequence_cap` injected faults, by route then request index (concurrent requests can
+    /// finish in another order than they were counted; the index order is the one a seed reproduces).
     pub fault_sequence: Vec<FaultRecord>,
     /// True when more faults were injected than the sequence keeps.
     pub fault_sequence_truncated: bool,
@@ -350,7 +351,11 @@ impl KeyLedger {
             retry_after_races: self.retry_after_races,
             retry_window_depths: self.retry_window_depths,
             faults: self.faults.clone(),
-            fault_sequence: self.fault_sequence.clone(),
+            fault_sequence: {
+                let mut sequence = self.fault_sequence.clone();
+                sequence.sort_by_key(|f| (f.route, f.index));
+                sequence
+            },
             fault_sequence_truncated: self.fault_sequence_truncated,
             connections: self.connections,
             tls_handshakes: self.tls_handshakes,
@@ -542,6 +547,34 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<KeyLedgerSnapshot>(&json).unwrap(),
             snapshot
+        );
+    }
+
+    #[test]
+    fn the_fault_sequence_is_in_index_order_whatever_order_requests_finished_in() {
+        let mut ledger = KeyLedger::new(10);
+        for (route, index) in [
+            (Route::Messages, 4),
+            (Route::ChatCompletions, 104),
+            (Route::ChatCompletions, 103),
+            (Route::Messages, 2),
+        ] {
+            ledger.record_fault(route, index, FaultKind::Error);
+        }
+        let order: Vec<_> = ledger
+            .snapshot()
+            .fault_sequence
+            .iter()
+            .map(|f| (f.route, f.index))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (Route::ChatCompletions, 103),
+                (Route::ChatCompletions, 104),
+                (Route::Messages, 2),
+                (Route::Messages, 4)
+            ]
         );
     }
 }

@@ -94,17 +94,21 @@ pub fn load_config(args: &Args) -> Result<MockConfig, CliError> {
     if args.ca_out.is_some() {
         config.tls.ca_out.clone_from(&args.ca_out);
     }
-    config.validate().map_err(|(field, problem)| {
-        let flag = match field.as_str() {
-            "tls.ca_out" if args.ca_out.is_some() => "ca-out",
-            _ if field.starts_with("tls.") => "tls",
-            _ => "keys",
-        };
-        CliError::Flag {
-            flag,
-            problem: format!("{field}: {problem}"),
-        }
-    })?;
+    config
+        .validate()
+        .and_then(|()| config.admin.validate())
+        .map_err(|(field, problem)| {
+            let flag = match field.as_str() {
+                "tls.ca_out" if args.ca_out.is_some() => "ca-out",
+                _ if field.starts_with("tls.") => "tls",
+                _ if field.starts_with("admin.") => "admin-token",
+                _ => "keys",
+            };
+            CliError::Flag {
+                flag,
+                problem: format!("{field}: {problem}"),
+            }
+        })?;
     Ok(config)
 }
 
@@ -204,5 +208,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(bad.contains("--retry-after-grace"), "{bad}");
+    }
+
+    #[test]
+    fn a_remotely_reachable_admin_api_needs_a_token_from_the_file_or_the_flag() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write config");
+            path.display().to_string()
+        };
+        let remote = write("remote.toml", "[admin]\nallow_remote = true\n");
+        let remote_with_token = write(
+            "remote-token.toml",
+            "[admin]\nallow_remote = true\ntoken = \"t\"\n",
+        );
+        let empty_token = write("empty.toml", "[admin]\ntoken = \"\"\n");
+        let cases: [(&[&str], Option<&str>); 5] = [
+            (
+                &["--config", &remote],
+                Some("admin.allow_remote: needs admin.token"),
+            ),
+            (&["--config", &remote, "--admin-token", "t"], None),
+            (&["--config", &remote_with_token], None),
+            (&["--config", &empty_token], Some("admin.token: is empty")),
+            (&[], None),
+        ];
+        for (flags, expected_error) in cases {
+            let args =
+                Args::try_parse_from(["mock-upstream"].iter().chain(flags)).expect("flags parse");
+            let outcome = load_config(&args).map(|_| ()).map_err(|e| e.to_string());
+            match expected_error {
+                None => assert!(outcome.is_ok(), "{flags:?}: {outcome:?}"),
+                Some(text) => assert!(
+                    outcome
+                        .as_ref()
+                        .is_err_and(|e| e.contains(text) && e.starts_with("--admin-token")),
+                    "{flags:?}: {outcome:?}"
+                ),
+            }
+        }
     }
 }

@@ -126,6 +126,27 @@ pub struct AdminConfig {
     pub allow_remote: bool,
 }
 
+impl AdminConfig {
+    /// An admin API reachable from other hosts must ask for a token: without one, anyone who can reach the
+    /// mock could rewrite its faults mid-run. Checked on the effective config (the token often comes from
+    /// `MOCK_ADMIN_TOKEN`, not the file).
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        match self.token.as_deref() {
+            Some("") => Err((
+                "admin.token".into(),
+                "is empty; omit it for no token (loopback only) or set a non-empty one".into(),
+            )),
+            None if self.allow_remote => Err((
+                "admin.allow_remote".into(),
+                "needs admin.token (or --admin-token / MOCK_ADMIN_TOKEN): a remotely reachable admin API \
+                 without a token would let anyone change the mock's faults"
+                    .into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A configuration that cannot be used; `Display` names the origin (file), line and field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -156,6 +156,30 @@ impl Profile {
                 ProfileMode::Attach(spec)
             }
         };
+        let env = match &mode {
+            ProfileMode::Spawn(spec) => Some(&spec.env),
+            ProfileMode::Attach(_) => None,
+        };
+        let tables = [
+            ("proxy.env", env),
+            ("headers", Some(&file.headers)),
+            ("setup_headers", Some(&file.setup_headers)),
+            ("key_names", Some(&file.key_names)),
+        ];
+        for (table, entries) in tables {
+            let Some(entries) = entries else { continue };
+            if let Some(misplaced) = TOP_LEVEL_FIELDS.iter().find(|f| entries.contains_key(**f)) {
+                let at = line_starting_with(text, misplaced);
+                return Err(invalid(
+                    at..at,
+                    &format!("{table}.{misplaced}"),
+                    &format!(
+                        "`{misplaced}` is a top-level field, but TOML puts every key after a [table] header into that \
+                         table; move it above the first [table]"
+                    ),
+                ));
+            }
+        }
         for (table, headers) in [
             ("headers", &file.headers),
             ("setup_headers", &file.setup_headers),
@@ -197,6 +221,26 @@ impl Profile {
             key_header: file.key_header,
         })
     }
+}
+
+/// The profile's top-level fields: written after a table header by mistake, they silently become an entry of
+/// that table (an environment variable, a header, a key name), so they are refused there.
+const TOP_LEVEL_FIELDS: [&str; 3] = ["name", "description", "key_header"];
+
+/// Byte offset of the first line whose key is `key` (`key = ...`), for pointing an error at it.
+fn line_starting_with(text: &str, key: &str) -> usize {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let is_key = trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if is_key {
+            return offset + (line.len() - trimmed.len());
+        }
+        offset += line.len();
+    }
+    0
 }
 
 /// `http://host[:port]` (what the load engine can reach).
@@ -279,6 +323,14 @@ mod tests {
                 "mine.toml:2: headers.bad header: not a valid HTTP header name",
             ),
             (
+                "[proxy]\ncommand = [\"p\"]\n[proxy.env]\nA = \"1\"\nkey_header = \"x-litellm-model-id\"\n",
+                "mine.toml:5: proxy.env.key_header: `key_header` is a top-level field",
+            ),
+            (
+                "[attach]\ntarget = \"http://x\"\n[headers]\nAuthorization = \"B\"\n description = \"d\"\n",
+                "mine.toml:5: headers.description: `description` is a top-level field",
+            ),
+            (
                 "key_header = \"x key\"\n[proxy]\n",
                 "mine.toml:1: key_header: not a valid HTTP header name",
             ),
@@ -287,5 +339,23 @@ mod tests {
             let err = parse(text).expect_err(text);
             assert!(err.contains(want), "{text:?}: got {err}, want {want}");
         }
+    }
+
+    #[test]
+    fn every_shipped_profile_is_valid() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&examples).expect("examples/") {
+            let profile = entry.expect("entry").path().join("profile.toml");
+            if profile.exists() {
+                Profile::from_file(&profile).unwrap_or_else(|e| panic!("{e}"));
+                checked += 1;
+            }
+        }
+        assert!(
+            checked >= 3,
+            "{checked} profiles under {}",
+            examples.display()
+        );
     }
 }

@@ -76,9 +76,9 @@ async fn forward(
     let outgoing = Outgoing {
         provider,
         method: parts.method,
-        uri: format!("{}{path}", state.upstream)
-            .parse()
-            .map_err(|_| ProxyError::BodyUnreadable(format!("cannot forward to path {path}")))?,
+        uri: format!("{}{path}", state.upstream).parse().map_err(
+            |error: http::uri::InvalidUri| ProxyError::BadRequestTarget(error.to_string()),
+        )?,
         headers: upstream_request_headers(&parts.headers),
         body,
     };

@@ -416,6 +416,10 @@ token = "secret-admin"
                 "[tls]\nca_out = \"ca.pem\"\n",
                 "mock.toml: field `tls.ca_out`: is set but TLS is off",
             ),
+            (
+                "[tls]\nenabled = true\nalpn = [\"h3\"]\n",
+                "mock.toml:3:9: field `tls.alpn[0]`: unknown variant `h3`",
+            ),
         ];
         for (text, expected) in cases {
             let message = MockConfig::from_toml_str(text, "mock.toml")

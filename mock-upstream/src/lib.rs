@@ -46,4 +46,4 @@ pub use providers::anthropic::rfc3339;
 pub use providers::openai::go_duration;
 pub use route::{Provider, Route};
 pub use running::{spawn, RunningMock};
-pub use tls::{TlsConfig, TlsError, TlsSetup};
+pub use tls::{AlpnProtocol, TlsConfig, TlsError, TlsSetup};

@@ -3,7 +3,8 @@
 //! `[tls] enabled = true` (or `--tls`) the mock serves HTTPS on its one listener, offering `h2` and
 //! `http/1.1` by ALPN, with either a certificate chain from files or one generated at start: a throwaway CA
 //! signs a leaf for `127.0.0.1`, `::1` and `localhost`, and the CA certificate is written as PEM so clients
-//! can trust it without trusting anything else.
+//! can trust it without trusting anything else. `alpn` narrows the offer (e.g. to `http/1.1` only, as an
+//! HTTP/1.1-only front end), so a proxy's HTTP/1.1-over-TLS path can be tested even when it prefers HTTP/2.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -11,14 +12,35 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// ALPN protocols offered, in the server's order of preference (what the providers offer).
-pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"h2", b"http/1.1"];
+/// An application protocol the mock can offer by ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlpnProtocol {
+    /// HTTP/2.
+    #[serde(rename = "h2")]
+    H2,
+    /// HTTP/1.1.
+    #[serde(rename = "http/1.1")]
+    Http11,
+}
+
+impl AlpnProtocol {
+    /// The protocol's ALPN identifier.
+    pub fn id(self) -> &'static [u8] {
+        match self {
+            AlpnProtocol::H2 => b"h2",
+            AlpnProtocol::Http11 => b"http/1.1",
+        }
+    }
+}
+
+/// ALPN protocols offered by default, in the server's order of preference (what the providers offer).
+pub const DEFAULT_ALPN: [AlpnProtocol; 2] = [AlpnProtocol::H2, AlpnProtocol::Http11];
 
 /// Names the generated leaf certificate is valid for.
 pub const GENERATED_NAMES: [&str; 3] = ["127.0.0.1", "::1", "localhost"];
 
 /// The `[tls]` table of the config.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// Serve HTTPS instead of plain HTTP.
@@ -33,6 +55,22 @@ pub struct TlsConfig {
     /// removed when the mock stops.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_out: Option<PathBuf>,
+    /// Protocols offered by ALPN, preferred first (default `["h2", "http/1.1"]`). A client whose ALPN offer
+    /// shares none of them fails the handshake (`no_application_protocol`), as with a real front end; a client
+    /// that offers no ALPN gets HTTP/1.1.
+    pub alpn: Vec<AlpnProtocol>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enabled: false,
+            cert_file: None,
+            key_file: None,
+            ca_out: None,
+            alpn: DEFAULT_ALPN.to_vec(),
+        }
+    }
 }
 
 impl TlsConfig {
@@ -42,6 +80,7 @@ impl TlsConfig {
             ("tls.cert_file", self.cert_file.is_some()),
             ("tls.key_file", self.key_file.is_some()),
             ("tls.ca_out", self.ca_out.is_some()),
+            ("tls.alpn", self.alpn != DEFAULT_ALPN),
         ];
         if !self.enabled {
             if let Some((field, _)) = set_fields.iter().find(|(_, set)| *set) {
@@ -51,6 +90,23 @@ impl TlsConfig {
                 ));
             }
             return Ok(());
+        }
+        if self.alpn.is_empty() {
+            return Err((
+                "tls.alpn".into(),
+                "offers no protocol: list \"h2\", \"http/1.1\" or both".into(),
+            ));
+        }
+        if let Some(twice) = self
+            .alpn
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| self.alpn[..i].contains(p).then_some(p))
+        {
+            return Err((
+                "tls.alpn".into(),
+                format!("lists {:?} twice", String::from_utf8_lossy(twice.id())),
+            ));
         }
         match (&self.cert_file, &self.key_file) {
             (Some(_), None) => Err((
@@ -103,7 +159,7 @@ pub enum TlsError {
 /// What a TLS-serving mock needs at run time: the server config and, for a generated certificate, where
 /// its CA is.
 pub struct TlsSetup {
-    /// rustls server config with ALPN `h2`, `http/1.1`.
+    /// rustls server config with the configured ALPN protocols.
     pub(crate) server_config: Arc<rustls::ServerConfig>,
     ca: Option<GeneratedCa>,
 }
@@ -136,7 +192,7 @@ impl TlsSetup {
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
-        server_config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
+        server_config.alpn_protocols = config.alpn.iter().map(|p| p.id().to_vec()).collect();
         Ok(TlsSetup {
             server_config: Arc::new(server_config),
             ca,
@@ -308,8 +364,40 @@ mod tests {
                     cert_file: path("c.pem"),
                     key_file: path("k.pem"),
                     ca_out: path("ca.pem"),
+                    ..Default::default()
                 },
                 Some(("tls.ca_out", "only applies to a generated certificate")),
+            ),
+            (
+                TlsConfig {
+                    enabled: true,
+                    alpn: vec![AlpnProtocol::Http11],
+                    ..Default::default()
+                },
+                None,
+            ),
+            (
+                TlsConfig {
+                    alpn: vec![AlpnProtocol::Http11],
+                    ..Default::default()
+                },
+                Some(("tls.alpn", "TLS is off")),
+            ),
+            (
+                TlsConfig {
+                    enabled: true,
+                    alpn: vec![],
+                    ..Default::default()
+                },
+                Some(("tls.alpn", "offers no protocol")),
+            ),
+            (
+                TlsConfig {
+                    enabled: true,
+                    alpn: vec![AlpnProtocol::H2, AlpnProtocol::Http11, AlpnProtocol::H2],
+                    ..Default::default()
+                },
+                Some(("tls.alpn", "lists \"h2\" twice")),
             ),
         ];
         for (config, expected) in cases {

@@ -1,7 +1,8 @@
 //! HTTPS over loopback: a client trusting the generated CA gets models and streamed completions over HTTP/2
 //! (ALPN `h2`) and over HTTP/1.1 (a client offering only `http/1.1`); a client without the CA is refused;
-//! connection-dropping faults reset one HTTP/2 stream but the whole HTTP/1.1 connection; the binary announces
-//! the CA file and rejects TLS flags that make no sense.
+//! connection-dropping faults reset one HTTP/2 stream but the whole HTTP/1.1 connection; `[tls] alpn =
+//! ["http/1.1"]` answers an `h2`-preferring client in HTTP/1.1 and refuses one that offers only `h2`; the binary
+//! announces the CA file and rejects TLS flags that make no sense.
 
 mod common;
 
@@ -12,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use mock_upstream::{FaultKind, FaultRule, MockConfig, RunningMock, TlsConfig};
+use mock_upstream::{AlpnProtocol, FaultKind, FaultRule, MockConfig, RunningMock, TlsConfig};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tokio_rustls::TlsConnector;
 
 const H2_AND_H1: &[&[u8]] = &[b"h2", b"http/1.1"];
 const H1_ONLY: &[&[u8]] = &[b"http/1.1"];
+const H2_ONLY: &[&[u8]] = &[b"h2"];
 
 async fn start_tls(config: MockConfig) -> RunningMock {
     common::start(MockConfig {
@@ -218,6 +220,29 @@ async fn a_client_without_the_ca_is_refused() {
         .err()
         .expect("another mock's CA is not this one's");
     assert!(refused.contains("invalid peer certificate"), "{refused}");
+}
+
+#[tokio::test]
+async fn alpn_restricted_to_http1_serves_http1_to_a_client_preferring_h2() {
+    let mock = common::start(MockConfig {
+        tls: TlsConfig {
+            enabled: true,
+            alpn: vec![AlpnProtocol::Http11],
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let mut client = connect_trusting(&mock, H2_AND_H1).await;
+    assert!(matches!(client, Client::H1(_)), "ALPN chose h2");
+    let response = client.send(get(&mock, "/v1/models", "sk-x")).await.unwrap();
+    assert_eq!(response.version(), Version::HTTP_11);
+    assert_eq!(response.status(), StatusCode::OK);
+    let refused = connect(&mock, mock.ca_pem(), H2_ONLY)
+        .await
+        .err()
+        .expect("no protocol in common");
+    assert!(refused.contains("NoApplicationProtocol"), "{refused}");
 }
 
 fn reset_rule(kind: FaultKind) -> FaultRule {

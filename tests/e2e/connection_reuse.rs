@@ -1,17 +1,40 @@
-//! `connection_reuse` end to end: `scenarios/tls_soak.toml` over plain HTTP (its `[upstream.tls]` table left
-//! out, so the check is shown apart from TLS), cut to 12 s at its 50 req/s, run by the real harness binary against
-//! the reference proxy (which pools its upstream connections) and against the misbehaving fixture with
-//! `new-connection-per-request` (which keeps no idle connection), both at once. The reference proxy must pass
-//! with many requests per connection; the fixture must fail with about one.
+//! `connection_reuse` end to end, run by the real harness binary on `scenarios/tls_soak.toml` cut to a few seconds
+//! at its 50 req/s, a pooling proxy and the misbehaving fixture with `new-connection-per-request` (which keeps
+//! no idle connection) at once each time. The pooling proxy must pass with many requests per connection; the
+//! fixture must fail with about one, and for that reason only.
+//!
+//! - Over plain HTTP (the scenario's `[upstream.tls]` table left out, so the check is shown apart from TLS),
+//!   with the reference proxy.
+//! - Over TLS as the catalogue has it, with the FastAPI example (`examples/fastapi-proxy`, its `--upstream-ca`):
+//!   the proxy in the users' own stack, whose HTTPS client must pool as well as the plain one. Every counted
+//!   connection must have begun with a TLS handshake. Skipped without `python3` and the example's requirements
+//!   (failed instead with `CI` set).
 
 mod common;
 
-use common::{behaviour_outcomes, misbehaving_command, run_scenario, temp_dir};
+use common::{
+    behaviour_outcomes, fastapi_example_can_run, misbehaving_command, run_scenario, temp_dir,
+};
+
+/// A short debug-build run on a shared machine says nothing about tail latency or drift: only reuse is judged.
+const ONLY_REUSE_JUDGED: [&str; 6] = [
+    "--p99",
+    "2s",
+    "--max-p95-drift-ratio",
+    "20",
+    "--max-p95-drift-ms",
+    "1000",
+];
+
+/// `scenarios/tls_soak.toml` as the catalogue has it.
+fn catalogue_scenario() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/tls_soak.toml");
+    std::fs::read_to_string(path).expect("read tls_soak.toml")
+}
 
 /// The catalogue scenario without its `[upstream.tls]` table.
 fn plain_http_scenario() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/tls_soak.toml");
-    let text = std::fs::read_to_string(path).expect("read tls_soak.toml");
+    let text = catalogue_scenario();
     let mut in_tls_table = false;
     let kept: Vec<&str> = text
         .lines()
@@ -55,17 +78,7 @@ async fn the_pooling_proxy_passes_and_the_one_connecting_per_request_fails() {
         "{scenario}\n[proxy]\ncommand = {}\n",
         misbehaving_command("new-connection-per-request", &[])
     );
-    // A short debug-build run on a shared machine says nothing about tail latency or drift: only reuse is judged.
-    let cut = [
-        "-t",
-        "12s",
-        "--p99",
-        "2s",
-        "--max-p95-drift-ratio",
-        "20",
-        "--max-p95-drift-ms",
-        "1000",
-    ];
+    let cut = [&["-t", "12s"][..], &ONLY_REUSE_JUDGED].concat();
     let (pooled_dir, connecting_dir) = (temp_dir(), temp_dir());
     let ((_, pooled), (_, connecting)) = tokio::join!(
         run_scenario(&pooled_dir, &scenario, &cut),
@@ -93,4 +106,122 @@ async fn the_pooling_proxy_passes_and_the_one_connecting_per_request_fails() {
     assert!(measured["requests"].as_u64().unwrap_or(0) >= 300, "{why}");
     assert!(requests_per_connection(&connecting) < 1.5, "{why}");
     assert_eq!(connecting["verdict"], "FAIL", "{why}");
+}
+
+/// The `connection_reuse` measurement's `field` as a count.
+fn measured_count(summary: &serde_json::Value, field: &str) -> u64 {
+    summary["engine"]["behaviour"]["measurements"]["connection_reuse"][field]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The checks and thresholds of a run that failed, other than `connection_reuse`.
+fn other_failures(summary: &serde_json::Value) -> Vec<String> {
+    let behaviour = summary["engine"]["behaviour"]["verdicts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["outcome"] == "fail" && v["check"] != "connection_reuse")
+        .map(|v| format!("behaviour {}: {}", v["check"], v["detail"]));
+    let thresholds = summary["thresholds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["passed"] == false)
+        .map(|t| format!("threshold {}: {}", t["metric"], t["detail"]));
+    behaviour.chain(thresholds).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_the_fastapi_example_passes_and_the_one_connecting_per_request_fails() {
+    if !fastapi_example_can_run() {
+        return;
+    }
+    let scenario = catalogue_scenario();
+    let app = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/fastapi-proxy/app.py"
+    );
+    let fastapi = format!(
+        "{scenario}\n[proxy]\ncommand = {:?}\nready_path = \"/health\"\nready_timeout = \"30s\"\n",
+        [
+            "python3",
+            app,
+            "--port",
+            "{port}",
+            "--upstream",
+            "{upstream_url}",
+            "--keys-file",
+            "{keys_file}",
+            "--upstream-ca",
+            "{ca_file}"
+        ]
+    );
+    let fixture = format!(
+        "{scenario}\n[proxy]\ncommand = {}\n",
+        misbehaving_command(
+            "new-connection-per-request",
+            &["--upstream-ca", "{ca_file}"]
+        )
+    );
+    let cut = [&["-t", "8s", "--warmup", "2s"][..], &ONLY_REUSE_JUDGED].concat();
+    let (pooled_dir, connecting_dir) = (temp_dir(), temp_dir());
+    let ((_, pooled), (_, connecting)) = tokio::join!(
+        run_scenario(&pooled_dir, &fastapi, &cut),
+        run_scenario(&connecting_dir, &fixture, &cut)
+    );
+
+    let why = evidence("FastAPI example over TLS", &pooled);
+    println!("{why}");
+    assert_eq!(
+        behaviour_outcomes(&pooled, "connection_reuse"),
+        ["pass"],
+        "{why}"
+    );
+    assert!(requests_per_connection(&pooled) >= 20.0, "{why}");
+    let connections = measured_count(&pooled, "connections");
+    assert!(connections >= 1, "{why}");
+    assert_eq!(
+        measured_count(&pooled, "tls_handshakes"),
+        connections,
+        "{why}"
+    );
+    assert_ne!(pooled["verdict"], "FAIL", "{why}");
+
+    let why = evidence("new-connection-per-request over TLS", &connecting);
+    println!("{why}");
+    assert_eq!(
+        behaviour_outcomes(&connecting, "connection_reuse"),
+        ["fail"],
+        "{why}"
+    );
+    assert!(measured_count(&connecting, "requests") >= 200, "{why}");
+    assert!(requests_per_connection(&connecting) < 1.5, "{why}");
+    assert_eq!(
+        measured_count(&connecting, "tls_handshakes"),
+        measured_count(&connecting, "connections"),
+        "{why}"
+    );
+    assert_eq!(connecting["verdict"], "FAIL", "{why}");
+    // The run fails because of the connection reuse verdict: its detail is one of the reasons, and nothing
+    // else failed.
+    let reuse_detail = connecting["engine"]["behaviour"]["verdicts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["check"] == "connection_reuse")
+        .and_then(|v| v["detail"].as_str())
+        .unwrap_or_default();
+    assert!(!reuse_detail.is_empty(), "{why}");
+    let reasons = connecting["verdict_reasons"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.contains(reuse_detail))),
+        "{why}"
+    );
+    assert_eq!(other_failures(&connecting), Vec::<String>::new(), "{why}");
 }

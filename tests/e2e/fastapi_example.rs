@@ -98,26 +98,6 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// What is missing to run the example: `python3` itself, or its requirements.
-fn missing_python_requirements() -> Option<String> {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import fastapi, uvicorn, httpx"])
-        .output();
-    match probe {
-        Err(e) => Some(format!("python3 ({e})")),
-        Ok(out) if !out.status.success() => Some(format!(
-            "the example's Python requirements (python3 -m pip install -r \
-             examples/fastapi-proxy/requirements.txt): {}",
-            String::from_utf8_lossy(&out.stderr)
-                .trim()
-                .lines()
-                .last()
-                .unwrap_or("")
-        )),
-        Ok(_) => None,
-    }
-}
-
 /// The mock's config file and the proxy's keys file for `scenario`: its `[upstream]` table (default keys
 /// `key1..key3` as the harness uses, the scenario's seed) plus the admin token.
 fn write_mock_and_keys_files(scenario: &Path, dir: &Path) -> (PathBuf, PathBuf) {
@@ -369,12 +349,7 @@ fn problems(case: &Case, code: Option<i32>, summary: &serde_json::Value) -> Vec<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_correct_fastapi_example_passes_the_behaviour_scenarios() {
-    if let Some(missing) = missing_python_requirements() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set and the FastAPI example cannot run: missing {missing}"
-        );
-        eprintln!("skipped: the FastAPI example cannot run: missing {missing}");
+    if !common::fastapi_example_can_run() {
         return;
     }
     let dir = common::temp_dir();

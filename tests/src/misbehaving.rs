@@ -21,7 +21,9 @@
 //!
 //! Independently of the defect, `--service-time`, `--max-concurrency` and `--pause-every`/`--pause-for` make the
 //! fixture slow and unsteady ([`pace`]). Keys come from `--key ID=SECRET` and/or the reference proxy's
-//! `--keys-file` (the harness's `{keys_file}`); a key's `provider` restriction is ignored.
+//! `--keys-file` (the harness's `{keys_file}`); a key's `provider` restriction is ignored. An `https://` upstream
+//! needs `--upstream-ca FILE` (the harness's `{ca_file}`, the only CA trusted) and is spoken to in HTTP/2 or
+//! HTTP/1.1, as its ALPN answer says — so `new-connection-per-request` also pays a TLS handshake per request.
 //!
 //! # Layout
 //! - this file: the CLI ([`Args`], [`Defect`]) and [`run`].
@@ -88,8 +90,8 @@ pub enum FlagError {
     /// The secret cannot go in a header.
     #[error("the secret of key `{0}` contains characters not allowed in an HTTP header")]
     SecretNotAHeaderValue(String),
-    /// `--upstream` is not an `http://` URL.
-    #[error("`{0}` is not an http:// URL (the fixture has no TLS)")]
+    /// `--upstream` is not an `http://` or `https://` URL.
+    #[error("`{0}` is not an http:// or https:// URL")]
     NotHttpUrl(String),
 }
 
@@ -120,9 +122,13 @@ pub struct Args {
     /// Address to listen on (port 0 picks a free port; the bound address is the first stdout line).
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub listen: SocketAddr,
-    /// Upstream base URL, e.g. http://127.0.0.1:9000.
+    /// Upstream base URL, e.g. http://127.0.0.1:9000, or https://… with --upstream-ca.
     #[arg(long, value_parser = parse_upstream)]
     pub upstream: String,
+    /// PEM CA certificate an `https://` upstream's certificate is signed by (the harness's `{ca_file}`); the
+    /// only CA trusted. HTTP/2 or HTTP/1.1 by ALPN.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
     /// A pool key as ID=SECRET (repeatable; at least one key in all, from here or `--keys-file`).
     #[arg(long = "key", value_name = "ID=SECRET", value_parser = parse_key, required_unless_present = "keys_file")]
     pub keys: Vec<PoolKey>,
@@ -152,9 +158,12 @@ pub struct Args {
     pub request_timeout: Duration,
 }
 
-/// Accepts `http://host:port[/]` and drops a trailing slash (request paths are appended).
+/// Accepts `http[s]://host:port[/]` and drops a trailing slash (request paths are appended).
 fn parse_upstream(text: &str) -> Result<String, FlagError> {
-    if text.starts_with("http://") && text.len() > "http://".len() {
+    let host = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"));
+    if host.is_some_and(|host| !host.is_empty()) {
         Ok(text.trim_end_matches('/').to_string())
     } else {
         Err(FlagError::NotHttpUrl(text.to_string()))
@@ -212,24 +221,63 @@ pub fn app(state: Arc<ProxyState>, pace: Arc<Pace>) -> Router {
         .with_state(state)
 }
 
+/// The fixture's upstream client: HTTP/1.1 to an `http://` upstream; HTTP/2 or HTTP/1.1 by ALPN to an `https://` one.
+pub type UpstreamClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<axum::body::Bytes>,
+>;
+
 /// The HTTP client to the upstream: pooled like any proxy's, except with `new-connection-per-request`, whose
-/// pool keeps no idle connection (each request's connection is closed once its response is read).
-fn upstream_client(defect: Defect) -> anyhow::Result<reqwest::Client> {
-    let idle_per_host = match defect {
+/// pool keeps no idle connection (each request's connection is closed once its response is read, and over TLS
+/// every request pays a handshake, HTTP/2 or not).
+fn upstream_client(args: &Args) -> anyhow::Result<UpstreamClient> {
+    let idle_per_host = match args.defect {
         Defect::NewConnectionPerRequest => 0,
         _ => usize::MAX,
     };
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(idle_per_host)
-        .build()
-        .context("building the HTTP client")
+    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+    tcp.set_connect_timeout(Some(Duration::from_secs(5)));
+    tcp.set_nodelay(true);
+    tcp.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(upstream_tls_config(args)?)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(tcp);
+    Ok(
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_max_idle_per_host(idle_per_host)
+            .build(connector),
+    )
+}
+
+/// Trusts only `--upstream-ca` (nothing without it); an `https://` upstream needs one.
+fn upstream_tls_config(args: &Args) -> anyhow::Result<rustls::ClientConfig> {
+    let mut config = match &args.upstream_ca {
+        Some(ca_file) => (*reference_proxy::tls::client_config(ca_file)?).clone(),
+        None => {
+            anyhow::ensure!(
+                !args.upstream.starts_with("https://"),
+                "--upstream {} is HTTPS: give --upstream-ca FILE, the CA its certificate is signed by",
+                args.upstream
+            );
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        }
+    };
+    // The connector offers ALPN itself (and refuses a config that already does).
+    config.alpn_protocols.clear();
+    Ok(config)
 }
 
 /// Binds `--listen`, prints `listening on http://ADDR` (first stdout line), serves until SIGINT/SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let pace = Arc::new(pace(&args)?);
-    let client = upstream_client(args.defect)?;
+    let client = upstream_client(&args)?;
     let pool = KeyPool::new(pool_keys(&args)?, args.defect);
     let state = Arc::new(ProxyState {
         upstream: args.upstream,
@@ -280,7 +328,9 @@ mod tests {
         }
         let upstreams = [
             ("http://127.0.0.1:9/", Some("http://127.0.0.1:9")),
-            ("https://x", None),
+            ("https://x/", Some("https://x")),
+            ("https://", None),
+            ("ftp://x", None),
             ("http://", None),
         ];
         for (text, url) in upstreams {

@@ -1,5 +1,7 @@
 //! The proxy in front of the real mock-upstream serving HTTPS (generated CA, ALPN `h2` and `http/1.1`):
-//! plain and streaming forwarding, HTTP/2 multiplexing, and the CA flag's errors.
+//! plain and streaming forwarding, HTTP/2 multiplexing, and the CA flag's errors. Then the same mock offering
+//! only `http/1.1` by ALPN (an HTTP/1.1-only front end): plain and streaming forwarding over HTTP/1.1 over TLS,
+//! with pooled connections (one handshake each, reused after their response ended).
 
 mod common;
 
@@ -85,6 +87,81 @@ async fn a_stream_over_tls_reaches_the_client_chunk_by_chunk() {
     );
     assert!(String::from_utf8_lossy(&rest).contains("[DONE]"));
     assert_eq!(mock.ledger().totals.tls_handshakes, 1);
+    proxy.stop().await;
+    mock.shutdown().await;
+}
+
+/// A stream through the proxy: the first chunk's and the end's time, and the whole text.
+async fn timed_stream(proxy: &TestProxy) -> (Duration, Duration, String) {
+    let started = Instant::now();
+    let response = client()
+        .post(proxy.url("/v1/chat/completions"))
+        .json(&chat_body(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut chunks = response.bytes_stream();
+    let first = chunks.next().await.expect("a first chunk").unwrap();
+    let first_at = started.elapsed();
+    let mut text = String::from_utf8_lossy(&first).into_owned();
+    while let Some(chunk) = chunks.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    (first_at, started.elapsed(), text)
+}
+
+#[tokio::test]
+async fn over_http1_over_tls_requests_and_streams_are_forwarded_on_reused_connections() {
+    let toml = tls_mock_toml("[latency]\ninter_token = { fixed = \"100ms\" }");
+    let mock = start_mock(&format!("{toml}alpn = [\"http/1.1\"]\n")).await;
+    let flags = flags_trusting(&mock);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let proxy = start_proxy(&mock.base_url(), &flags).await;
+    let client = client();
+    for _ in 0..10 {
+        let (status, key, body) = chat(&client, &proxy).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("chat.completion"), "{body}");
+        assert!(key.is_some());
+    }
+    let (first_at, done_at, text) = timed_stream(&proxy).await;
+    assert!(
+        text.starts_with("data:") && text.contains("[DONE]"),
+        "{text}"
+    );
+    assert!(
+        done_at - first_at >= Duration::from_millis(300),
+        "first chunk at {first_at:?}, end at {done_at:?}: the stream was buffered"
+    );
+    let totals = mock.ledger().totals;
+    assert_eq!(totals.requests, 11, "{totals:?}");
+    assert_eq!(
+        (totals.connections, totals.tls_handshakes),
+        (1, 1),
+        "one after another, the requests and the stream share one connection: {totals:?}"
+    );
+
+    // HTTP/1.1 carries one request at a time: concurrent requests need a connection each, which are then kept.
+    let concurrent = futures::future::join_all((0..8).map(|_| chat(&client, &proxy))).await;
+    for (status, _, body) in &concurrent {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let after_burst = mock.ledger().totals;
+    assert!(
+        (2..=9).contains(&after_burst.connections),
+        "{after_burst:?}"
+    );
+    for _ in 0..10 {
+        assert_eq!(chat(&client, &proxy).await.0, 200);
+    }
+    let totals = mock.ledger().totals;
+    assert_eq!(totals.requests, 29, "{totals:?}");
+    assert_eq!(
+        totals.connections, after_burst.connections,
+        "idle connections are reused, not replaced: {totals:?}"
+    );
+    assert_eq!(totals.tls_handshakes, totals.connections, "{totals:?}");
     proxy.stop().await;
     mock.shutdown().await;
 }

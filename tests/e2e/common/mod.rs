@@ -206,3 +206,37 @@ pub async fn run_scenario_file(
         serde_json::from_str(&summary).expect("summary.json parses"),
     )
 }
+
+/// Whether the FastAPI example (`examples/fastapi-proxy`) can run here. Without `python3` or the example's
+/// requirements a test skips it with a message on stderr; with `CI` set it fails instead, naming what is missing.
+pub fn fastapi_example_can_run() -> bool {
+    let Some(missing) = missing_python_requirements() else {
+        return true;
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI is set and the FastAPI example cannot run: missing {missing}"
+    );
+    eprintln!("skipped: the FastAPI example cannot run: missing {missing}");
+    false
+}
+
+/// What is missing to run the FastAPI example: `python3` itself, or its requirements.
+fn missing_python_requirements() -> Option<String> {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import fastapi, uvicorn, httpx"])
+        .output();
+    match probe {
+        Err(e) => Some(format!("python3 ({e})")),
+        Ok(out) if !out.status.success() => Some(format!(
+            "the example's Python requirements (python3 -m pip install -r \
+             examples/fastapi-proxy/requirements.txt): {}",
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .lines()
+                .last()
+                .unwrap_or("")
+        )),
+        Ok(_) => None,
+    }
+}

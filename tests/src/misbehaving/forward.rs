@@ -12,14 +12,15 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
 use reference_proxy::headers::{client_response_headers, upstream_request_headers};
 use reference_proxy::retry_hint::retry_hint;
 use reference_proxy::retry_policy::AttemptOutcome;
 use reference_proxy::{Provider, ProxyError, KEY_USED_HEADER};
 
 use crate::misbehaving::pool::KeyPool;
-use crate::misbehaving::Defect;
+use crate::misbehaving::{Defect, UpstreamClient};
 
 /// Largest request body the fixture accepts.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -31,8 +32,8 @@ pub struct ProxyState {
     pub upstream: String,
     /// Keys.
     pub pool: KeyPool,
-    /// HTTP client to the upstream.
-    pub client: reqwest::Client,
+    /// HTTP client to the upstream (HTTP/1.1, or over TLS HTTP/2 or HTTP/1.1 by ALPN).
+    pub client: UpstreamClient,
     /// The defect.
     pub defect: Defect,
     /// Rest after a 429 without a usable hint.
@@ -41,11 +42,14 @@ pub struct ProxyState {
     pub request_timeout: Duration,
 }
 
+/// An upstream answer whose body is still to be read.
+type UpstreamResponse = http::Response<hyper::body::Incoming>;
+
 /// The request as it goes upstream, re-sendable on another key.
 struct Outgoing {
     provider: Provider,
     method: Method,
-    url: String,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 }
@@ -72,12 +76,14 @@ async fn forward(
     let outgoing = Outgoing {
         provider,
         method: parts.method,
-        url: format!("{}{path}", state.upstream),
+        uri: format!("{}{path}", state.upstream).parse().map_err(
+            |error: http::uri::InvalidUri| ProxyError::BadRequestTarget(error.to_string()),
+        )?,
         headers: upstream_request_headers(&parts.headers),
         body,
     };
     let mut tried = Vec::new();
-    let mut last: Option<Result<(reqwest::Response, usize), ProxyError>> = None;
+    let mut last: Option<Result<(UpstreamResponse, usize), ProxyError>> = None;
     while tried.len() < state.pool.max_attempts() {
         let index = match state.pool.select(&tried, Instant::now()) {
             Ok(index) => index,
@@ -115,7 +121,7 @@ async fn attempt(
     state: &ProxyState,
     outgoing: &Outgoing,
     index: usize,
-) -> Result<reqwest::Response, ProxyError> {
+) -> Result<UpstreamResponse, ProxyError> {
     let key = state.pool.key(index);
     let credential = outgoing
         .provider
@@ -123,13 +129,14 @@ async fn attempt(
         .map_err(|_| ProxyError::UpstreamUnreachable {
             key: key.id.as_str().into(),
         })?;
-    let send = state
-        .client
-        .request(outgoing.method.clone(), &outgoing.url)
-        .headers(outgoing.headers.clone())
-        .header(outgoing.provider.credential_header(), credential)
-        .body(outgoing.body.clone())
-        .send();
+    let mut request = http::Request::new(Full::new(outgoing.body.clone()));
+    *request.method_mut() = outgoing.method.clone();
+    *request.uri_mut() = outgoing.uri.clone();
+    *request.headers_mut() = outgoing.headers.clone();
+    request
+        .headers_mut()
+        .insert(outgoing.provider.credential_header(), credential);
+    let send = state.client.request(request);
     let response = match tokio::time::timeout(state.request_timeout, send).await {
         Ok(Ok(response)) => response,
         Ok(Err(_)) => {
@@ -155,14 +162,14 @@ async fn attempt(
 async fn deliver(
     state: &ProxyState,
     provider: Provider,
-    response: reqwest::Response,
+    response: UpstreamResponse,
     index: usize,
 ) -> Response {
     let status = response.status();
     let headers = client_response_headers(response.headers());
     let body = if state.defect == Defect::BuffersStreams {
-        match response.bytes().await {
-            Ok(bytes) => Body::from(bytes),
+        match response.into_body().collect().await {
+            Ok(collected) => Body::from(collected.to_bytes()),
             Err(_) => {
                 let key = state.pool.key(index).id.as_str().into();
                 return ProxyError::UpstreamUnreachable { key }
@@ -171,7 +178,7 @@ async fn deliver(
             }
         }
     } else {
-        Body::from_stream(response.bytes_stream())
+        Body::new(response.into_body())
     };
     let mut out = Response::new(body);
     *out.status_mut() = status;

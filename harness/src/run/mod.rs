@@ -37,8 +37,16 @@ use tokio_util::sync::CancellationToken;
 const LOAD_END_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// `harness run`: one scenario, or a suite when given several scenarios, a directory or `--scenario-tags`.
-pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
+pub async fn run(mut args: RunArgs) -> Result<Exit, HarnessError> {
+    let index_env = std::env::var(crate::shard::INDEX_ENV).ok();
+    args.shard = crate::shard::resolve(args.shard, args.shards, index_env.as_deref())
+        .map_err(|e| HarnessError::BadInput(e.to_string()))?;
     if crate::suite::is_suite(&args) {
+        if args.shard.is_some() {
+            return Err(HarnessError::BadInput(
+                "--shard runs one scenario: give one scenario file (and no --scenario-tags)".into(),
+            ));
+        }
         return crate::suite::run(args).await;
     }
     let profile = args
@@ -57,6 +65,17 @@ pub async fn run_scenario(
     profile: Option<&crate::profile::Profile>,
 ) -> Result<Exit, HarnessError> {
     let applied = crate::overrides::apply(&mut scenario, &mut args, profile)?;
+    let bad_input = |e: crate::shard::ShardError| HarnessError::BadInput(e.to_string());
+    if args.shard.is_some() {
+        crate::shard::require_shared_sut(args.target.as_deref(), args.upstream.as_deref())
+            .map_err(bad_input)?;
+    }
+    let start_at = args
+        .start_at
+        .as_deref()
+        .map(crate::shard::parse_start_at)
+        .transpose()
+        .map_err(bad_input)?;
     let stop = Stop::new();
     let prepared = tokio::select! {
         p = prepare(&args, scenario, applied) => p?,
@@ -66,6 +85,19 @@ pub async fn run_scenario(
             return Ok(Exit::Interrupted);
         }
     };
+    if let Some(at) = start_at {
+        let wait = at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.token().cancelled() => {
+                prepared.sut.shutdown().await;
+                eprintln!("harness: interrupted while waiting for --start-at; no results");
+                return Ok(Exit::Interrupted);
+            }
+        }
+    }
     let finished = drive_load(&args, prepared, stop).await;
     judge_and_write(&args, finished)
 }
@@ -115,12 +147,15 @@ async fn prepare(
         .collect();
     Mix::new(&specs, "http://127.0.0.1", &plan.tags)
         .map_err(|e| HarnessError::BadInput(e.to_string()))?;
-    let outputs = Outputs::create(
+    let mut outputs = Outputs::create(
         &scenario.name,
         args.out.as_deref(),
         args.csv.as_deref(),
         args.json.as_deref(),
     )?;
+    if plan.shard.is_some() {
+        outputs.enable_hlog();
+    }
     let sut = Sut::start(&scenario, args, plan.seed, outputs.dir()).await?;
     match Mix::new(&specs, &sut.target, &plan.tags)
         .map(|mix| mix.with_key_header(applied.key_header.as_ref()))
@@ -204,7 +239,9 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     let timeline_run = async {
         match p.sut.mock() {
             Some(mock) => {
-                timeline::drive(mock, &events, planned, origin, &counters, &load_done).await
+                let switches_faults = p.plan.shard.is_none_or(|s| s.owns_the_mock());
+                let clock = (origin, switches_faults);
+                timeline::drive(mock, &events, planned, clock, &counters, &load_done).await
             }
             None => timeline::TimelineOutcome::without_mock(planned),
         }
@@ -353,6 +390,13 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         .with_failures(failures)
         .with_inconclusive(generator.reasons.iter().cloned().chain(unproven).collect());
     verdict.reasons.extend(generator.target_saturated.clone());
+    let shard = f
+        .plan
+        .shard
+        .map(|spec| shard_record(spec, &f.scenario, &f.plan, args, &stats, &thresholds));
+    verdict
+        .reasons
+        .extend(shard.as_ref().and_then(crate::shard::late_start_reason));
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
@@ -377,14 +421,71 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         "timeline": timeline_json,
         "latency_drift": f.drift,
         "generator": generator,
+        "shard": shard,
     });
     f.outputs.write_summary(&summary)?;
+    if let Some(record) = &shard {
+        write_shard_record(f.outputs.dir(), record)?;
+    }
     f.outputs
         .write_reports(&summary, !args.no_report, args.junit.as_deref())?;
     if !args.quiet {
         print_report(&summary, &f.outputs, behaviour.as_ref());
     }
     Ok(verdict.exit)
+}
+
+/// `shard.json` of a shard: which shard, when it started against `--start-at`, the scenario, seeds and the
+/// thresholds it judged with (the merge judges the whole with the same).
+fn shard_record(
+    spec: crate::shard::ShardSpec,
+    scenario: &Scenario,
+    plan: &Plan,
+    args: &RunArgs,
+    stats: &load_stats::RunStats,
+    thresholds: &load_stats::thresholds::Thresholds,
+) -> crate::shard::ShardRecord {
+    let start_at = args
+        .start_at
+        .as_deref()
+        .and_then(|s| crate::shard::parse_start_at(s).ok());
+    let lateness = start_at.map_or(std::time::Duration::ZERO, |at| {
+        crate::shard::lateness(at, stats.started())
+    });
+    let file = scenario.origin.clone();
+    let drift_window = load_stats::drift::drift_window(
+        plan.run_time(),
+        scenario.thresholds.as_ref().and_then(|t| t.drift_window),
+    );
+    crate::shard::ShardRecord {
+        index: spec.index,
+        count: spec.count,
+        start_at: args.start_at.clone(),
+        started_at: crate::shard::rfc3339_millis(stats.started()),
+        start_lateness_ms: lateness.as_secs_f64() * 1000.0,
+        host: crate::shard::host_name(),
+        scenario: scenario.name.clone(),
+        scenario_hash: std::fs::read(&file)
+            .map(|bytes| crate::shard::content_hash(&bytes))
+            .unwrap_or_default(),
+        scenario_file: file,
+        seed: args.seed.unwrap_or(scenario.seed),
+        shard_seed: plan.seed,
+        run_time_s: plan.run_time().as_secs_f64(),
+        drift_window_s: drift_window.as_secs_f64(),
+        thresholds: thresholds.clone(),
+    }
+}
+
+/// Writes `shard.json` into the results directory.
+fn write_shard_record(
+    dir: &std::path::Path,
+    record: &crate::shard::ShardRecord,
+) -> Result<(), HarnessError> {
+    let path = dir.join(crate::shard::SHARD_FILE);
+    let text = serde_json::to_string_pretty(record)
+        .map_err(|e| HarnessError::Environment(e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
 }
 
 /// The generator's figures of the run: sends, late and dropped sends, and its own mean CPU.
@@ -473,8 +574,12 @@ fn config_json(
     })
 }
 
-/// The human report after the run.
-fn print_report(summary: &Summary, outputs: &Outputs, behaviour: Option<&BehaviourReport>) {
+/// The human report after the run (also after a merge).
+pub(crate) fn print_report(
+    summary: &Summary,
+    outputs: &Outputs,
+    behaviour: Option<&BehaviourReport>,
+) {
     let a = &summary.aggregate;
     let pct = a.latency.as_ref().map(|l| {
         format!(

@@ -8,6 +8,7 @@ mod generator;
 mod output;
 mod plan;
 mod progress;
+mod sharding;
 mod stop;
 mod ticker;
 mod timeline;
@@ -77,7 +78,7 @@ pub async fn run_scenario(
         .transpose()
         .map_err(bad_input)?;
     let stop = Stop::new();
-    let prepared = tokio::select! {
+    let mut prepared = tokio::select! {
         p = prepare(&args, scenario, applied) => p?,
         () = stop.token().cancelled() => {
             // Dropping the half-started system under test kills a spawned proxy (kill_on_drop).
@@ -98,6 +99,15 @@ pub async fn run_scenario(
             }
         }
     }
+    if let Some(spec) = prepared.plan.shard {
+        let thresholds = effective_thresholds(&prepared.scenario, &args);
+        let record = sharding::record(spec, &prepared, &args, start_at, thresholds);
+        if let Err(e) = sharding::write(prepared.outputs.dir(), &record) {
+            prepared.sut.shutdown().await;
+            return Err(e);
+        }
+        prepared.shard = Some(record);
+    }
     let finished = drive_load(&args, prepared, stop).await;
     judge_and_write(&args, finished)
 }
@@ -110,6 +120,8 @@ struct Prepared {
     outputs: Outputs,
     sut: Sut,
     mix: Mix,
+    /// `shard.json` of a shard (written when its load starts).
+    shard: Option<crate::shard::ShardRecord>,
 }
 
 /// Everything known once the load has stopped and the proxy is down.
@@ -130,6 +142,8 @@ struct Finished {
     drift: Option<load_stats::drift::LatencyDrift>,
     /// `config.upstream` in `summary.json`: the mock's mode and URL (null without a mock).
     upstream: serde_json::Value,
+    /// `shard.json` of a shard.
+    shard: Option<crate::shard::ShardRecord>,
 }
 
 /// Scenario, overrides, results directory, system under test and request mix — bad input is found before
@@ -167,6 +181,7 @@ async fn prepare(
             outputs,
             sut,
             mix,
+            shard: None,
         }),
         Err(e) => {
             sut.shutdown().await;
@@ -284,6 +299,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         counters,
         drift,
         upstream,
+        shard: p.shard,
     }
 }
 
@@ -343,20 +359,18 @@ async fn collect(
     )
 }
 
-/// Final CSVs, thresholds, verdict and `summary.json`.
-fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
-    let stats = f.stats?;
-    f.outputs.write_final_csvs(&stats)?;
-    let mut thresholds = f.scenario.thresholds.clone().unwrap_or_default();
+/// The scenario's thresholds with the command line's limits; with nothing else to judge the run, Locust's
+/// default rule (any failed request fails it).
+fn effective_thresholds(scenario: &Scenario, args: &RunArgs) -> load_stats::thresholds::Thresholds {
+    let mut thresholds = scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
     thresholds.max_p95_drift_ratio = args.max_p95_drift_ratio.or(thresholds.max_p95_drift_ratio);
     thresholds.max_p95_drift_ms = args.max_p95_drift_ms.or(thresholds.max_p95_drift_ms);
-    let behaviour_limits = f
-        .scenario
+    let behaviour_limits = scenario
         .behaviour
         .as_ref()
         .is_some_and(|b| b.get_ref().sets_a_limit());
-    if thresholds.is_empty() && !behaviour_limits && !f.scenario.monitor.judge_leaks {
+    if thresholds.is_empty() && !behaviour_limits && !scenario.monitor.judge_leaks {
         // Nothing else judges this run: like Locust's default exit code, any failed request fails it.
         thresholds.override_with(&load_stats::thresholds::Thresholds::from_overall(
             &load_stats::thresholds::Limits {
@@ -365,6 +379,14 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
             },
         ));
     }
+    thresholds
+}
+
+/// Final CSVs, thresholds, verdict and `summary.json`.
+fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
+    let stats = f.stats?;
+    f.outputs.write_final_csvs(&stats)?;
+    let thresholds = effective_thresholds(&f.scenario, args);
     let mut results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
     if results.is_empty() && stats.aggregate_report().requests == 0 {
         // Without any limit a run that completed no request would otherwise PASS (a dead target, a tag
@@ -390,13 +412,9 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         .with_failures(failures)
         .with_inconclusive(generator.reasons.iter().cloned().chain(unproven).collect());
     verdict.reasons.extend(generator.target_saturated.clone());
-    let shard = f
-        .plan
-        .shard
-        .map(|spec| shard_record(spec, &f.scenario, &f.plan, args, &stats, &thresholds));
     verdict
         .reasons
-        .extend(shard.as_ref().and_then(crate::shard::late_start_reason));
+        .extend(f.shard.as_ref().and_then(crate::shard::late_start_reason));
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
@@ -421,71 +439,15 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         "timeline": timeline_json,
         "latency_drift": f.drift,
         "generator": generator,
-        "shard": shard,
+        "shard": f.shard,
     });
     f.outputs.write_summary(&summary)?;
-    if let Some(record) = &shard {
-        write_shard_record(f.outputs.dir(), record)?;
-    }
     f.outputs
         .write_reports(&summary, !args.no_report, args.junit.as_deref())?;
     if !args.quiet {
         print_report(&summary, &f.outputs, behaviour.as_ref());
     }
     Ok(verdict.exit)
-}
-
-/// `shard.json` of a shard: which shard, when it started against `--start-at`, the scenario, seeds and the
-/// thresholds it judged with (the merge judges the whole with the same).
-fn shard_record(
-    spec: crate::shard::ShardSpec,
-    scenario: &Scenario,
-    plan: &Plan,
-    args: &RunArgs,
-    stats: &load_stats::RunStats,
-    thresholds: &load_stats::thresholds::Thresholds,
-) -> crate::shard::ShardRecord {
-    let start_at = args
-        .start_at
-        .as_deref()
-        .and_then(|s| crate::shard::parse_start_at(s).ok());
-    let lateness = start_at.map_or(std::time::Duration::ZERO, |at| {
-        crate::shard::lateness(at, stats.started())
-    });
-    let file = scenario.origin.clone();
-    let drift_window = load_stats::drift::drift_window(
-        plan.run_time(),
-        scenario.thresholds.as_ref().and_then(|t| t.drift_window),
-    );
-    crate::shard::ShardRecord {
-        index: spec.index,
-        count: spec.count,
-        start_at: args.start_at.clone(),
-        started_at: crate::shard::rfc3339_millis(stats.started()),
-        start_lateness_ms: lateness.as_secs_f64() * 1000.0,
-        host: crate::shard::host_name(),
-        scenario: scenario.name.clone(),
-        scenario_hash: std::fs::read(&file)
-            .map(|bytes| crate::shard::content_hash(&bytes))
-            .unwrap_or_default(),
-        scenario_file: file,
-        seed: args.seed.unwrap_or(scenario.seed),
-        shard_seed: plan.seed,
-        run_time_s: plan.run_time().as_secs_f64(),
-        drift_window_s: drift_window.as_secs_f64(),
-        thresholds: thresholds.clone(),
-    }
-}
-
-/// Writes `shard.json` into the results directory.
-fn write_shard_record(
-    dir: &std::path::Path,
-    record: &crate::shard::ShardRecord,
-) -> Result<(), HarnessError> {
-    let path = dir.join(crate::shard::SHARD_FILE);
-    let text = serde_json::to_string_pretty(record)
-        .map_err(|e| HarnessError::Environment(e.to_string()))?;
-    std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
 }
 
 /// The generator's figures of the run: sends, late and dropped sends, and its own mean CPU.

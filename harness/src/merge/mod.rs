@@ -48,9 +48,7 @@ pub fn merge(args: &MergeArgs) -> Result<Exit, HarnessError> {
         )));
     }
     let shards: Vec<ShardDir> = args.dirs.iter().map(|d| read_shard(d)).collect();
-    let problems = check::problems(&shards.iter().map(ShardDir::facts).collect::<Vec<_>>());
     let first = shards.iter().find_map(|s| s.record.as_ref());
-    let first_summary = shards.iter().find_map(|s| s.summary.as_ref());
     let name = first.map_or("merged", |r| r.scenario.as_str());
     let out = match &args.out {
         Some(out) => out.clone(),
@@ -58,25 +56,37 @@ pub fn merge(args: &MergeArgs) -> Result<Exit, HarnessError> {
     };
     let outputs = Outputs::create(name, Some(&out), None, None)?;
     let stats = merged_stats(&shards);
-    let origin = stats.started();
-    let seconds = history::align(
-        &shards
-            .iter()
-            .map(|s| s.intervals.clone())
-            .collect::<Vec<_>>(),
-        origin,
-    );
-    let drift = write_history(&outputs, &seconds, origin, first)?;
+    let logs: Vec<Vec<LoggedInterval>> = shards.iter().map(|s| s.intervals.clone()).collect();
+    let seconds = history::align(&logs, stats.started());
+    let drift = write_history(&outputs, &seconds, stats.started(), first)?;
     outputs.write_final_csvs(&stats)?;
     let mut limits = first.map(|r| r.thresholds.clone()).unwrap_or_default();
     limits.override_with(&args.thresholds.to_thresholds());
-    let results = judge_thresholds(&limits, &stats, drift.as_ref());
-    let mut verdict = decide(StopCause::Completed, &results, &ResourceVerdict::NotJudged)
-        .with_failures(carried(&shards, |s| behaviour_failures(s)))
-        .with_inconclusive(carried(&shards, |s| shard_inconclusive(s)));
-    if !problems.is_empty() {
-        verdict = verdict.invalid_because(problems);
+    let summary = judge(&shards, &stats, &limits, drift);
+    outputs.write_summary(&summary)?;
+    outputs.write_reports(&summary, !args.no_report, args.junit.as_deref())?;
+    if !args.quiet {
+        print_report(&summary, &outputs, None);
     }
+    Ok(Exit::from_code(summary.exit_code).unwrap_or(Exit::Invalid))
+}
+
+/// The merged run's `summary.json`: `limits` judged on the whole, the shards' behaviour failures and
+/// inconclusive reasons carried over, INVALID when the shards are not one whole run.
+fn judge(
+    shards: &[ShardDir],
+    stats: &RunStats,
+    limits: &Thresholds,
+    drift: Option<load_stats::drift::LatencyDrift>,
+) -> Summary {
+    let problems = check::problems(&shards.iter().map(ShardDir::facts).collect::<Vec<_>>());
+    let results = judge_thresholds(limits, stats, drift.as_ref());
+    let verdict = decide(StopCause::Completed, &results, &ResourceVerdict::NotJudged)
+        .with_failures(carried(shards, behaviour_failures))
+        .with_inconclusive(carried(shards, shard_inconclusive))
+        .invalid_because(problems);
+    let first = shards.iter().find_map(|s| s.record.as_ref());
+    let first_summary = shards.iter().find_map(|s| s.summary.as_ref());
     let mut config = first_summary.map_or(serde_json::Value::Null, |s| s.config.clone());
     if let Some(object) = config.as_object_mut() {
         object.insert(
@@ -84,22 +94,28 @@ pub fn merge(args: &MergeArgs) -> Result<Exit, HarnessError> {
             serde_json::json!(first.map(|r| r.count)),
         );
         object.insert("thresholds".into(), serde_json::json!(limits));
+        // Each shard ran its share: the whole is the list of shares (they sum to the scenario's load).
+        let loads: Vec<&serde_json::Value> = shards
+            .iter()
+            .filter_map(|s| Some(&s.summary.as_ref()?.config["load"]))
+            .collect();
+        object.insert("load".into(), serde_json::json!({ "shards": loads }));
+        object.insert("seed".into(), serde_json::json!(first.map(|r| r.seed)));
     }
-    let mut summary = Summary::from_run(&stats, config, results);
+    let mut summary = Summary::from_run(stats, config, results);
     summary.verdict = verdict.name.to_string();
     summary.exit_code = verdict.exit.code();
     summary.verdict_reasons = verdict.reasons;
+    let sent: u64 = shards
+        .iter()
+        .filter_map(|s| s.summary.as_ref()?.engine["sent"].as_u64())
+        .sum();
     summary.engine = serde_json::json!({
-        "sent": shards.iter().filter_map(|s| s.summary.as_ref()).map(|s| s.engine["sent"].as_u64().unwrap_or(0)).sum::<u64>(),
+        "sent": sent,
         "latency_drift": drift,
         "shards": shards.iter().map(ShardDir::engine_json).collect::<Vec<_>>(),
     });
-    outputs.write_summary(&summary)?;
-    outputs.write_reports(&summary, !args.no_report, args.junit.as_deref())?;
-    if !args.quiet {
-        print_report(&summary, &outputs, None);
-    }
-    Ok(verdict.exit)
+    summary
 }
 
 impl ShardDir {

@@ -427,3 +427,43 @@ async fn a_shard_needs_a_shared_target_and_upstream_and_a_valid_index() {
     let o = harness(&["merge", tmp.path().join("nope").to_str().unwrap()]).await;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// Shards other than 0 only read the mock (its ledger): they neither reset it nor install the scenario's
+/// rules; shard 0 does both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_shard_zero_drives_the_mock_s_admin_api() {
+    let sut = shared_sut().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = "\n[upstream]\nrules = [{ id = \"shard-zero-rule\", keys = [\"key1\"], action = \"latency\", latency = { fixed = \"1ms\" } }]\n";
+    let file = write_scenario(tmp.path(), &(scenario(20, "1s") + rule));
+    let served = |m: &RunningMock| m.ledger().totals.requests;
+    let has_rule = |m: &RunningMock| {
+        m.rules()
+            .iter()
+            .any(|r| r.id.as_deref() == Some("shard-zero-rule"))
+    };
+    let mut before = served(&sut.mock);
+    for run in 0..2 {
+        let out = tmp.path().join(format!("one-{run}"));
+        let o = finish(start_shard(&sut, &file, "1/2", &out, &[])).await;
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let now = served(&sut.mock);
+        assert!(
+            now > before,
+            "shard 1 loaded the mock and did not reset its ledger: {before} -> {now}"
+        );
+        assert!(!has_rule(&sut.mock), "shard 1 installs no rule");
+        before = now;
+    }
+    let out = tmp.path().join("zero");
+    let o = finish(start_shard(&sut, &file, "0/2", &out, &[])).await;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let zero = summary(&out)["aggregate"]["requests"].as_u64().unwrap();
+    // A request in flight when the load stopped reached the mock without being recorded.
+    let served = served(&sut.mock);
+    assert!(
+        (zero..=zero + 2).contains(&served),
+        "shard 0 reset the ledger before its load: it served {served}, shard 0 recorded {zero}, {before} before"
+    );
+    assert!(has_rule(&sut.mock), "shard 0 installed the scenario's rule");
+}

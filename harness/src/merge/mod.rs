@@ -334,3 +334,71 @@ fn parse_rfc3339(text: &str) -> Option<SystemTime> {
         .ok()
         .map(SystemTime::from)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(index: u32, reasons: &[&str], engine: serde_json::Value) -> ShardDir {
+        let mut summary = Summary::from_run(
+            &RunStats::new(SystemTime::UNIX_EPOCH),
+            serde_json::Value::Null,
+            Vec::new(),
+        );
+        summary.verdict_reasons = reasons.iter().map(|r| r.to_string()).collect();
+        summary.engine = engine;
+        ShardDir {
+            dir: PathBuf::from(format!("s{index}")),
+            record: Some(ShardRecord {
+                index,
+                count: 3,
+                start_at: Some("2026-12-05T20:00:00Z".into()),
+                started_at: "2026-12-05T20:00:02.500Z".into(),
+                start_lateness_ms: 2500.0,
+                host: "h".into(),
+                scenario: "s".into(),
+                scenario_file: "s.toml".into(),
+                scenario_hash: "fnv1a64:1".into(),
+                seed: 1,
+                shard_seed: 1,
+                run_time_s: 5.0,
+                drift_window_s: 1.25,
+                thresholds: Thresholds::default(),
+            }),
+            summary: Some(summary),
+            intervals: Vec::new(),
+            unreadable: None,
+        }
+    }
+
+    #[test]
+    fn shard_reasons_are_carried_with_the_shard_named() {
+        let late = shard(2, &[], serde_json::Value::Null);
+        let late_record = serde_json::to_value(late.record.as_ref()).unwrap();
+        let shards = [
+            shard(
+                0,
+                &["threshold failed: x", "behaviour: fairness 0.5 < 0.8"],
+                serde_json::json!({"generator": {"overloaded": true, "reasons": ["generator overloaded: 9 % late"]}}),
+            ),
+            shard(
+                1,
+                &[],
+                serde_json::json!({"generator": {"overloaded": false, "reasons": ["not counted"]}}),
+            ),
+            shard(2, &[], serde_json::json!({"shard": late_record})),
+        ];
+        assert_eq!(
+            carried(&shards, behaviour_failures),
+            ["shard 0/3: behaviour: fairness 0.5 < 0.8"]
+        );
+        let inconclusive = carried(&shards, shard_inconclusive);
+        assert_eq!(inconclusive.len(), 2, "{inconclusive:?}");
+        assert_eq!(inconclusive[0], "shard 0/3: generator overloaded: 9 % late");
+        assert!(
+            inconclusive[1]
+                .starts_with("shard 2/3: shard 2/3 started its load 2.5 s after --start-at"),
+            "{inconclusive:?}"
+        );
+    }
+}

@@ -428,13 +428,14 @@ async fn a_shard_needs_a_shared_target_and_upstream_and_a_valid_index() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
-/// Shards other than 0 only read the mock (its ledger): they neither reset it nor install the scenario's
-/// rules; shard 0 does both.
+/// Shards other than 0 only read the mock (its ledger): they neither reset it, nor install the scenario's
+/// rules, nor switch its timeline faults (they mark the windows); shard 0 does all of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_shard_zero_drives_the_mock_s_admin_api() {
     let sut = shared_sut().await;
     let tmp = tempfile::tempdir().unwrap();
-    let rule = "\n[upstream]\nrules = [{ id = \"shard-zero-rule\", keys = [\"key1\"], action = \"latency\", latency = { fixed = \"1ms\" } }]\n";
+    let rule = "\n[upstream]\nrules = [{ id = \"shard-zero-rule\", keys = [\"key1\"], action = \"latency\", latency = { fixed = \"1ms\" } }]\n\
+                [[timeline]]\nat = \"200ms\"\nfor = \"600ms\"\nfault = { keys = [\"key2\"], action = \"rate_limit\", retry_after = \"1s\" }\n";
     let file = write_scenario(tmp.path(), &(scenario(20, "1s") + rule));
     let served = |m: &RunningMock| m.ledger().totals.requests;
     let has_rule = |m: &RunningMock| {
@@ -453,6 +454,18 @@ async fn only_shard_zero_drives_the_mock_s_admin_api() {
             "shard 1 loaded the mock and did not reset its ledger: {before} -> {now}"
         );
         assert!(!has_rule(&sut.mock), "shard 1 installs no rule");
+        let ledger = serde_json::to_value(sut.mock.ledger()).unwrap();
+        let key2_faults = &ledger["keys"]["key2"]["faults"];
+        assert!(
+            key2_faults.get("rate_limit").is_none(),
+            "shard 1 switched no timeline fault: {key2_faults}"
+        );
+        let windows = &summary(&out)["engine"]["timeline"]["windows"];
+        assert_eq!(
+            windows.as_array().map(Vec::len),
+            Some(1),
+            "shard 1 marks the window: {windows}"
+        );
         before = now;
     }
     let out = tmp.path().join("zero");
@@ -466,4 +479,11 @@ async fn only_shard_zero_drives_the_mock_s_admin_api() {
         "shard 0 reset the ledger before its load: it served {served}, shard 0 recorded {zero}, {before} before"
     );
     assert!(has_rule(&sut.mock), "shard 0 installed the scenario's rule");
+    // ~12 requests in the window, round-robin over 3 keys: key2 met the fault shard 0 switched on.
+    let ledger = serde_json::to_value(sut.mock.ledger()).unwrap();
+    let key2_faults = &ledger["keys"]["key2"]["faults"];
+    assert!(
+        key2_faults["rate_limit"].as_u64().unwrap_or(0) > 0,
+        "{key2_faults}"
+    );
 }

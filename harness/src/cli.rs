@@ -1,4 +1,4 @@
-//! Command line (Locust-shaped where it can be): `harness run | check | list | watch | report | compare`.
+//! Command line (Locust-shaped where it can be): `harness run | check | list | watch | report | compare | merge`.
 // The doc comments below are clap's `--help` text, printed verbatim: `<scenario>` there is a placeholder, not HTML.
 #![allow(rustdoc::invalid_html_tags)]
 
@@ -30,6 +30,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Compare a run (or a suite of runs) with a baseline; exit 1 when the regression budget is exceeded.
     Compare(CompareArgs),
+    /// Merge the results directories of a sharded run (`run --shard I/N`) and judge the whole once.
+    Merge(MergeArgs),
     /// Internal: run the workspace's reference proxy (the harness re-executes itself with this).
     #[command(name = "__reference-proxy", hide = true)]
     ReferenceProxy(reference_proxy::Args),
@@ -128,6 +130,42 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_report: bool,
     /// No live progress line.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Run shard I of N (0-based, e.g. `0/3`): this process's share of the scenario's load (users, rates and
+    /// stages divided), its own seed stream; only shard 0 drives the mock's admin API. Needs --target and
+    /// --upstream. Writes shard.json and history.hlog for `harness merge`.
+    #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+    pub shard: Option<crate::shard::ShardSpec>,
+    /// Run one of N shards, the index (0-based) read from the environment variable JOB_COMPLETION_INDEX
+    /// (Kubernetes Indexed Jobs).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Start the load at this time (RFC 3339, e.g. 2026-12-05T20:00:00Z), so shards start together; a load
+    /// that starts late records how late (shard.json, summary.json).
+    #[arg(long, value_name = "RFC3339")]
+    pub start_at: Option<String>,
+}
+
+/// `harness merge`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MergeArgs {
+    /// The shards' results directories (each with shard.json, summary.json and history.hlog).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// Results directory of the merged run (default: results/<scenario>-merged-<UTC timestamp>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write every threshold and verdict of the merged run as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Threshold overrides (replace the limits the shards ran with, of the same name).
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    /// Do not write report.html into the merged results directory.
+    #[arg(long)]
+    pub no_report: bool,
+    /// No report on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
 }

@@ -15,6 +15,7 @@ pub async fn execute(cli: Cli) -> i32 {
         Command::Watch(args) => watch(args).await,
         Command::Report(args) => report(&args).map(Exit::code),
         Command::Compare(args) => compare(&args).map(Exit::code),
+        Command::Merge(args) => crate::merge::merge(&args).map(Exit::code),
         Command::ReferenceProxy(args) => reference_proxy(args).await,
     };
     result.unwrap_or_else(|e| {

@@ -5,7 +5,8 @@
 //! over HTTP/1.1 connections owned by the workers ([`http`]); [`run`] orchestrates a whole run and writes Locust-compatible CSVs,
 //! `summary.json` and a verdict with a documented exit code ([`exit`]); [`monitoring`] samples and judges the
 //! proxy's resources. [`profile`] reads proxy profiles and [`overrides`] applies them (and `-H`) to a scenario;
-//! [`suite`] runs several scenarios as one suite. [`cli`] and [`commands`] are the command line.
+//! [`suite`] runs several scenarios as one suite; [`shard`] divides a run over several machines and [`merge`]
+//! judges their results once. [`cli`] and [`commands`] are the command line.
 
 pub mod cli;
 pub mod commands;
@@ -13,11 +14,13 @@ pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod http;
+pub mod merge;
 pub mod monitoring;
 pub mod overrides;
 pub mod profile;
 pub mod run;
 pub mod scenario;
+pub mod shard;
 pub mod suite;
 pub mod sut;
 

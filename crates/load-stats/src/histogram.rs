@@ -223,6 +223,37 @@ impl LatencyHistogram {
         Some(raw.clamp(self.min_us, self.max_us))
     }
 
+    /// True when both hold the same HDR counts, bucket for bucket (exact min, max and sum not compared: a
+    /// histogram read back from an interval log only has the ones its counts imply).
+    pub fn same_counts(&self, other: &LatencyHistogram) -> bool {
+        self.hdr == other.hdr
+    }
+
+    /// The HDR counts (for writers of standard HdrHistogram formats).
+    pub(crate) fn hdr(&self) -> &Histogram<u32> {
+        &self.hdr
+    }
+
+    /// A histogram from base64 HdrHistogram V2 (+DEFLATE) bytes alone, as an interval log stores it: the
+    /// counts exactly, min / max / sum as the counts imply (lowest / highest equivalent values, mean x count);
+    /// the saturated count is not in the encoding and reads as 0.
+    pub fn from_encoded_hdr(text: &str) -> Result<LatencyHistogram, String> {
+        let hdr = Self::decode_hdr(text)?;
+        let (min_us, max_us) = if hdr.is_empty() {
+            (u64::MAX, 0)
+        } else {
+            (hdr.min(), hdr.max())
+        };
+        let sum_us = (hdr.mean() * hdr.len() as f64).round() as u64;
+        Ok(LatencyHistogram {
+            saturated: 0,
+            hdr,
+            sum_us,
+            min_us,
+            max_us,
+        })
+    }
+
     /// Bytes held by the counters (the part that dominates the footprint).
     pub fn counter_bytes(&self) -> usize {
         self.hdr.distinct_values() * std::mem::size_of::<u32>()

@@ -21,6 +21,8 @@
 //! - [`request_stats`], [`streaming`], [`errors`]: what is kept per request, per stream, per failure.
 //! - [`recorder`]: the hot-path [`Recorder`] and the mergeable [`StatsDelta`].
 //! - [`run`]: [`RunStats`] totals, per-interval [`HistoryRow`]s and per-request [`RequestReport`]s.
+//! - [`interval_log`]: the per-second history as an HdrHistogram interval log (`history.hlog`), read back to
+//!   merge runs side by side (shards).
 //! - [`percentiles`]: the reported percentiles, in Locust's order.
 //! - [`locust`]: Locust 2.x compatible CSV writers.
 //! - [`thresholds`]: scenario limits and their pass/fail evaluation.
@@ -32,6 +34,7 @@ pub mod check;
 pub mod drift;
 pub mod errors;
 pub mod histogram;
+pub mod interval_log;
 pub mod locust;
 pub mod percentiles;
 pub mod recorder;

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::percentiles::us_to_ms;
 use crate::thresholds::ThresholdResult;
 use crate::{
-    ErrorClass, ErrorRow, LatencyHistogram, LatencyPercentiles, RequestReport, RunStats,
-    StatusClass, StreamStats,
+    ClassStats, ErrorClass, ErrorRow, LatencyHistogram, LatencyPercentiles, RequestReport,
+    RequestStats, RunStats, StatsDelta, StatusClass, StreamStats,
 };
 
 /// Version of the document layout; bumped on any incompatible change.
@@ -278,6 +278,38 @@ impl Summary {
         w.write_all(b"\n")
     }
 
+    /// The run's statistics back as one delta — per-request class histograms and counts, the all-requests
+    /// histogram, streams and the error table — so the summaries of runs made side by side (shards) merge into
+    /// one [`RunStats`] by adding histograms, never by averaging percentiles.
+    pub fn to_delta(&self) -> StatsDelta {
+        let mut delta = StatsDelta::new();
+        for summary in &self.requests {
+            let mut request = RequestStats::new(&summary.method, &summary.name);
+            request.content_bytes = summary.content_bytes;
+            for (class, c) in &summary.by_status_class {
+                request.classes.insert(
+                    *class,
+                    ClassStats {
+                        requests: c.requests,
+                        failures: c.failures,
+                        latency: c.histogram.clone(),
+                    },
+                );
+            }
+            delta.requests.push(request);
+        }
+        delta.aggregate.add(&self.aggregate.histogram);
+        delta.streams = self
+            .streaming
+            .iter()
+            .map(|s| s.histograms.clone())
+            .collect();
+        for row in &self.errors {
+            delta.errors.merge_row(row);
+        }
+        delta
+    }
+
     /// Parses a `summary.json` document.
     pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(text)
@@ -403,6 +435,29 @@ mod tests {
         summary.write_json(&mut bytes).unwrap();
         let back = Summary::from_json(std::str::from_utf8(&bytes).unwrap()).unwrap();
         assert_eq!(back, summary);
+    }
+
+    #[test]
+    fn two_summaries_merge_into_the_run_that_recorded_both() {
+        let one = Summary::from_run(&run(), serde_json::Value::Null, Vec::new());
+        let t0 = run().started();
+        let mut merged = RunStats::new(t0);
+        merged.merge(&one.to_delta());
+        merged.merge(&one.to_delta());
+        merged.close_interval(t0 + Duration::from_secs(2), 0);
+        let both = Summary::from_run(&merged, serde_json::Value::Null, Vec::new());
+        assert_eq!(both.aggregate.requests, 2 * one.aggregate.requests);
+        assert_eq!(both.aggregate.failures_429, 2 * one.aggregate.failures_429);
+        let mut doubled = one.aggregate.histogram.clone();
+        doubled.add(&one.aggregate.histogram);
+        assert_eq!(both.aggregate.histogram, doubled);
+        assert_eq!(both.requests.len(), one.requests.len());
+        assert_eq!(both.errors[0].occurrences, 2 * one.errors[0].occurrences);
+        assert_eq!(both.streaming[0].streams, 2 * one.streaming[0].streams);
+        assert_eq!(
+            both.aggregate.requests_per_sec,
+            2.0 * one.aggregate.requests_per_sec
+        );
     }
 
     #[test]

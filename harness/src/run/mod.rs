@@ -8,6 +8,7 @@ mod generator;
 mod output;
 mod plan;
 mod progress;
+mod sharding;
 mod stop;
 mod ticker;
 mod timeline;
@@ -37,8 +38,16 @@ use tokio_util::sync::CancellationToken;
 const LOAD_END_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// `harness run`: one scenario, or a suite when given several scenarios, a directory or `--scenario-tags`.
-pub async fn run(args: RunArgs) -> Result<Exit, HarnessError> {
+pub async fn run(mut args: RunArgs) -> Result<Exit, HarnessError> {
+    let index_env = std::env::var(crate::shard::INDEX_ENV).ok();
+    args.shard = crate::shard::resolve(args.shard, args.shards, index_env.as_deref())
+        .map_err(|e| HarnessError::BadInput(e.to_string()))?;
     if crate::suite::is_suite(&args) {
+        if args.shard.is_some() {
+            return Err(HarnessError::BadInput(
+                "--shard runs one scenario: give one scenario file (and no --scenario-tags)".into(),
+            ));
+        }
         return crate::suite::run(args).await;
     }
     let profile = args
@@ -57,8 +66,19 @@ pub async fn run_scenario(
     profile: Option<&crate::profile::Profile>,
 ) -> Result<Exit, HarnessError> {
     let applied = crate::overrides::apply(&mut scenario, &mut args, profile)?;
+    let bad_input = |e: crate::shard::ShardError| HarnessError::BadInput(e.to_string());
+    if args.shard.is_some() {
+        crate::shard::require_shared_sut(args.target.as_deref(), args.upstream.as_deref())
+            .map_err(bad_input)?;
+    }
+    let start_at = args
+        .start_at
+        .as_deref()
+        .map(crate::shard::parse_start_at)
+        .transpose()
+        .map_err(bad_input)?;
     let stop = Stop::new();
-    let prepared = tokio::select! {
+    let mut prepared = tokio::select! {
         p = prepare(&args, scenario, applied) => p?,
         () = stop.token().cancelled() => {
             // Dropping the half-started system under test kills a spawned proxy (kill_on_drop).
@@ -66,6 +86,28 @@ pub async fn run_scenario(
             return Ok(Exit::Interrupted);
         }
     };
+    if let Some(at) = start_at {
+        let wait = at
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = stop.token().cancelled() => {
+                prepared.sut.shutdown().await;
+                eprintln!("harness: interrupted while waiting for --start-at; no results");
+                return Ok(Exit::Interrupted);
+            }
+        }
+    }
+    if let Some(spec) = prepared.plan.shard {
+        let thresholds = effective_thresholds(&prepared.scenario, &args);
+        let record = sharding::record(spec, &prepared, &args, start_at, thresholds);
+        if let Err(e) = sharding::write(prepared.outputs.dir(), &record) {
+            prepared.sut.shutdown().await;
+            return Err(e);
+        }
+        prepared.shard = Some(record);
+    }
     let finished = drive_load(&args, prepared, stop).await;
     judge_and_write(&args, finished)
 }
@@ -78,6 +120,8 @@ struct Prepared {
     outputs: Outputs,
     sut: Sut,
     mix: Mix,
+    /// `shard.json` of a shard (written when its load starts).
+    shard: Option<crate::shard::ShardRecord>,
 }
 
 /// Everything known once the load has stopped and the proxy is down.
@@ -98,6 +142,8 @@ struct Finished {
     drift: Option<load_stats::drift::LatencyDrift>,
     /// `config.upstream` in `summary.json`: the mock's mode and URL (null without a mock).
     upstream: serde_json::Value,
+    /// `shard.json` of a shard.
+    shard: Option<crate::shard::ShardRecord>,
 }
 
 /// Scenario, overrides, results directory, system under test and request mix — bad input is found before
@@ -115,12 +161,15 @@ async fn prepare(
         .collect();
     Mix::new(&specs, "http://127.0.0.1", &plan.tags)
         .map_err(|e| HarnessError::BadInput(e.to_string()))?;
-    let outputs = Outputs::create(
+    let mut outputs = Outputs::create(
         &scenario.name,
         args.out.as_deref(),
         args.csv.as_deref(),
         args.json.as_deref(),
     )?;
+    if plan.shard.is_some() {
+        outputs.enable_hlog();
+    }
     let sut = Sut::start(&scenario, args, plan.seed, outputs.dir()).await?;
     match Mix::new(&specs, &sut.target, &plan.tags)
         .map(|mix| mix.with_key_header(applied.key_header.as_ref()))
@@ -132,6 +181,7 @@ async fn prepare(
             outputs,
             sut,
             mix,
+            shard: None,
         }),
         Err(e) => {
             sut.shutdown().await;
@@ -204,7 +254,9 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     let timeline_run = async {
         match p.sut.mock() {
             Some(mock) => {
-                timeline::drive(mock, &events, planned, origin, &counters, &load_done).await
+                let switches_faults = p.plan.shard.is_none_or(|s| s.owns_the_mock());
+                let clock = (origin, switches_faults);
+                timeline::drive(mock, &events, planned, clock, &counters, &load_done).await
             }
             None => timeline::TimelineOutcome::without_mock(planned),
         }
@@ -247,6 +299,7 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         counters,
         drift,
         upstream,
+        shard: p.shard,
     }
 }
 
@@ -306,20 +359,18 @@ async fn collect(
     )
 }
 
-/// Final CSVs, thresholds, verdict and `summary.json`.
-fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
-    let stats = f.stats?;
-    f.outputs.write_final_csvs(&stats)?;
-    let mut thresholds = f.scenario.thresholds.clone().unwrap_or_default();
+/// The scenario's thresholds with the command line's limits; with nothing else to judge the run, Locust's
+/// default rule (any failed request fails it).
+fn effective_thresholds(scenario: &Scenario, args: &RunArgs) -> load_stats::thresholds::Thresholds {
+    let mut thresholds = scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
     thresholds.max_p95_drift_ratio = args.max_p95_drift_ratio.or(thresholds.max_p95_drift_ratio);
     thresholds.max_p95_drift_ms = args.max_p95_drift_ms.or(thresholds.max_p95_drift_ms);
-    let behaviour_limits = f
-        .scenario
+    let behaviour_limits = scenario
         .behaviour
         .as_ref()
         .is_some_and(|b| b.get_ref().sets_a_limit());
-    if thresholds.is_empty() && !behaviour_limits && !f.scenario.monitor.judge_leaks {
+    if thresholds.is_empty() && !behaviour_limits && !scenario.monitor.judge_leaks {
         // Nothing else judges this run: like Locust's default exit code, any failed request fails it.
         thresholds.override_with(&load_stats::thresholds::Thresholds::from_overall(
             &load_stats::thresholds::Limits {
@@ -328,6 +379,14 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
             },
         ));
     }
+    thresholds
+}
+
+/// Final CSVs, thresholds, verdict and `summary.json`.
+fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
+    let stats = f.stats?;
+    f.outputs.write_final_csvs(&stats)?;
+    let thresholds = effective_thresholds(&f.scenario, args);
     let mut results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
     if results.is_empty() && stats.aggregate_report().requests == 0 {
         // Without any limit a run that completed no request would otherwise PASS (a dead target, a tag
@@ -353,6 +412,9 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         .with_failures(failures)
         .with_inconclusive(generator.reasons.iter().cloned().chain(unproven).collect());
     verdict.reasons.extend(generator.target_saturated.clone());
+    verdict
+        .reasons
+        .extend(f.shard.as_ref().and_then(crate::shard::late_start_reason));
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
@@ -377,6 +439,7 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
         "timeline": timeline_json,
         "latency_drift": f.drift,
         "generator": generator,
+        "shard": f.shard,
     });
     f.outputs.write_summary(&summary)?;
     f.outputs
@@ -473,8 +536,12 @@ fn config_json(
     })
 }
 
-/// The human report after the run.
-fn print_report(summary: &Summary, outputs: &Outputs, behaviour: Option<&BehaviourReport>) {
+/// The human report after the run (also after a merge).
+pub(crate) fn print_report(
+    summary: &Summary,
+    outputs: &Outputs,
+    behaviour: Option<&BehaviourReport>,
+) {
     let a = &summary.aggregate;
     let pct = a.latency.as_ref().map(|l| {
         format!(

@@ -6,6 +6,7 @@
 //! exactly like Locust's flag, so existing CI steps find them.
 
 use crate::error::HarnessError;
+use load_stats::interval_log::IntervalLogWriter;
 use load_stats::locust::{
     write_exceptions_csv, write_failures_csv, write_stats_csv, HistoryCsvWriter,
 };
@@ -20,6 +21,7 @@ pub struct Outputs {
     dir: PathBuf,
     csv_prefix: PathBuf,
     extra_json: Option<PathBuf>,
+    hlog: bool,
 }
 
 impl Outputs {
@@ -48,6 +50,7 @@ impl Outputs {
             dir,
             csv_prefix,
             extra_json: json.map(Path::to_path_buf),
+            hlog: false,
         })
     }
 
@@ -79,6 +82,26 @@ impl Outputs {
         File::create(&path)
             .and_then(HistoryCsvWriter::new)
             .map_err(|e| HarnessError::io(&path, e))
+    }
+
+    /// Also write the per-second latency histograms as `history.hlog` (a shard's, for `harness merge`).
+    pub fn enable_hlog(&mut self) {
+        self.hlog = true;
+    }
+
+    /// Opens `history.hlog` (header written and flushed) when enabled; `started` is the load's start.
+    pub fn hlog_writer(
+        &self,
+        started: std::time::SystemTime,
+    ) -> Result<Option<IntervalLogWriter<File>>, HarnessError> {
+        if !self.hlog {
+            return Ok(None);
+        }
+        let path = self.dir.join(crate::shard::HLOG_FILE);
+        let file = File::create(&path).map_err(|e| HarnessError::io(&path, e))?;
+        IntervalLogWriter::new(file, started)
+            .map(Some)
+            .map_err(|e| HarnessError::Environment(format!("{}: {e}", path.display())))
     }
 
     /// Writes `_stats.csv`, `_failures.csv` and `_exceptions.csv`.

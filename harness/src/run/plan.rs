@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::cli::RunArgs;
 use crate::engine::TagFilter;
 use crate::scenario::{LoadSpec, MonitorSpec, OpenLoad, Scenario, DEFAULT_MAX_IN_FLIGHT};
+use crate::shard::{divide, shard_seed, ShardSpec};
 
 /// Load model, seed and tag selection after overrides.
 #[derive(Debug, Clone)]
@@ -18,6 +19,8 @@ pub struct Plan {
     pub tags: TagFilter,
     /// Warm-up and drain of the resource monitor.
     pub monitor: MonitorPhases,
+    /// The shard this run is (`--shard`, resolved): `load` is its share and `seed` its own stream.
+    pub shard: Option<ShardSpec>,
 }
 
 /// The resource monitor's warm-up (excluded from the leak trend) and drain (after the load) for this run.
@@ -115,7 +118,8 @@ impl MonitorPhases {
 pub struct PlanError(String);
 
 impl Plan {
-    /// Applies `-u`, `-r`, `-t`, `--rate`, `--seed`, `--tags`, `--exclude-tags` to `scenario`.
+    /// Applies `-u`, `-r`, `-t`, `--rate`, `--seed`, `--tags`, `--exclude-tags` to `scenario`, then takes the
+    /// shard's share of the load and its seed (`--shard`, resolved into `args.shard`).
     /// `--rate` switches a closed scenario to the open model (keeping its timeout and keep-alive); `-u`
     /// replaces closed-model stages with a constant user count; `-t` cuts stages or extends the last one.
     pub fn new(scenario: &Scenario, args: &RunArgs) -> Result<Plan, PlanError> {
@@ -191,10 +195,16 @@ impl Plan {
         }
         let monitor =
             MonitorPhases::new(&scenario.monitor, args.warmup, args.drain, run_time(&load))?;
+        let run_seed = args.seed.unwrap_or(scenario.seed);
+        let (load, seed) = match args.shard {
+            Some(shard) => (divide(&load, shard), shard_seed(run_seed, shard)),
+            None => (load, run_seed),
+        };
         Ok(Plan {
             monitor,
             load,
-            seed: args.seed.unwrap_or(scenario.seed),
+            seed,
+            shard: args.shard,
             tags: TagFilter {
                 include: args.tags.clone(),
                 exclude: args.exclude_tags.clone(),

@@ -1,13 +1,14 @@
 //! The 1 s run loop: merge the shards' deltas, close the interval, append the history row, update progress,
 //! keep the per-second points the recovery verdict needs (counts, p95 and the second's latency histogram
 //! packed, bounded), and feed each interval's merged latency histogram to the latency-drift windows (two
-//! histograms, whatever the run length).
+//! histograms, whatever the run length); a shard also appends each interval to `history.hlog`.
 
 use super::output::Outputs;
 use super::progress::{LiveCounters, Progress};
 use crate::engine::{EngineHandle, Observed};
 use crate::error::HarnessError;
 use load_stats::drift::{DriftTracker, LatencyDrift};
+use load_stats::interval_log::{IntervalCounts, IntervalLogWriter};
 use load_stats::{HistoryRow, LatencyHistogram, RunStats, StatsDelta};
 use proxy_behaviour::IntervalPoint;
 use std::sync::atomic::Ordering;
@@ -54,6 +55,11 @@ pub async fn drive(
     let mut run = RunStats::new(SystemTime::now());
     let mut history = outputs.history_writer()?;
     let history_path = outputs.csv("stats_history");
+    let mut hlog = HlogIntervals {
+        writer: outputs.hlog_writer(run.started())?,
+        start: run.started(),
+        path: outputs.dir().join(crate::shard::HLOG_FILE),
+    };
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -64,7 +70,7 @@ pub async fn drive(
         if stopped {
             break;
         }
-        let (row, latency) = close(
+        let (row, latency, counts) = close(
             &engine,
             &mut run,
             open_model,
@@ -72,6 +78,7 @@ pub async fn drive(
             &mut interval_start,
             started,
         );
+        hlog.write(&latency, counts, row.users)?;
         series.push(started.elapsed(), &row, &latency);
         history
             .write_row(&row)
@@ -83,12 +90,15 @@ pub async fn drive(
     let deltas_left = engine.take_deltas();
     let (remaining, observed) = engine.join().await;
     let mut latency = LatencyHistogram::aggregate();
+    let mut counts = IntervalCounts::default();
     for delta in deltas_left.iter().chain(&remaining) {
         run.merge(delta);
         add_latency(&mut latency, delta);
+        counts.add(delta);
     }
     drift.add_interval(interval_start, started.elapsed(), &latency);
     let row = run.close_interval(SystemTime::now(), last_users);
+    hlog.write(&latency, counts, row.users)?;
     series.push(started.elapsed(), &row, &latency);
     history
         .write_row(&row)
@@ -147,8 +157,37 @@ pub fn interval_point(end: Duration, row: &HistoryRow) -> IntervalPoint {
     }
 }
 
-/// Merges the shards' deltas, hands the interval's latency to the drift windows and closes the interval;
-/// returns its history row and its latency.
+/// `history.hlog` as the intervals close (when the run writes one): each interval from the end of the last.
+struct HlogIntervals {
+    writer: Option<IntervalLogWriter<std::fs::File>>,
+    start: SystemTime,
+    path: std::path::PathBuf,
+}
+
+impl HlogIntervals {
+    /// Appends the interval that ends now.
+    fn write(
+        &mut self,
+        latency: &LatencyHistogram,
+        mut counts: IntervalCounts,
+        users: u32,
+    ) -> Result<(), HarnessError> {
+        let Some(writer) = &mut self.writer else {
+            return Ok(());
+        };
+        let end = SystemTime::now();
+        let duration = end.duration_since(self.start).unwrap_or_default();
+        counts.users = users;
+        writer
+            .write_interval(self.start, duration, latency, &counts)
+            .map_err(|e| HarnessError::Environment(format!("{}: {e}", self.path.display())))?;
+        self.start = end;
+        Ok(())
+    }
+}
+
+/// Merges the worker threads' deltas, hands the interval's latency to the drift windows and closes the
+/// interval; returns its history row, its latency and its counts.
 fn close(
     engine: &EngineHandle,
     run: &mut RunStats,
@@ -156,17 +195,19 @@ fn close(
     drift: &mut DriftTracker,
     interval_start: &mut Duration,
     started: Instant,
-) -> (HistoryRow, LatencyHistogram) {
+) -> (HistoryRow, LatencyHistogram, IntervalCounts) {
     let mut latency = LatencyHistogram::aggregate();
+    let mut counts = IntervalCounts::default();
     for delta in engine.take_deltas() {
         run.merge(&delta);
         add_latency(&mut latency, &delta);
+        counts.add(&delta);
     }
     let end = started.elapsed();
     drift.add_interval(*interval_start, end, &latency);
     *interval_start = end;
     let row = run.close_interval(SystemTime::now(), live(engine, open_model).users);
-    (row, latency)
+    (row, latency, counts)
 }
 
 /// Adds every request's latency in `delta` (all status classes: the delta's aggregate, at its finer precision)

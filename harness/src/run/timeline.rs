@@ -139,12 +139,14 @@ impl TimelineOutcome {
 }
 
 /// Runs the windows against `mock` on the load clock `origin` until all are closed or `load_done` fires (then
-/// open windows are closed at once and windows not yet opened are skipped).
+/// open windows are closed at once and windows not yet opened are skipped). With `switches_faults` false (a
+/// shard other than 0: shard 0 switches the faults at the same wall-clock times) the windows are only marked
+/// — the ledger read at their edges — and the mock's rules are left alone.
 pub async fn drive(
     mock: &MockHandle,
     events: &[TimelineEvent],
     planned: Vec<Planned>,
-    origin: Instant,
+    (origin, switches_faults): (Instant, bool),
     counters: &Counters,
     load_done: &CancellationToken,
 ) -> TimelineOutcome {
@@ -154,7 +156,7 @@ pub async fn drive(
         origin,
         counters,
     };
-    let mut open: Vec<(Planned, String, Mark)> = Vec::new();
+    let mut open: Vec<(Planned, Option<String>, Mark)> = Vec::new();
     let mut pending = planned;
     pending.sort_by_key(|p| p.start);
     let mut pending = pending.into_iter().peekable();
@@ -176,14 +178,18 @@ pub async fn drive(
             let (planned, id, opened) = open.swap_remove(i);
             outcome
                 .windows
-                .push(marks.close(planned, &id, opened).await);
+                .push(marks.close(planned, id.as_deref(), opened).await);
         }
         while pending.peek().is_some_and(|p| p.start <= due) {
             let Some(p) = pending.next() else { break };
             let mut rule = events[p.index].fault.clone();
             rule.id = None;
             let opened = marks.mark().await;
-            match mock.add_rule(rule).await {
+            let added = match switches_faults {
+                true => mock.add_rule(rule).await.map(Some),
+                false => Ok(None),
+            };
+            match added {
                 Ok(id) => open.push((p, id, opened)),
                 Err(e) => outcome.skipped.push(Skipped {
                     index: p.index,
@@ -197,7 +203,7 @@ pub async fn drive(
     for (planned, id, opened) in open {
         outcome
             .windows
-            .push(marks.close(planned, &id, opened).await);
+            .push(marks.close(planned, id.as_deref(), opened).await);
     }
     outcome.skipped.extend(pending.map(|p| Skipped {
         index: p.index,
@@ -237,10 +243,12 @@ impl Marks<'_> {
         }
     }
 
-    /// Removes the window's rule and closes it.
-    async fn close(&self, planned: Planned, id: &str, opened: Mark) -> Window {
-        if let Err(e) = self.mock.remove_rule(id).await {
-            tracing::warn!("timeline: cannot remove rule {id} ({}): {e}", planned.label);
+    /// Removes the window's rule (when this run added it) and closes it.
+    async fn close(&self, planned: Planned, id: Option<&str>, opened: Mark) -> Window {
+        if let Some(id) = id {
+            if let Err(e) = self.mock.remove_rule(id).await {
+                tracing::warn!("timeline: cannot remove rule {id} ({}): {e}", planned.label);
+            }
         }
         Window {
             planned,

@@ -109,8 +109,32 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    /// The run is not what it claims to be (a merge of shards that is not one whole run): `INVALID` (exit 5)
+    /// whatever was judged, the `problems` first among the reasons.
+    pub fn invalid_because(mut self, problems: Vec<String>) -> Verdict {
+        if problems.is_empty() {
+            return self;
+        }
+        (self.name, self.exit) = ("INVALID", Exit::Invalid);
+        self.reasons.splice(0..0, problems);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn invalid_replaces_every_verdict_and_comes_first() {
+        let failed = decide(StopCause::Completed, &[], &ResourceVerdict::Pass)
+            .with_failures(vec!["behaviour: x".into()]);
+        let v = failed.invalid_because(vec!["shard 1/3 is missing".into()]);
+        assert_eq!((v.name, v.exit), ("INVALID", Exit::Invalid));
+        assert_eq!(v.reasons, ["shard 1/3 is missing", "behaviour: x"]);
+        let pass = decide(StopCause::Completed, &[], &ResourceVerdict::Pass);
+        assert_eq!(pass.clone().invalid_because(vec![]), pass);
+    }
+
     #[test]
     fn inconclusive_only_replaces_a_pass() {
         let pass = || decide(StopCause::Completed, &[], &ResourceVerdict::Pass);

@@ -69,6 +69,7 @@ impl Sut {
                     args.upstream_admin_token.clone(),
                     args.upstream_ca.as_deref(),
                     scenario,
+                    args.shard.is_none_or(|s| s.owns_the_mock()),
                 )
                 .await?,
             ),

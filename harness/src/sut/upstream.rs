@@ -91,15 +91,23 @@ pub(super) async fn start_in_process(config: &MockConfig) -> Result<MockHandle, 
 
 /// Connects to the external mock at `url` (trusting `ca_file` when it is `https://`), resets it for this run and installs the scenario's base rules,
 /// latency, grace and models; returns the handle (which restores the mock's own at shutdown) and the
-/// mock's effective (redacted) config.
+/// mock's effective (redacted) config. With `owner` false (a shard other than 0) the mock is only read: its
+/// owner prepares it.
 pub(super) async fn connect_external(
     url: &str,
     token: Option<String>,
     ca_file: Option<&std::path::Path>,
     scenario: &Scenario,
+    owner: bool,
 ) -> Result<(MockHandle, MockConfig), HarnessError> {
     let admin = AdminClient::new(url, token, ca_file).map_err(admin_error)?;
     let mut config = admin.config().await.map_err(admin_error)?;
+    if !owner {
+        return Ok((
+            MockHandle::External(admin, RuntimeSettings::default()),
+            config,
+        ));
+    }
     let wanted = scenario.upstream.as_ref().map(|u| u.get_ref());
     let mut restore = RuntimeSettings::default();
     if let Some(wanted) = wanted {

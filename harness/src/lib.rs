@@ -4,7 +4,7 @@
 //! ([`sut`]: started by the harness, or attached to), measuring exact latencies without coordinated omission
 //! over HTTP/1.1 connections owned by the workers ([`http`]); [`run`] orchestrates a whole run and writes Locust-compatible CSVs,
 //! `summary.json` and a verdict with a documented exit code ([`exit`]); [`monitoring`] samples and judges the
-//! proxy's resources. [`profile`] reads proxy profiles and [`overrides`] applies them (and `-H`) to a scenario;
+//! proxy's resources; [`live_metrics`] serves the run's own metrics to Prometheus. [`profile`] reads proxy profiles and [`overrides`] applies them (and `-H`) to a scenario;
 //! [`suite`] runs several scenarios as one suite. [`cli`] and [`commands`] are the command line.
 
 pub mod cli;
@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod http;
+pub mod live_metrics;
 pub mod monitoring;
 pub mod overrides;
 pub mod profile;

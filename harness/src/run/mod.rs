@@ -23,6 +23,9 @@ use crate::cli::RunArgs;
 use crate::engine::{self, EngineConfig, Mix};
 use crate::error::HarnessError;
 use crate::exit::Exit;
+use crate::live_metrics::{
+    threshold_check, FaultWindow, LiveMetrics, LoadPlan, MetricsServer, RunPhase,
+};
 use crate::scenario::{LoadSpec, Scenario, TimelineEvent};
 use crate::sut::Sut;
 use load_stats::summary::Summary;
@@ -57,6 +60,26 @@ pub async fn run_scenario(
     profile: Option<&crate::profile::Profile>,
 ) -> Result<Exit, HarnessError> {
     let applied = crate::overrides::apply(&mut scenario, &mut args, profile)?;
+    let server = args
+        .metrics_listen
+        .map(|addr| MetricsServer::start(addr, LiveMetrics::new(&scenario.name)))
+        .transpose()
+        .map_err(|e| HarnessError::BadInput(e.to_string()))?;
+    let metrics = server.as_ref().map(|s| s.metrics().clone());
+    let ended = run_observed(scenario, args, applied, metrics.as_deref()).await;
+    if let Some(server) = server {
+        server.stop().await;
+    }
+    ended
+}
+
+/// [`run_scenario`] after the overrides, its live metrics (if any) fed as it goes.
+async fn run_observed(
+    scenario: Scenario,
+    args: RunArgs,
+    applied: crate::overrides::Applied,
+    metrics: Option<&LiveMetrics>,
+) -> Result<Exit, HarnessError> {
     let stop = Stop::new();
     let prepared = tokio::select! {
         p = prepare(&args, scenario, applied) => p?,
@@ -66,8 +89,8 @@ pub async fn run_scenario(
             return Ok(Exit::Interrupted);
         }
     };
-    let finished = drive_load(&args, prepared, stop).await;
-    judge_and_write(&args, finished)
+    let finished = drive_load(&args, prepared, stop, metrics).await;
+    judge_and_write(&args, finished, metrics)
 }
 
 /// Everything set up before the load starts.
@@ -141,7 +164,12 @@ async fn prepare(
 }
 
 /// Monitor, stop watchers, engine and the 1 s loop; then drain and stop the proxy.
-async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
+async fn drive_load(
+    args: &RunArgs,
+    p: Prepared,
+    mut stop: Stop,
+    metrics: Option<&LiveMetrics>,
+) -> Finished {
     if !args.quiet {
         eprintln!(
             "harness: {} against {} — results in {}",
@@ -161,6 +189,13 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         .map(|e| e.get_ref().clone())
         .collect();
     let (planned, clipped) = timeline::plan(&events, p.plan.run_time());
+    if let Some(m) = metrics {
+        m.plan_load(LoadPlan {
+            windows: live_windows(&planned, p.sut.mock().is_some()),
+            warmup: p.plan.monitor.warmup,
+            thresholds: run_thresholds(&p.scenario, args),
+        });
+    }
     let watched = behaviour::watched_spans(
         &planned,
         p.scenario.behaviour.as_ref().map(|b| b.get_ref()),
@@ -185,19 +220,20 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     let drift = load_stats::drift::DriftTracker::new(p.plan.run_time(), drift_window);
     let engine = engine::start(config, stop.token());
     let counters = engine.counters_handle();
-    let probe = || monitor.live_line();
+    let probe = || {
+        if let Some((m, sample)) = metrics.zip(monitor.latest_sample()) {
+            m.set_proxy_sample(&sample);
+        }
+        monitor.live_line()
+    };
     let load_done = CancellationToken::new();
     let ticking = async {
-        let ticked = ticker::drive(
-            engine,
-            origin,
-            &p.outputs,
-            &mut progress,
-            open_model,
-            &probe,
-            drift,
-        )
-        .await;
+        let views = ticker::LiveViews {
+            progress: &mut progress,
+            resources: &probe,
+            metrics,
+        };
+        let ticked = ticker::drive(engine, origin, &p.outputs, views, open_model, drift).await;
         load_done.cancel();
         ticked
     };
@@ -248,6 +284,51 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         drift,
         upstream,
     }
+}
+
+/// The timeline's windows as the live metrics show them: none when no mock is under the harness's control
+/// (no fault is switched then).
+fn live_windows(planned: &[timeline::Planned], switched: bool) -> Vec<FaultWindow> {
+    planned
+        .iter()
+        .filter(|_| switched)
+        .map(|w| FaultWindow {
+            label: w.label.clone(),
+            start: w.start,
+            end: w.end,
+        })
+        .collect()
+}
+
+/// Every judged check on the live metrics (1 PASS, 0 otherwise), and the run's verdict as check `run`.
+fn publish_verdicts(
+    metrics: &LiveMetrics,
+    thresholds: &[load_stats::thresholds::ThresholdResult],
+    behaviour: Option<&BehaviourReport>,
+    verdict: &Verdict,
+) {
+    for t in thresholds {
+        let state = if t.passed { "PASS" } else { "FAIL" };
+        metrics.set_verdict(&threshold_check(t), state);
+    }
+    let name = |x: serde_json::Result<serde_json::Value>| {
+        x.ok()
+            .and_then(|x| x.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    for v in behaviour.iter().flat_map(|b| &b.verdicts) {
+        let subject = v
+            .subject
+            .as_deref()
+            .map(|s| format!(" [{s}]"))
+            .unwrap_or_default();
+        let check = format!("behaviour {}{subject}", name(serde_json::to_value(v.check)));
+        metrics.set_verdict(
+            &check,
+            &name(serde_json::to_value(v.outcome)).to_uppercase(),
+        );
+    }
+    metrics.set_verdict("run", verdict.name);
 }
 
 /// The mock's ledger, or `None` with a warning when it cannot be read (an external mock gone away): the
@@ -306,20 +387,17 @@ async fn collect(
     )
 }
 
-/// Final CSVs, thresholds, verdict and `summary.json`.
-fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
-    let stats = f.stats?;
-    f.outputs.write_final_csvs(&stats)?;
-    let mut thresholds = f.scenario.thresholds.clone().unwrap_or_default();
+/// The run's limits: the scenario's, overridden by the command line.
+fn run_thresholds(scenario: &Scenario, args: &RunArgs) -> load_stats::thresholds::Thresholds {
+    let mut thresholds = scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
     thresholds.max_p95_drift_ratio = args.max_p95_drift_ratio.or(thresholds.max_p95_drift_ratio);
     thresholds.max_p95_drift_ms = args.max_p95_drift_ms.or(thresholds.max_p95_drift_ms);
-    let behaviour_limits = f
-        .scenario
+    let behaviour_limits = scenario
         .behaviour
         .as_ref()
         .is_some_and(|b| b.get_ref().sets_a_limit());
-    if thresholds.is_empty() && !behaviour_limits && !f.scenario.monitor.judge_leaks {
+    if thresholds.is_empty() && !behaviour_limits && !scenario.monitor.judge_leaks {
         // Nothing else judges this run: like Locust's default exit code, any failed request fails it.
         thresholds.override_with(&load_stats::thresholds::Thresholds::from_overall(
             &load_stats::thresholds::Limits {
@@ -328,6 +406,18 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
             },
         ));
     }
+    thresholds
+}
+
+/// Final CSVs, thresholds, verdict and `summary.json`.
+fn judge_and_write(
+    args: &RunArgs,
+    f: Finished,
+    metrics: Option<&LiveMetrics>,
+) -> Result<Exit, HarnessError> {
+    let stats = f.stats?;
+    f.outputs.write_final_csvs(&stats)?;
+    let thresholds = run_thresholds(&f.scenario, args);
     let mut results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
     if results.is_empty() && stats.aggregate_report().requests == 0 {
         // Without any limit a run that completed no request would otherwise PASS (a dead target, a tag
@@ -356,6 +446,9 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
+    if let Some(m) = metrics {
+        publish_verdicts(m, &results, behaviour.as_ref(), &verdict);
+    }
     let mut summary = Summary::from_run(
         &stats,
         config_json(&f.scenario, &f.plan, args, &f.upstream, &f.applied),
@@ -381,6 +474,9 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     f.outputs.write_summary(&summary)?;
     f.outputs
         .write_reports(&summary, !args.no_report, args.junit.as_deref())?;
+    if let Some(m) = metrics {
+        m.set_phase(RunPhase::Done);
+    }
     if !args.quiet {
         print_report(&summary, &f.outputs, behaviour.as_ref());
     }

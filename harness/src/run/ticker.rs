@@ -7,6 +7,7 @@ use super::output::Outputs;
 use super::progress::{LiveCounters, Progress};
 use crate::engine::{EngineHandle, Observed};
 use crate::error::HarnessError;
+use crate::live_metrics::LiveMetrics;
 use load_stats::drift::{DriftTracker, LatencyDrift};
 use load_stats::{HistoryRow, LatencyHistogram, RunStats, StatsDelta};
 use proxy_behaviour::IntervalPoint;
@@ -38,17 +39,31 @@ pub struct Ticked {
     pub drift: Option<LatencyDrift>,
 }
 
+/// Where each interval is shown while the load runs.
+pub struct LiveViews<'a> {
+    /// The progress line.
+    pub progress: &'a mut Progress,
+    /// The proxy's resources for the progress line, read once per interval.
+    pub resources: &'a dyn Fn() -> Option<String>,
+    /// The live metrics endpoint's series (`--metrics-listen`), fed every interval's delta.
+    pub metrics: Option<&'a LiveMetrics>,
+}
+
 /// Runs until the engine stops (run time, Ctrl-C or crash), then folds in the final partial interval.
 /// `started` is the load clock's origin (when the engine was started).
 pub async fn drive(
     engine: EngineHandle,
     started: Instant,
     outputs: &Outputs,
-    progress: &mut Progress,
+    views: LiveViews<'_>,
     open_model: bool,
-    resources: &dyn Fn() -> Option<String>,
     mut drift: DriftTracker,
 ) -> Result<Ticked, HarnessError> {
+    let LiveViews {
+        progress,
+        resources,
+        metrics,
+    } = views;
     let mut series = Series::default();
     let mut interval_start = Duration::ZERO;
     let mut run = RunStats::new(SystemTime::now());
@@ -71,7 +86,11 @@ pub async fn drive(
             &mut drift,
             &mut interval_start,
             started,
+            metrics,
         );
+        if let Some(m) = metrics {
+            m.tick(started.elapsed(), engine.counters(), &run);
+        }
         series.push(started.elapsed(), &row, &latency);
         history
             .write_row(&row)
@@ -81,11 +100,18 @@ pub async fn drive(
     }
     let last_users = live(&engine, open_model).users;
     let deltas_left = engine.take_deltas();
+    let counters = engine.counters_handle();
     let (remaining, observed) = engine.join().await;
     let mut latency = LatencyHistogram::aggregate();
     for delta in deltas_left.iter().chain(&remaining) {
         run.merge(delta);
         add_latency(&mut latency, delta);
+        if let Some(m) = metrics {
+            m.add_delta(delta);
+        }
+    }
+    if let Some(m) = metrics {
+        m.load_ended(&counters, &run);
     }
     drift.add_interval(interval_start, started.elapsed(), &latency);
     let row = run.close_interval(SystemTime::now(), last_users);
@@ -147,8 +173,8 @@ pub fn interval_point(end: Duration, row: &HistoryRow) -> IntervalPoint {
     }
 }
 
-/// Merges the shards' deltas, hands the interval's latency to the drift windows and closes the interval;
-/// returns its history row and its latency.
+/// Merges the shards' deltas, hands the interval's latency to the drift windows (and the delta to the live
+/// metrics) and closes the interval; returns its history row and its latency.
 fn close(
     engine: &EngineHandle,
     run: &mut RunStats,
@@ -156,11 +182,15 @@ fn close(
     drift: &mut DriftTracker,
     interval_start: &mut Duration,
     started: Instant,
+    metrics: Option<&LiveMetrics>,
 ) -> (HistoryRow, LatencyHistogram) {
     let mut latency = LatencyHistogram::aggregate();
     for delta in engine.take_deltas() {
         run.merge(&delta);
         add_latency(&mut latency, &delta);
+        if let Some(m) = metrics {
+            m.add_delta(&delta);
+        }
     }
     let end = started.elapsed();
     drift.add_interval(*interval_start, end, &latency);

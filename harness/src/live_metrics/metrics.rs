@@ -449,3 +449,105 @@ impl LiveMetrics {
         Ok(text)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    #[test]
+    fn deltas_add_up_into_cumulative_buckets() {
+        let metrics = LiveMetrics::new("unit");
+        let mut latency = LatencyHistogram::new();
+        for ms in [3, 38, 38, 900] {
+            latency.record(Duration::from_millis(ms));
+        }
+        let mut delta = StatsDelta::new();
+        let mut request = load_stats::RequestStats::new("POST", "chat");
+        let class = request.class_mut(load_stats::StatusClass::Success);
+        class.requests = 4;
+        class.latency = latency;
+        delta.requests.push(request);
+        metrics.add_delta(&delta);
+        metrics.add_delta(&delta);
+        let text = metrics.encode().unwrap();
+        let bucket = |le: &str| {
+            format!("harness_request_duration_seconds_bucket{{le=\"{le}\",name=\"chat\",class=\"2xx\"}}")
+        };
+        // (le, cumulative count over both deltas)
+        for (le, count) in [
+            ("0.001", 0),
+            ("0.005", 2),
+            ("0.04", 6),
+            ("0.5", 6),
+            ("1.0", 8),
+            ("+Inf", 8),
+        ] {
+            let line = format!("{} {count}", bucket(le));
+            assert!(text.contains(&line), "{line} in\n{text}");
+        }
+        assert!(text.contains("harness_requests_total{name=\"chat\",class=\"2xx\"} 8"));
+        assert!(
+            text.contains("harness_request_duration_seconds_count{name=\"chat\",class=\"2xx\"} 8")
+        );
+        assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    #[test]
+    fn a_check_changing_state_keeps_one_series() {
+        let metrics = LiveMetrics::new("unit");
+        metrics.set_verdict("Aggregated p95", "FAIL");
+        metrics.set_verdict("Aggregated p95", "PASS");
+        metrics.set_verdict("run", "INCONCLUSIVE");
+        let text = metrics.encode().unwrap();
+        assert_eq!(
+            lines_with(&text, "harness_verdict{"),
+            [
+                "harness_verdict{check=\"Aggregated p95\",state=\"PASS\"} 1",
+                "harness_verdict{check=\"run\",state=\"INCONCLUSIVE\"} 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn one_phase_is_current_and_windows_follow_the_clock() {
+        let metrics = LiveMetrics::new("unit");
+        metrics.plan_load(LoadPlan {
+            windows: vec![FaultWindow {
+                label: "k1 down".into(),
+                start: Duration::from_secs(1),
+                end: Duration::from_secs(2),
+            }],
+            warmup: Duration::from_secs(1),
+            thresholds: Thresholds::default(),
+        });
+        let counters = Counters::default();
+        let stats = RunStats::new(std::time::SystemTime::now());
+        // (elapsed, window value, current phase)
+        for (elapsed_ms, active, phase) in
+            [(500, 0, "warmup"), (1500, 1, "load"), (2500, 0, "load")]
+        {
+            metrics.tick(Duration::from_millis(elapsed_ms), &counters, &stats);
+            let text = metrics.encode().unwrap();
+            let window = format!("harness_fault_window_active{{window=\"k1 down\"}} {active}");
+            assert!(text.contains(&window), "{elapsed_ms}: {text}");
+            let current = lines_with(&text, "harness_run_phase{");
+            assert_eq!(
+                current
+                    .iter()
+                    .filter(|l| l.ends_with(" 1"))
+                    .collect::<Vec<_>>(),
+                [&format!("harness_run_phase{{phase=\"{phase}\"}} 1")],
+                "{elapsed_ms}"
+            );
+        }
+        metrics.load_ended(&counters, &stats);
+        assert!(metrics
+            .encode()
+            .unwrap()
+            .contains("harness_run_phase{phase=\"drain\"} 1"));
+    }
+}

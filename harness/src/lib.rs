@@ -4,8 +4,9 @@
 //! ([`sut`]: started by the harness, or attached to), measuring exact latencies without coordinated omission
 //! over HTTP/1.1 connections owned by the workers ([`http`]); [`run`] orchestrates a whole run and writes Locust-compatible CSVs,
 //! `summary.json` and a verdict with a documented exit code ([`exit`]); [`monitoring`] samples and judges the
-//! proxy's resources; [`live_metrics`] serves the run's own metrics to Prometheus. [`profile`] reads proxy profiles and [`overrides`] applies them (and `-H`) to a scenario;
-//! [`suite`] runs several scenarios as one suite. [`cli`] and [`commands`] are the command line.
+//! proxy's resources; [`live_metrics`] serves the run's own metrics to Prometheus while it goes on. [`profile`]
+//! reads proxy profiles and [`overrides`] applies them (and `-H`) to a scenario; [`suite`] runs several
+//! scenarios as one suite. [`cli`] and [`commands`] are the command line.
 
 pub mod cli;
 pub mod commands;

@@ -503,8 +503,10 @@ mod tests {
         metrics.set_verdict("Aggregated p95", "PASS");
         metrics.set_verdict("run", "INCONCLUSIVE");
         let text = metrics.encode().unwrap();
+        let mut series = lines_with(&text, "harness_verdict{");
+        series.sort();
         assert_eq!(
-            lines_with(&text, "harness_verdict{"),
+            series,
             [
                 "harness_verdict{check=\"Aggregated p95\",state=\"PASS\"} 1",
                 "harness_verdict{check=\"run\",state=\"INCONCLUSIVE\"} 0",

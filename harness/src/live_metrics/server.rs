@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// How long [`MetricsServer::stop`] lets scrapes in progress finish.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why the endpoint could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
@@ -103,10 +106,17 @@ impl MetricsServer {
         self.addr
     }
 
-    /// Stops serving and releases the port (a suite's next run binds it again).
-    pub async fn stop(self) {
+    /// Stops serving and releases the port (a suite's next run binds it again); a scrape still unfinished
+    /// after [`STOP_GRACE`] is cut off.
+    pub async fn stop(mut self) {
         self.shutdown.cancel();
-        let _ = self.task.await;
+        if tokio::time::timeout(STOP_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+            let _ = self.task.await;
+        }
     }
 }
 

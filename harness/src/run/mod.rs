@@ -5,6 +5,7 @@
 
 mod behaviour;
 mod generator;
+mod live;
 mod output;
 mod plan;
 mod progress;
@@ -23,9 +24,7 @@ use crate::cli::RunArgs;
 use crate::engine::{self, EngineConfig, Mix};
 use crate::error::HarnessError;
 use crate::exit::Exit;
-use crate::live_metrics::{
-    threshold_check, FaultWindow, LiveMetrics, LoadPlan, MetricsServer, RunPhase,
-};
+use crate::live_metrics::{LiveMetrics, LoadPlan, MetricsServer, RunPhase};
 use crate::scenario::{LoadSpec, Scenario, TimelineEvent};
 use crate::sut::Sut;
 use load_stats::summary::Summary;
@@ -191,7 +190,7 @@ async fn drive_load(
     let (planned, clipped) = timeline::plan(&events, p.plan.run_time());
     if let Some(m) = metrics {
         m.plan_load(LoadPlan {
-            windows: live_windows(&planned, p.sut.mock().is_some()),
+            windows: live::windows(&planned, p.sut.mock().is_some()),
             warmup: p.plan.monitor.warmup,
             thresholds: run_thresholds(&p.scenario, args),
         });
@@ -220,6 +219,7 @@ async fn drive_load(
     let drift = load_stats::drift::DriftTracker::new(p.plan.run_time(), drift_window);
     let engine = engine::start(config, stop.token());
     let counters = engine.counters_handle();
+    // Read once per interval by the run loop; the live metrics take the same sample.
     let probe = || {
         if let Some((m, sample)) = metrics.zip(monitor.latest_sample()) {
             m.set_proxy_sample(&sample);
@@ -284,51 +284,6 @@ async fn drive_load(
         drift,
         upstream,
     }
-}
-
-/// The timeline's windows as the live metrics show them: none when no mock is under the harness's control
-/// (no fault is switched then).
-fn live_windows(planned: &[timeline::Planned], switched: bool) -> Vec<FaultWindow> {
-    planned
-        .iter()
-        .filter(|_| switched)
-        .map(|w| FaultWindow {
-            label: w.label.clone(),
-            start: w.start,
-            end: w.end,
-        })
-        .collect()
-}
-
-/// Every judged check on the live metrics (1 PASS, 0 otherwise), and the run's verdict as check `run`.
-fn publish_verdicts(
-    metrics: &LiveMetrics,
-    thresholds: &[load_stats::thresholds::ThresholdResult],
-    behaviour: Option<&BehaviourReport>,
-    verdict: &Verdict,
-) {
-    for t in thresholds {
-        let state = if t.passed { "PASS" } else { "FAIL" };
-        metrics.set_verdict(&threshold_check(t), state);
-    }
-    let name = |x: serde_json::Result<serde_json::Value>| {
-        x.ok()
-            .and_then(|x| x.as_str().map(str::to_string))
-            .unwrap_or_default()
-    };
-    for v in behaviour.iter().flat_map(|b| &b.verdicts) {
-        let subject = v
-            .subject
-            .as_deref()
-            .map(|s| format!(" [{s}]"))
-            .unwrap_or_default();
-        let check = format!("behaviour {}{subject}", name(serde_json::to_value(v.check)));
-        metrics.set_verdict(
-            &check,
-            &name(serde_json::to_value(v.outcome)).to_uppercase(),
-        );
-    }
-    metrics.set_verdict("run", verdict.name);
 }
 
 /// The mock's ledger, or `None` with a warning when it cannot be read (an external mock gone away): the
@@ -447,7 +402,7 @@ fn judge_and_write(
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
     if let Some(m) = metrics {
-        publish_verdicts(m, &results, behaviour.as_ref(), &verdict);
+        live::publish_verdicts(m, &results, behaviour.as_ref(), &verdict);
     }
     let mut summary = Summary::from_run(
         &stats,

@@ -19,4 +19,6 @@ mod server;
 
 pub use buckets::{class_label, FaultWindow, RunPhase, LATENCY_BUCKETS_SECONDS};
 pub use metrics::{threshold_check, LiveMetrics, LoadPlan};
-pub use server::{app, ListenError, MetricsServer, OPENMETRICS_CONTENT_TYPE, STOP_GRACE};
+pub use server::{
+    app, parse_listen_addr, ListenError, MetricsServer, OPENMETRICS_CONTENT_TYPE, STOP_GRACE,
+};

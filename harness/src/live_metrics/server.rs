@@ -37,6 +37,22 @@ pub enum ListenError {
     },
 }
 
+/// Parses `--metrics-listen`: `IP:PORT` (`127.0.0.1:9464`, `[::1]:9464`) or `localhost:PORT` (loopback IPv4).
+/// Names other than `localhost` are refused rather than resolved, so the endpoint never opens on an address the
+/// user did not write.
+pub fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let port = text
+        .strip_prefix("localhost:")
+        .and_then(|port| port.parse::<u16>().ok());
+    port.map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+        .ok_or_else(|| {
+            format!("expected IP:PORT or localhost:PORT (e.g. 127.0.0.1:9464), got `{text}`")
+        })
+}
+
 /// A running endpoint.
 pub struct MetricsServer {
     metrics: Arc<LiveMetrics>,
@@ -129,4 +145,31 @@ fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ListenError> {
         .set_nonblocking(true)
         .and_then(|()| tokio::net::TcpListener::from_std(std_listener))
         .map_err(|source| ListenError::Bind { addr, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_are_ip_port_or_localhost() {
+        let cases = [
+            ("127.0.0.1:9464", Some("127.0.0.1:9464")),
+            ("[::1]:9464", Some("[::1]:9464")),
+            ("0.0.0.0:9464", Some("0.0.0.0:9464")),
+            ("localhost:9464", Some("127.0.0.1:9464")),
+            ("localhost", None),
+            ("localhost:metrics", None),
+            ("example.com:9464", None),
+            (":9464", None),
+            ("127.0.0.1:99999", None),
+        ];
+        for (text, expected) in cases {
+            let parsed = parse_listen_addr(text).ok().map(|a| a.to_string());
+            assert_eq!(parsed.as_deref(), expected, "{text}");
+        }
+        assert!(parse_listen_addr("nowhere")
+            .unwrap_err()
+            .contains("`nowhere`"));
+    }
 }

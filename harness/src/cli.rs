@@ -145,6 +145,11 @@ pub struct RunArgs {
     /// that starts late records how late (shard.json, summary.json).
     #[arg(long, value_name = "RFC3339")]
     pub start_at: Option<String>,
+    /// Serve the run's live metrics as OpenMetrics text at `GET /metrics` on this address (IP:PORT or
+    /// localhost:PORT, e.g. 127.0.0.1:9464) until the results are written; unauthenticated and read-only, so
+    /// keep it on loopback or a trusted network.
+    #[arg(long, value_name = "ADDR", value_parser = crate::live_metrics::parse_listen_addr)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `harness merge`.

@@ -4,9 +4,10 @@
 //! ([`sut`]: started by the harness, or attached to), measuring exact latencies without coordinated omission
 //! over HTTP/1.1 connections owned by the workers ([`http`]); [`run`] orchestrates a whole run and writes Locust-compatible CSVs,
 //! `summary.json` and a verdict with a documented exit code ([`exit`]); [`monitoring`] samples and judges the
-//! proxy's resources. [`profile`] reads proxy profiles and [`overrides`] applies them (and `-H`) to a scenario;
-//! [`suite`] runs several scenarios as one suite; [`shard`] divides a run over several machines and [`merge`]
-//! judges their results once. [`cli`] and [`commands`] are the command line.
+//! proxy's resources; [`live_metrics`] serves the run's own metrics to Prometheus while it goes on. [`profile`]
+//! reads proxy profiles and [`overrides`] applies them (and `-H`) to a scenario; [`suite`] runs several
+//! scenarios as one suite; [`shard`] divides a run over several machines and [`merge`] judges their results
+//! once. [`cli`] and [`commands`] are the command line.
 
 pub mod cli;
 pub mod commands;
@@ -14,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod exit;
 pub mod http;
+pub mod live_metrics;
 pub mod merge;
 pub mod monitoring;
 pub mod overrides;

@@ -80,6 +80,11 @@ impl Monitoring {
         }
     }
 
+    /// The proxy's latest resource sample (`None` before the first, or without a monitor).
+    pub fn latest_sample(&self) -> Option<sut_monitor::monitor::Sample> {
+        self.handle.as_ref()?.latest()
+    }
+
     /// The proxy's latest sample for the progress line (`proxy 34.1 MiB, 21 fds, 12 % cpu`).
     pub fn live_line(&self) -> Option<String> {
         let s = self.handle.as_ref()?.latest()?;

@@ -254,6 +254,19 @@ impl LatencyHistogram {
         })
     }
 
+    /// How many values fall in each bucket of ascending upper bounds `bounds_us` (microseconds, inclusive),
+    /// plus one last count above the last bound: the classic `le` buckets of a Prometheus histogram, per
+    /// bucket (not cumulative). A value is placed by its bucket's representative value, so a value within the
+    /// histogram's precision of a bound may land on either side of it. One pass over the recorded values.
+    pub fn counts_up_to(&self, bounds_us: &[u64]) -> Vec<u64> {
+        let mut counts = vec![0; bounds_us.len() + 1];
+        for v in self.hdr.iter_recorded() {
+            let value = self.hdr.median_equivalent(v.value_iterated_to());
+            counts[bounds_us.partition_point(|&b| b < value)] += v.count_since_last_iteration();
+        }
+        counts
+    }
+
     /// Bytes held by the counters (the part that dominates the footprint).
     pub fn counter_bytes(&self) -> usize {
         self.hdr.distinct_values() * std::mem::size_of::<u32>()
@@ -410,6 +423,21 @@ mod tests {
             h.record_us(v);
         }
         h
+    }
+
+    #[test]
+    fn counts_up_to_places_values_in_le_buckets() {
+        let h = hist(&[50, 100, 101, 900, 950, 5_000, 2_000_000]);
+        // (bounds, per-bucket counts with the overflow last)
+        let cases: [(&[u64], &[u64]); 3] = [
+            (&[100, 1_000, 10_000], &[2, 3, 1, 1]),
+            (&[10], &[0, 7]),
+            (&[], &[7]),
+        ];
+        for (bounds, expected) in cases {
+            assert_eq!(h.counts_up_to(bounds), expected, "{bounds:?}");
+        }
+        assert_eq!(LatencyHistogram::new().counts_up_to(&[1]), vec![0, 0]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod behaviour;
 mod generator;
+mod live;
 mod output;
 mod plan;
 mod progress;
@@ -24,6 +25,7 @@ use crate::cli::RunArgs;
 use crate::engine::{self, EngineConfig, Mix};
 use crate::error::HarnessError;
 use crate::exit::Exit;
+use crate::live_metrics::{LiveMetrics, LoadPlan, MetricsServer, RunPhase};
 use crate::scenario::{LoadSpec, Scenario, TimelineEvent};
 use crate::sut::Sut;
 use load_stats::summary::Summary;
@@ -77,6 +79,27 @@ pub async fn run_scenario(
         .map(crate::shard::parse_start_at)
         .transpose()
         .map_err(bad_input)?;
+    let server = args
+        .metrics_listen
+        .map(|addr| MetricsServer::start(addr, LiveMetrics::new(&scenario.name)))
+        .transpose()
+        .map_err(|e| HarnessError::BadInput(e.to_string()))?;
+    let metrics = server.as_ref().map(|s| s.metrics().clone());
+    let ended = run_observed(scenario, args, applied, start_at, metrics.as_deref()).await;
+    if let Some(server) = server {
+        server.stop().await;
+    }
+    ended
+}
+
+/// [`run_scenario`] after the overrides, its live metrics (if any) fed as it goes.
+async fn run_observed(
+    scenario: Scenario,
+    args: RunArgs,
+    applied: crate::overrides::Applied,
+    start_at: Option<std::time::SystemTime>,
+    metrics: Option<&LiveMetrics>,
+) -> Result<Exit, HarnessError> {
     let stop = Stop::new();
     let mut prepared = tokio::select! {
         p = prepare(&args, scenario, applied) => p?,
@@ -100,7 +123,7 @@ pub async fn run_scenario(
         }
     }
     if let Some(spec) = prepared.plan.shard {
-        let thresholds = effective_thresholds(&prepared.scenario, &args);
+        let thresholds = run_thresholds(&prepared.scenario, &args);
         let record = sharding::record(spec, &prepared, &args, start_at, thresholds);
         if let Err(e) = sharding::write(prepared.outputs.dir(), &record) {
             prepared.sut.shutdown().await;
@@ -108,8 +131,8 @@ pub async fn run_scenario(
         }
         prepared.shard = Some(record);
     }
-    let finished = drive_load(&args, prepared, stop).await;
-    judge_and_write(&args, finished)
+    let finished = drive_load(&args, prepared, stop, metrics).await;
+    judge_and_write(&args, finished, metrics)
 }
 
 /// Everything set up before the load starts.
@@ -191,7 +214,12 @@ async fn prepare(
 }
 
 /// Monitor, stop watchers, engine and the 1 s loop; then drain and stop the proxy.
-async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
+async fn drive_load(
+    args: &RunArgs,
+    p: Prepared,
+    mut stop: Stop,
+    metrics: Option<&LiveMetrics>,
+) -> Finished {
     if !args.quiet {
         eprintln!(
             "harness: {} against {} — results in {}",
@@ -211,6 +239,13 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
         .map(|e| e.get_ref().clone())
         .collect();
     let (planned, clipped) = timeline::plan(&events, p.plan.run_time());
+    if let Some(m) = metrics {
+        m.plan_load(LoadPlan {
+            windows: live::windows(&planned, p.sut.mock().is_some()),
+            warmup: p.plan.monitor.warmup,
+            thresholds: run_thresholds(&p.scenario, args),
+        });
+    }
     let watched = behaviour::watched_spans(
         &planned,
         p.scenario.behaviour.as_ref().map(|b| b.get_ref()),
@@ -235,19 +270,21 @@ async fn drive_load(args: &RunArgs, p: Prepared, mut stop: Stop) -> Finished {
     let drift = load_stats::drift::DriftTracker::new(p.plan.run_time(), drift_window);
     let engine = engine::start(config, stop.token());
     let counters = engine.counters_handle();
-    let probe = || monitor.live_line();
+    // Read once per interval by the run loop; the live metrics take the same sample.
+    let probe = || {
+        if let Some((m, sample)) = metrics.zip(monitor.latest_sample()) {
+            m.set_proxy_sample(&sample);
+        }
+        monitor.live_line()
+    };
     let load_done = CancellationToken::new();
     let ticking = async {
-        let ticked = ticker::drive(
-            engine,
-            origin,
-            &p.outputs,
-            &mut progress,
-            open_model,
-            &probe,
-            drift,
-        )
-        .await;
+        let views = ticker::LiveViews {
+            progress: &mut progress,
+            resources: &probe,
+            metrics,
+        };
+        let ticked = ticker::drive(engine, origin, &p.outputs, views, open_model, drift).await;
         load_done.cancel();
         ticked
     };
@@ -359,9 +396,9 @@ async fn collect(
     )
 }
 
-/// The scenario's thresholds with the command line's limits; with nothing else to judge the run, Locust's
-/// default rule (any failed request fails it).
-fn effective_thresholds(scenario: &Scenario, args: &RunArgs) -> load_stats::thresholds::Thresholds {
+/// The run's limits: the scenario's thresholds with the command line's; with nothing else to judge the run,
+/// Locust's default rule (any failed request fails it).
+fn run_thresholds(scenario: &Scenario, args: &RunArgs) -> load_stats::thresholds::Thresholds {
     let mut thresholds = scenario.thresholds.clone().unwrap_or_default();
     thresholds.override_with(&args.thresholds.to_thresholds());
     thresholds.max_p95_drift_ratio = args.max_p95_drift_ratio.or(thresholds.max_p95_drift_ratio);
@@ -383,10 +420,14 @@ fn effective_thresholds(scenario: &Scenario, args: &RunArgs) -> load_stats::thre
 }
 
 /// Final CSVs, thresholds, verdict and `summary.json`.
-fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
+fn judge_and_write(
+    args: &RunArgs,
+    f: Finished,
+    metrics: Option<&LiveMetrics>,
+) -> Result<Exit, HarnessError> {
     let stats = f.stats?;
     f.outputs.write_final_csvs(&stats)?;
-    let thresholds = effective_thresholds(&f.scenario, args);
+    let thresholds = run_thresholds(&f.scenario, args);
     let mut results = load_stats::thresholds::evaluate_run(&thresholds, &stats);
     if results.is_empty() && stats.aggregate_report().requests == 0 {
         // Without any limit a run that completed no request would otherwise PASS (a dead target, a tag
@@ -418,6 +459,9 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     let timeline = f.behaviour.as_ref().map_or(&f.timeline, |c| &c.timeline);
     let timeline_json =
         (!f.scenario.timeline.is_empty()).then(|| behaviour::timeline_json(timeline));
+    if let Some(m) = metrics {
+        live::publish_verdicts(m, &results, behaviour.as_ref(), &verdict);
+    }
     let mut summary = Summary::from_run(
         &stats,
         config_json(&f.scenario, &f.plan, args, &f.upstream, &f.applied),
@@ -444,6 +488,9 @@ fn judge_and_write(args: &RunArgs, f: Finished) -> Result<Exit, HarnessError> {
     f.outputs.write_summary(&summary)?;
     f.outputs
         .write_reports(&summary, !args.no_report, args.junit.as_deref())?;
+    if let Some(m) = metrics {
+        m.set_phase(RunPhase::Done);
+    }
     if !args.quiet {
         print_report(&summary, &f.outputs, behaviour.as_ref());
     }

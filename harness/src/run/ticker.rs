@@ -7,6 +7,7 @@ use super::output::Outputs;
 use super::progress::{LiveCounters, Progress};
 use crate::engine::{EngineHandle, Observed};
 use crate::error::HarnessError;
+use crate::live_metrics::LiveMetrics;
 use load_stats::drift::{DriftTracker, LatencyDrift};
 use load_stats::interval_log::{IntervalCounts, IntervalLogWriter};
 use load_stats::{HistoryRow, LatencyHistogram, RunStats, StatsDelta};
@@ -39,17 +40,31 @@ pub struct Ticked {
     pub drift: Option<LatencyDrift>,
 }
 
+/// Where each interval is shown while the load runs.
+pub struct LiveViews<'a> {
+    /// The progress line.
+    pub progress: &'a mut Progress,
+    /// The proxy's resources for the progress line, read once per interval.
+    pub resources: &'a dyn Fn() -> Option<String>,
+    /// The live metrics endpoint's series (`--metrics-listen`), fed every interval's delta.
+    pub metrics: Option<&'a LiveMetrics>,
+}
+
 /// Runs until the engine stops (run time, Ctrl-C or crash), then folds in the final partial interval.
 /// `started` is the load clock's origin (when the engine was started).
 pub async fn drive(
     engine: EngineHandle,
     started: Instant,
     outputs: &Outputs,
-    progress: &mut Progress,
+    views: LiveViews<'_>,
     open_model: bool,
-    resources: &dyn Fn() -> Option<String>,
     mut drift: DriftTracker,
 ) -> Result<Ticked, HarnessError> {
+    let LiveViews {
+        progress,
+        resources,
+        metrics,
+    } = views;
     let mut series = Series::default();
     let mut interval_start = Duration::ZERO;
     let mut run = RunStats::new(SystemTime::now());
@@ -77,8 +92,12 @@ pub async fn drive(
             &mut drift,
             &mut interval_start,
             started,
+            metrics,
         );
         hlog.write(&latency, counts, row.users)?;
+        if let Some(m) = metrics {
+            m.tick(started.elapsed(), engine.counters(), &run);
+        }
         series.push(started.elapsed(), &row, &latency);
         history
             .write_row(&row)
@@ -88,6 +107,7 @@ pub async fn drive(
     }
     let last_users = live(&engine, open_model).users;
     let deltas_left = engine.take_deltas();
+    let counters = engine.counters_handle();
     let (remaining, observed) = engine.join().await;
     let mut latency = LatencyHistogram::aggregate();
     let mut counts = IntervalCounts::default();
@@ -95,6 +115,12 @@ pub async fn drive(
         run.merge(delta);
         add_latency(&mut latency, delta);
         counts.add(delta);
+        if let Some(m) = metrics {
+            m.add_delta(delta);
+        }
+    }
+    if let Some(m) = metrics {
+        m.load_ended(&counters, &run);
     }
     drift.add_interval(interval_start, started.elapsed(), &latency);
     let row = run.close_interval(SystemTime::now(), last_users);
@@ -186,8 +212,8 @@ impl HlogIntervals {
     }
 }
 
-/// Merges the worker threads' deltas, hands the interval's latency to the drift windows and closes the
-/// interval; returns its history row, its latency and its counts.
+/// Merges the worker threads' deltas, hands the interval's latency to the drift windows (and the deltas to the
+/// live metrics) and closes the interval; returns its history row, its latency and its counts.
 fn close(
     engine: &EngineHandle,
     run: &mut RunStats,
@@ -195,6 +221,7 @@ fn close(
     drift: &mut DriftTracker,
     interval_start: &mut Duration,
     started: Instant,
+    metrics: Option<&LiveMetrics>,
 ) -> (HistoryRow, LatencyHistogram, IntervalCounts) {
     let mut latency = LatencyHistogram::aggregate();
     let mut counts = IntervalCounts::default();
@@ -202,6 +229,9 @@ fn close(
         run.merge(&delta);
         add_latency(&mut latency, &delta);
         counts.add(&delta);
+        if let Some(m) = metrics {
+            m.add_delta(&delta);
+        }
     }
     let end = started.elapsed();
     drift.add_interval(*interval_start, end, &latency);

@@ -6,7 +6,8 @@ use super::trend::Unit;
 use super::{LeakReport, MetricReport};
 
 impl LeakReport {
-    /// Writes the verdict table: overall verdict and reasons, then one row per metric with its numbers.
+    /// Writes the verdict table: overall verdict, one row per metric with its numbers (with several replicas: the
+    /// total's rows, then each replica's, the replica named after the metric), then the reasons.
     pub fn write_table(&self, out: &mut impl Write) -> io::Result<()> {
         let s = &self.sampling;
         writeln!(
@@ -26,8 +27,15 @@ impl LeakReport {
             "final quarter",
             "peak"
         )?;
+        let total = if self.replicas.is_empty() { "" } else { " (total)" };
         for m in &self.metrics {
-            write_row(out, m)?;
+            write_row(out, m, total)?;
+        }
+        for replica in &self.replicas {
+            let name = format!(" ({})", replica.replica);
+            for m in &replica.report.metrics {
+                write_row(out, m, &name)?;
+            }
         }
         for reason in &self.reasons {
             writeln!(out, "  - {reason}")?;
@@ -36,11 +44,12 @@ impl LeakReport {
     }
 }
 
-fn write_row(out: &mut impl Write, m: &MetricReport) -> io::Result<()> {
+fn write_row(out: &mut impl Write, m: &MetricReport, replica: &str) -> io::Result<()> {
     let unit = Unit::of(m.metric);
+    let name = format!("{}{replica}", m.metric.name());
     let peak = unit.amount(m.peak.peak);
     let Some(n) = &m.trend.numbers else {
-        let (name, verdict) = (m.metric.name(), m.verdict.as_str());
+        let verdict = m.verdict.as_str();
         return writeln!(
             out,
             "{name:<12} {verdict:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {peak:>12}",
@@ -54,8 +63,7 @@ fn write_row(out: &mut impl Write, m: &MetricReport) -> io::Result<()> {
     );
     writeln!(
         out,
-        "{:<12} {:<13} {:>14} {:>27} {:>14} {:>8.1e} {:>14} {peak:>12}",
-        m.metric.name(),
+        "{name:<12} {:<13} {:>14} {:>27} {:>14} {:>8.1e} {:>14} {peak:>12}",
         m.verdict.as_str(),
         unit.rate(n.slope_per_hour),
         ci,

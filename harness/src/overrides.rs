@@ -126,7 +126,8 @@ impl Default for Applied {
 }
 
 /// Applies `profile` (if any) and the command line's header flags to `scenario` and `args`:
-/// a `[proxy]` profile replaces the scenario's `[proxy]`; an `[attach]` profile fills `--target`,
+/// a `[proxy]` profile replaces the scenario's `[proxy]`; a profile's `[monitor]` replaces the monitor source
+/// fields it sets; an `[attach]` profile fills `--target`,
 /// `--proxy-pid(-file)`, `--upstream` and its token where the command line left them unset; key names replace
 /// `[behaviour] key_names`; header overrides are applied to every request and setup call.
 pub fn apply(
@@ -139,6 +140,18 @@ pub fn apply(
     if let Some(profile) = profile {
         applied.profile = Some((profile.origin.display().to_string(), profile.name.clone()));
         apply_mode(scenario, args, profile)?;
+        if let Some(monitor) = &profile.monitor {
+            scenario.monitor.apply_override(monitor);
+            scenario
+                .monitor
+                .validate_source()
+                .map_err(|(field, message)| {
+                    HarnessError::BadInput(format!(
+                        "{}: monitor.{field}: {message}",
+                        profile.origin.display()
+                    ))
+                })?;
+        }
         if !profile.key_names.is_empty() {
             let mut behaviour = scenario
                 .behaviour

@@ -298,7 +298,12 @@ impl Monitor {
             unavailable_columns: UNAVAILABLE_COLUMNS.iter().map(|c| c.to_string()).collect(),
             ..ResourceSeries::new(root_pid, config.interval)
         };
-        Self::spawn(SampleSource::Process(Sampler::new(tree)), series, config, csv_path)
+        Self::spawn(
+            SampleSource::Process(Sampler::new(tree)),
+            series,
+            config,
+            csv_path,
+        )
     }
 
     /// Starts sampling from `source`: a local process (as [`Monitor::start`]) or the replicas' metrics. A remote
@@ -320,7 +325,12 @@ impl Monitor {
             unavailable_columns: sampler.unavailable_columns(),
             ..ResourceSeries::new(0, config.interval)
         };
-        Self::spawn(SampleSource::Remote(Box::new(sampler)), series, config, csv_path)
+        Self::spawn(
+            SampleSource::Remote(Box::new(sampler)),
+            series,
+            config,
+            csv_path,
+        )
     }
 
     fn spawn(
@@ -521,10 +531,16 @@ impl SamplingLoop {
 
     /// Logs the first failure of each streak (a failed scrape is a gap in that replica's series).
     fn note_failures(&mut self, failures: &[(String, String)], t_secs: f64) {
-        let now_failing: std::collections::BTreeSet<String> =
-            failures.iter().map(|(replica, _)| replica.clone()).collect();
+        let now_failing: std::collections::BTreeSet<String> = failures
+            .iter()
+            .map(|(replica, _)| replica.clone())
+            .collect();
         for (replica, why) in failures.iter().filter(|(r, _)| !self.failing.contains(r)) {
-            tracing::warn!(replica, t_secs, "scrape failed (a gap in its series): {why}");
+            tracing::warn!(
+                replica,
+                t_secs,
+                "scrape failed (a gap in its series): {why}"
+            );
         }
         self.failing = now_failing;
     }

@@ -15,7 +15,10 @@ pub const TOTAL: &str = "total";
 
 /// One series per replica (in order of first appearance), each with its own restart or disappearance as its
 /// exit. A series without replica names (older files) is one replica.
-pub fn split_by_replica(series: &ResourceSeries, max_gap_intervals: f64) -> Vec<(String, ResourceSeries)> {
+pub fn split_by_replica(
+    series: &ResourceSeries,
+    max_gap_intervals: f64,
+) -> Vec<(String, ResourceSeries)> {
     let mut names: Vec<&str> = Vec::new();
     for sample in &series.samples {
         if !names.contains(&sample.replica.as_str()) {
@@ -61,10 +64,16 @@ pub fn split_by_replica(series: &ResourceSeries, max_gap_intervals: f64) -> Vec<
 
 /// The replicas summed at each tick where every replica that was present then (between its first and last
 /// sample) answered; other ticks are left out, so a failed scrape is a gap in the total too.
-pub fn total_across_replicas(series: &ResourceSeries, replicas: &[(String, ResourceSeries)]) -> ResourceSeries {
+pub fn total_across_replicas(
+    series: &ResourceSeries,
+    replicas: &[(String, ResourceSeries)],
+) -> ResourceSeries {
     let span = |part: &ResourceSeries| {
         let first = part.samples.first().map_or(f64::INFINITY, |s| s.t_secs);
-        (first, part.samples.last().map_or(f64::NEG_INFINITY, |s| s.t_secs))
+        (
+            first,
+            part.samples.last().map_or(f64::NEG_INFINITY, |s| s.t_secs),
+        )
     };
     let spans: Vec<(f64, f64)> = replicas.iter().map(|(_, part)| span(part)).collect();
     let mut total = ResourceSeries {
@@ -74,7 +83,10 @@ pub fn total_across_replicas(series: &ResourceSeries, replicas: &[(String, Resou
     total.replica_restarts.clear();
     for tick in series.samples.chunk_by(|a, b| a.t_secs == b.t_secs) {
         let t = tick[0].t_secs;
-        let present = spans.iter().filter(|(first, last)| *first <= t && t <= *last).count();
+        let present = spans
+            .iter()
+            .filter(|(first, last)| *first <= t && t <= *last)
+            .count();
         if tick.len() == present {
             total.samples.push(sum(tick));
         }
@@ -112,12 +124,17 @@ fn sum(tick: &[Sample]) -> Sample {
 pub fn analyze_replicas(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
     let parts = split_by_replica(series, config.max_gap_intervals);
     if parts.len() <= 1 {
-        return parts
-            .first()
-            .map_or_else(|| analyze(series, config), |(_, part)| analyze(part, config));
+        return parts.first().map_or_else(
+            || analyze(series, config),
+            |(_, part)| analyze(part, config),
+        );
     }
     let mut report = analyze(&total_across_replicas(series, &parts), config);
-    report.reasons = report.reasons.into_iter().map(|r| format!("{TOTAL}: {r}")).collect();
+    report.reasons = report
+        .reasons
+        .into_iter()
+        .map(|r| format!("{TOTAL}: {r}"))
+        .collect();
     for (replica, part) in &parts {
         let own = analyze(part, config);
         if own.verdict.severity() > report.verdict.severity() {
@@ -159,7 +176,11 @@ mod tests {
         let mut series = ResourceSeries::new(0, std::time::Duration::from_secs(1));
         for i in 0..secs {
             let t = i as f64;
-            let phase = if t < 10.0 { Phase::WarmUp } else { Phase::Steady };
+            let phase = if t < 10.0 {
+                Phase::WarmUp
+            } else {
+                Phase::Steady
+            };
             for name in ["a", "b", "c"] {
                 if let Some(level) = rss(name, t) {
                     let mut s = sample(t, phase, level, 20, 5, 8);
@@ -186,9 +207,19 @@ mod tests {
 
     #[test]
     fn each_replica_gets_its_own_verdict_and_the_total_its_own() {
-        type Case = (&'static str, fn(&str, f64) -> Option<f64>, Verdict, [Verdict; 3]);
+        type Case = (
+            &'static str,
+            fn(&str, f64) -> Option<f64>,
+            Verdict,
+            [Verdict; 3],
+        );
         let cases: [Case; 3] = [
-            ("all flat", |_, t| Some(flat(t)), Verdict::Pass, [Verdict::Pass; 3]),
+            (
+                "all flat",
+                |_, t| Some(flat(t)),
+                Verdict::Pass,
+                [Verdict::Pass; 3],
+            ),
             (
                 "a and b keep 1 MiB/s",
                 |r, t| Some(flat(t) + if r == "c" { 0.0 } else { t * MIB }),
@@ -205,8 +236,11 @@ mod tests {
         for (name, rss, overall, per_replica) in cases {
             let report = analyze_replicas(&fleet(90, rss), &LeakConfig::default());
             assert_eq!(report.verdict, overall, "{name}: {:?}", report.reasons);
-            let want: Vec<(String, Verdict)> =
-                ["a", "b", "c"].iter().map(|r| r.to_string()).zip(per_replica).collect();
+            let want: Vec<(String, Verdict)> = ["a", "b", "c"]
+                .iter()
+                .map(|r| r.to_string())
+                .zip(per_replica)
+                .collect();
             assert_eq!(verdicts(&report), want, "{name}: {:?}", report.reasons);
         }
     }
@@ -220,15 +254,33 @@ mod tests {
             previous_start_unix_secs: 1000.0,
             new_start_unix_secs: 1049.0,
         });
-        let gap = fleet(90, |r, t| (r != "a" || !(30.0..40.0).contains(&t)).then(|| flat(t)));
+        let gap = fleet(90, |r, t| {
+            (r != "a" || !(30.0..40.0).contains(&t)).then(|| flat(t))
+        });
         let cases = [
-            (&restarted, Verdict::Crashed, "b", Verdict::Crashed, "replica b: replica b restarted"),
-            (&gap, Verdict::Invalid, "a", Verdict::Invalid, "replica a: 1 sampling gap(s)"),
+            (
+                &restarted,
+                Verdict::Crashed,
+                "b",
+                Verdict::Crashed,
+                "replica b: replica b restarted",
+            ),
+            (
+                &gap,
+                Verdict::Invalid,
+                "a",
+                Verdict::Invalid,
+                "replica a: 1 sampling gap(s)",
+            ),
         ];
         for (series, overall, replica, replica_verdict, reason) in cases {
             let report = analyze_replicas(series, &LeakConfig::default());
             assert_eq!(report.verdict, overall, "{:?}", report.reasons);
-            let own = report.replicas.iter().find(|r| r.replica == replica).expect(replica);
+            let own = report
+                .replicas
+                .iter()
+                .find(|r| r.replica == replica)
+                .expect(replica);
             assert_eq!(own.report.verdict, replica_verdict);
             assert!(
                 report.reasons.iter().any(|r| r.starts_with(reason)),
@@ -243,9 +295,16 @@ mod tests {
         let series = fleet(5, |r, t| (r != "a" || t != 2.0).then_some(MIB));
         let parts = split_by_replica(&series, 3.0);
         let total = total_across_replicas(&series, &parts);
-        let got: Vec<(f64, u64)> = total.samples.iter().map(|s| (s.t_secs, s.rss_bytes)).collect();
+        let got: Vec<(f64, u64)> = total
+            .samples
+            .iter()
+            .map(|s| (s.t_secs, s.rss_bytes))
+            .collect();
         let m = MIB as u64;
-        assert_eq!(got, [(0.0, 3 * m), (1.0, 3 * m), (3.0, 3 * m), (4.0, 3 * m)]);
+        assert_eq!(
+            got,
+            [(0.0, 3 * m), (1.0, 3 * m), (3.0, 3 * m), (4.0, 3 * m)]
+        );
     }
 
     #[test]

@@ -27,7 +27,11 @@ impl LeakReport {
             "final quarter",
             "peak"
         )?;
-        let total = if self.replicas.is_empty() { "" } else { " (total)" };
+        let total = if self.replicas.is_empty() {
+            ""
+        } else {
+            " (total)"
+        };
         for m in &self.metrics {
             write_row(out, m, total)?;
         }

@@ -18,7 +18,10 @@ pub enum ExpositionError {
 }
 
 /// Picks the gauges named in `names` out of an exposition page.
-pub fn reading_from_text(text: &str, names: &MetricNames) -> Result<RemoteReading, ExpositionError> {
+pub fn reading_from_text(
+    text: &str,
+    names: &MetricNames,
+) -> Result<RemoteReading, ExpositionError> {
     let lines = text.lines().map(|line| Ok(line.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines)
         .map_err(|e| ExpositionError::Unparsable(e.to_string()))?;
@@ -77,7 +80,8 @@ process_virtual_memory_bytes 1.2e9
             open_fds: "proxy_fds".into(),
             ..MetricNames::default()
         };
-        let per_worker = "# TYPE proxy_rss gauge\nproxy_rss{worker=\"1\"} 100\nproxy_rss{worker=\"2\"} 50\n\
+        let per_worker =
+            "# TYPE proxy_rss gauge\nproxy_rss{worker=\"1\"} 100\nproxy_rss{worker=\"2\"} 50\n\
                           proxy_fds 3\nprocess_start_time_seconds{worker=\"1\"} 10\n\
                           process_start_time_seconds{worker=\"2\"} 20\n";
         let python_client = "process_resident_memory_bytes 2.048e+07\nprocess_open_fds 6.0\n\
@@ -98,7 +102,11 @@ process_virtual_memory_bytes 1.2e9
             (
                 per_worker,
                 &custom,
-                &[(Gauge::Rss, 150.0), (Gauge::OpenFds, 3.0), (Gauge::StartTime, 20.0)],
+                &[
+                    (Gauge::Rss, 150.0),
+                    (Gauge::OpenFds, 3.0),
+                    (Gauge::StartTime, 20.0),
+                ],
             ),
             (
                 python_client,

@@ -196,8 +196,8 @@ pub struct PrometheusSpec {
     /// Label selector appended to every default query, e.g. `{job="proxy"}`.
     #[serde(default)]
     pub selector: String,
-    /// Metric names the default queries are built from.
-    #[serde(default)]
+    /// Metric names the default queries are built from (set from `[monitor.metric_names]`, not in this table).
+    #[serde(skip)]
     pub metric_names: MetricNames,
     /// Queries replacing the defaults, per gauge.
     #[serde(default)]
@@ -222,9 +222,10 @@ impl PrometheusSpec {
 
     /// The PromQL for one gauge: the configured query, or `<metric name><selector>`.
     pub fn query(&self, gauge: Gauge) -> String {
-        self.queries.of(gauge).cloned().unwrap_or_else(|| {
-            format!("{}{}", self.metric_names.of(gauge), self.selector)
-        })
+        self.queries
+            .of(gauge)
+            .cloned()
+            .unwrap_or_else(|| format!("{}{}", self.metric_names.of(gauge), self.selector))
     }
 }
 
@@ -285,7 +286,10 @@ mod tests {
         let cases = [
             (Gauge::Rss, "sum by (pod) (container_memory_rss)"),
             (Gauge::OpenFds, r#"process_open_fds{job="proxy"}"#),
-            (Gauge::StartTime, r#"process_start_time_seconds{job="proxy"}"#),
+            (
+                Gauge::StartTime,
+                r#"process_start_time_seconds{job="proxy"}"#,
+            ),
         ];
         for (gauge, want) in cases {
             assert_eq!(spec.query(gauge), want, "{gauge:?}");

@@ -95,8 +95,8 @@ pub fn values_by_replica(
             result_type: data.result_type,
         });
     }
-    let series: Vec<VectorSeries> = serde_json::from_value(data.result)
-        .map_err(|e| PromQlError::Unparsable(e.to_string()))?;
+    let series: Vec<VectorSeries> =
+        serde_json::from_value(data.result).map_err(|e| PromQlError::Unparsable(e.to_string()))?;
     let mut values = BTreeMap::new();
     for s in series {
         let Some(replica) = s.metric.get(replica_label) else {
@@ -161,10 +161,18 @@ mod tests {
             (r#"{"pod":"p","container":"app"}"#, "100"),
             (r#"{"pod":"p","container":"sidecar"}"#, "50"),
         ]);
-        let restarted = vector(&[(r#"{"pod":"p","c":"1"}"#, "10"), (r#"{"pod":"p","c":"2"}"#, "30")]);
+        let restarted = vector(&[
+            (r#"{"pod":"p","c":"1"}"#, "10"),
+            (r#"{"pod":"p","c":"2"}"#, "30"),
+        ]);
         let stale = vector(&[(r#"{"pod":"p"}"#, "NaN")]);
         let cases: [(&str, &String, Gauge, &[(&str, f64)]); 5] = [
-            ("pods", &two_pods, Gauge::Rss, &[("proxy-a", 100.0), ("proxy-b", 2000.0)]),
+            (
+                "pods",
+                &two_pods,
+                Gauge::Rss,
+                &[("proxy-a", 100.0), ("proxy-b", 2000.0)],
+            ),
             ("containers", &two_containers, Gauge::Rss, &[("p", 150.0)]),
             ("start time", &restarted, Gauge::StartTime, &[("p", 30.0)]),
             ("NaN", &stale, Gauge::Rss, &[]),

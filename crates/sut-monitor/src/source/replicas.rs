@@ -78,7 +78,9 @@ impl ReplicaTracker {
                     let cpu_percent = cpu_percent(state, reading, tick);
                     self.seen
                         .extend(Gauge::ALL.into_iter().filter(|&g| reading.get(g).is_some()));
-                    outcome.samples.push(sample(replica, reading, cpu_percent, tick));
+                    outcome
+                        .samples
+                        .push(sample(replica, reading, cpu_percent, tick));
                 }
                 Err(why) => outcome.failures.push((replica.clone(), why.clone())),
             }
@@ -127,7 +129,9 @@ fn cpu_percent(state: &mut ReplicaState, reading: &RemoteReading, tick: TickCont
     };
     let previous = state.last_cpu.replace((tick.t_secs, cpu));
     match previous {
-        Some((t0, cpu0)) if tick.t_secs > t0 && cpu >= cpu0 => (cpu - cpu0) / (tick.t_secs - t0) * 100.0,
+        Some((t0, cpu0)) if tick.t_secs > t0 && cpu >= cpu0 => {
+            (cpu - cpu0) / (tick.t_secs - t0) * 100.0
+        }
         _ => {
             let age = state
                 .start_time
@@ -207,7 +211,10 @@ mod tests {
             ),
             // Deltas: a used 0.5 s in 1 s; b failed: no sample, never a zero.
             (
-                vec![("a", ok(110.0, 1.5, 990.0)), ("b", Err("connection refused".into()))],
+                vec![
+                    ("a", ok(110.0, 1.5, 990.0)),
+                    ("b", Err("connection refused".into())),
+                ],
                 vec![("a", 110, 50.0)],
                 vec![],
                 vec!["b"],
@@ -221,14 +228,24 @@ mod tests {
             ),
         ];
         let mut tracker = ReplicaTracker::default();
-        for (t, (readings, want_samples, want_restarts, want_failures)) in steps.into_iter().enumerate() {
-            let readings: TickReadings =
-                readings.into_iter().map(|(r, v)| (r.to_string(), v)).collect();
+        for (t, (readings, want_samples, want_restarts, want_failures)) in
+            steps.into_iter().enumerate()
+        {
+            let readings: TickReadings = readings
+                .into_iter()
+                .map(|(r, v)| (r.to_string(), v))
+                .collect();
             let out = tracker.observe(tick(t as f64), &readings);
             let got: Vec<(&str, u64, f64)> = out
                 .samples
                 .iter()
-                .map(|s| (s.replica.as_str(), s.rss_bytes, (s.cpu_percent * 1000.0).round() / 1000.0))
+                .map(|s| {
+                    (
+                        s.replica.as_str(),
+                        s.rss_bytes,
+                        (s.cpu_percent * 1000.0).round() / 1000.0,
+                    )
+                })
                 .collect();
             assert_eq!(got, want_samples, "tick {t}");
             let restarted: Vec<&str> = out.restarts.iter().map(|r| r.replica.as_str()).collect();
@@ -243,7 +260,10 @@ mod tests {
         let mut tracker = ReplicaTracker::default();
         let readings: TickReadings = [(
             "a".to_string(),
-            Ok(RemoteReading::of(&[(Gauge::Rss, 1.0), (Gauge::OpenFds, 3.0)])),
+            Ok(RemoteReading::of(&[
+                (Gauge::Rss, 1.0),
+                (Gauge::OpenFds, 3.0),
+            ])),
         )]
         .into();
         tracker.observe(tick(0.0), &readings);
@@ -252,7 +272,10 @@ mod tests {
             assert!(missing.iter().any(|c| c == column), "{column}: {missing:?}");
         }
         for column in ["rss_bytes", "fds"] {
-            assert!(!missing.iter().any(|c| c == column), "{column}: {missing:?}");
+            assert!(
+                !missing.iter().any(|c| c == column),
+                "{column}: {missing:?}"
+            );
         }
     }
 }

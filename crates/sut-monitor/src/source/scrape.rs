@@ -99,12 +99,19 @@ async fn get_text(client: &reqwest::Client, url: reqwest::Url) -> Result<String,
     let status = response.status();
     let body = response.text().await.map_err(|e| e.to_string())?;
     if !status.is_success() {
-        return Err(format!("HTTP {status}: {}", body.chars().take(200).collect::<String>()));
+        return Err(format!(
+            "HTTP {status}: {}",
+            body.chars().take(200).collect::<String>()
+        ));
     }
     Ok(body)
 }
 
-async fn scrape_all(client: &reqwest::Client, urls: &[String], names: &MetricNames) -> TickReadings {
+async fn scrape_all(
+    client: &reqwest::Client,
+    urls: &[String],
+    names: &MetricNames,
+) -> TickReadings {
     let scrapes = urls.iter().map(|url| async move {
         let reading = match url.parse::<reqwest::Url>() {
             Ok(parsed) => get_text(client, parsed)
@@ -114,10 +121,17 @@ async fn scrape_all(client: &reqwest::Client, urls: &[String], names: &MetricNam
         };
         (replica_name_of_url(url), reading)
     });
-    futures::future::join_all(scrapes).await.into_iter().collect()
+    futures::future::join_all(scrapes)
+        .await
+        .into_iter()
+        .collect()
 }
 
-async fn query_all(client: &reqwest::Client, spec: &PrometheusSpec, known: &[String]) -> TickReadings {
+async fn query_all(
+    client: &reqwest::Client,
+    spec: &PrometheusSpec,
+    known: &[String],
+) -> TickReadings {
     let queries = Gauge::ALL.into_iter().map(|gauge| async move {
         let query = spec.query(gauge);
         let mut url = format!("{}/api/v1/query", spec.url.trim_end_matches('/'))
@@ -130,15 +144,24 @@ async fn query_all(client: &reqwest::Client, spec: &PrometheusSpec, known: &[Str
             .map_err(|e| e.to_string())
     });
     let answers: Result<Vec<(Gauge, BTreeMap<String, f64>)>, String> =
-        futures::future::join_all(queries).await.into_iter().collect();
+        futures::future::join_all(queries)
+            .await
+            .into_iter()
+            .collect();
     let mut readings: TickReadings = match answers {
         Ok(answers) => readings_by_replica(&answers)
             .into_iter()
             .map(|(replica, reading)| (replica, Ok(reading)))
             .collect(),
-        Err(why) => TickReadings::new().into_iter().chain(
-            known.iter().map(|replica| (replica.clone(), Err(format!("Prometheus query failed: {why}"))))
-        ).collect(),
+        Err(why) => TickReadings::new()
+            .into_iter()
+            .chain(known.iter().map(|replica| {
+                (
+                    replica.clone(),
+                    Err(format!("Prometheus query failed: {why}")),
+                )
+            }))
+            .collect(),
     };
     for replica in known {
         readings

@@ -37,11 +37,7 @@ pub fn exposition() -> Result<String, prometheus::Error> {
 /// `GET /metrics`.
 pub async fn metrics() -> Response {
     match exposition() {
-        Ok(page) => (
-            [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)],
-            page,
-        )
-            .into_response(),
+        Ok(page) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], page).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }

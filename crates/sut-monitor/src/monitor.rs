@@ -299,7 +299,7 @@ impl Monitor {
             ..ResourceSeries::new(root_pid, config.interval)
         };
         Self::spawn(
-            SampleSource::Process(Sampler::new(tree)),
+            SampleSource::Process(Box::new(Sampler::new(tree))),
             series,
             config,
             csv_path,
@@ -381,7 +381,7 @@ impl Monitor {
 /// What the sampling thread reads.
 enum SampleSource {
     /// A local process tree.
-    Process(Sampler),
+    Process(Box<Sampler>),
     /// Replicas' metrics over HTTP.
     Remote(Box<RemoteSampler>),
 }

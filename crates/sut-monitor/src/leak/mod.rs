@@ -215,7 +215,7 @@ pub fn analyze(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
 }
 
 /// The end of the reason for metrics a source cannot read.
-const NOT_AVAILABLE: &str = "not available on this platform (not judged)";
+const NOT_AVAILABLE: &str = "not available on this platform or source (not judged)";
 
 /// Whether the platform that sampled the series could not read this metric.
 fn is_unavailable(series: &ResourceSeries, metric: Metric) -> bool {

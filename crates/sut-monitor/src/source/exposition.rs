@@ -86,7 +86,8 @@ process_virtual_memory_bytes 1.2e9
                           process_start_time_seconds{worker=\"2\"} 20\n";
         let python_client = "process_resident_memory_bytes 2.048e+07\nprocess_open_fds 6.0\n\
                              process_cpu_seconds_total 0.25\nprocess_start_time_seconds 1.76495e+09\n";
-        let cases: [(&str, &MetricNames, &[(Gauge, f64)]); 3] = [
+        type Case<'a> = (&'a str, &'a MetricNames, &'a [(Gauge, f64)]);
+        let cases: [Case; 3] = [
             (
                 RUST_PROMETHEUS,
                 &MetricNames::default(),

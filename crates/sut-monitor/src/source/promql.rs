@@ -70,6 +70,9 @@ struct VectorSeries {
     value: (f64, String),
 }
 
+/// One tick's answers: each gauge's values per replica.
+pub type GaugeAnswers = [(Gauge, BTreeMap<String, f64>)];
+
 /// The values of one gauge's query, per replica-label value.
 pub fn values_by_replica(
     body: &str,
@@ -119,9 +122,7 @@ pub fn values_by_replica(
 
 /// Merges the per-gauge answers of one tick into one reading per replica (a replica is any label value that any
 /// query returned).
-pub fn readings_by_replica(
-    per_gauge: &[(Gauge, BTreeMap<String, f64>)],
-) -> BTreeMap<String, RemoteReading> {
+pub fn readings_by_replica(per_gauge: &GaugeAnswers) -> BTreeMap<String, RemoteReading> {
     let mut readings: BTreeMap<String, RemoteReading> = BTreeMap::new();
     for (gauge, values) in per_gauge {
         for (replica, value) in values {
@@ -166,7 +167,8 @@ mod tests {
             (r#"{"pod":"p","c":"2"}"#, "30"),
         ]);
         let stale = vector(&[(r#"{"pod":"p"}"#, "NaN")]);
-        let cases: [(&str, &String, Gauge, &[(&str, f64)]); 5] = [
+        type Case<'a> = (&'a str, &'a String, Gauge, &'a [(&'a str, f64)]);
+        let cases: [Case; 5] = [
             (
                 "pods",
                 &two_pods,

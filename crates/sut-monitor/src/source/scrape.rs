@@ -5,7 +5,6 @@
 //! down the load generator's runtime, and the thread's CPU clock still measures the monitor's whole cost. Each
 //! request times out within the interval, so a hung replica costs a gap, not a stalled monitor.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::exposition::reading_from_text;
@@ -143,24 +142,24 @@ async fn query_all(
             .map(|values| (gauge, values))
             .map_err(|e| e.to_string())
     });
-    let answers: Result<Vec<(Gauge, BTreeMap<String, f64>)>, String> =
-        futures::future::join_all(queries)
-            .await
-            .into_iter()
-            .collect();
+    let answers: Result<Vec<_>, String> = futures::future::join_all(queries)
+        .await
+        .into_iter()
+        .collect();
     let mut readings: TickReadings = match answers {
         Ok(answers) => readings_by_replica(&answers)
             .into_iter()
             .map(|(replica, reading)| (replica, Ok(reading)))
             .collect(),
-        Err(why) => TickReadings::new()
-            .into_iter()
-            .chain(known.iter().map(|replica| {
+        // Prometheus itself did not answer: a gap for every replica known so far.
+        Err(why) => known
+            .iter()
+            .map(|replica| {
                 (
                     replica.clone(),
                     Err(format!("Prometheus query failed: {why}")),
                 )
-            }))
+            })
             .collect(),
     };
     for replica in known {

@@ -88,14 +88,23 @@ impl Monitoring {
         }
     }
 
-    /// The proxy's latest sample for the progress line (`proxy 34.1 MiB, 21 fds, 12 % cpu`).
+    /// The proxy's latest sample for the progress line (`proxy 34.1 MiB, 21 fds, 12 % cpu`); with several
+    /// replicas, their sum at the latest tick (`3 replicas 102.4 MiB, ...`).
     pub fn live_line(&self) -> Option<String> {
-        let s = self.handle.as_ref()?.latest()?;
-        let mib = s.rss_bytes as f64 / (1024.0 * 1024.0);
-        Some(format!(
-            "proxy {mib:.1} MiB, {} fds, {:.0} % cpu",
-            s.fds, s.cpu_percent
-        ))
+        let (replicas, rss, fds, cpu) = self.handle.as_ref()?.inspect(|series| {
+            let last = series.samples.last()?.t_secs;
+            let tick = series.samples.iter().rev().take_while(|s| s.t_secs == last);
+            Some(tick.fold((0, 0, 0, 0.0), |(n, rss, fds, cpu), s| {
+                (n + 1, rss + s.rss_bytes, fds + s.fds, cpu + s.cpu_percent)
+            }))
+        })?;
+        let mib = rss as f64 / (1024.0 * 1024.0);
+        let who = if replicas > 1 {
+            format!("{replicas} replicas")
+        } else {
+            "proxy".to_string()
+        };
+        Some(format!("{who} {mib:.1} MiB, {fds} fds, {cpu:.0} % cpu"))
     }
 
     /// Stops sampling and judges the series.

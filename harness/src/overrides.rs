@@ -325,6 +325,44 @@ mod tests {
     }
 
     #[test]
+    fn a_profiles_monitor_table_replaces_the_source_fields_it_sets() {
+        let text = "name = \"t\"\n[load]\nmodel = \"closed\"\nusers = 1\nrun_time = \"1s\"\n\
+                    [[request]]\nname = \"a\"\npath = \"/\"\n[monitor]\ninterval = \"2s\"\njudge_leaks = true\n";
+        let profile_dir = std::path::Path::new("/etc/profiles/staging.toml");
+        let cases = [
+            (
+                "[attach]\ntarget = \"http://127.0.0.1:8000\"\n[monitor]\nsource = \"metrics\"\n\
+                 metrics_urls = [\"http://127.0.0.1:9101/metrics\"]\n",
+                Ok(crate::scenario::MonitorSourceKind::Metrics),
+            ),
+            (
+                "[attach]\ntarget = \"http://127.0.0.1:8000\"\n[monitor]\nsource = \"metrics\"\n",
+                Err("staging.toml: monitor.metrics_urls: source = \"metrics\" needs"),
+            ),
+        ];
+        for (profile_text, want) in cases {
+            let profile = Profile::from_str_at(profile_text, profile_dir).expect("profile parses");
+            let mut scenario =
+                Scenario::from_str_at(text, "t.toml", std::path::Path::new(".")).expect("valid");
+            let mut args = RunArgs::default();
+            match (apply(&mut scenario, &mut args, Some(&profile)), want) {
+                (Ok(_), Ok(source)) => {
+                    assert_eq!(scenario.monitor.source, source);
+                    assert_eq!(
+                        scenario.monitor.metrics_urls,
+                        ["http://127.0.0.1:9101/metrics"]
+                    );
+                    // Fields the profile does not set stay the scenario's.
+                    assert_eq!(scenario.monitor.interval, std::time::Duration::from_secs(2));
+                    assert!(scenario.monitor.judge_leaks);
+                }
+                (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{e}"),
+                (got, want) => panic!("{profile_text}: got {:?}, want {want:?}", got.map(|_| ())),
+            }
+        }
+    }
+
+    #[test]
     fn bad_header_arguments_name_the_flag_and_never_the_secret() {
         std::env::remove_var("HARNESS_OVERRIDES_UNSET");
         let cases = [

@@ -15,9 +15,32 @@ impl LeakReport {
             "Resource verdict: {}  (steady {:.0} s, {} samples every {:.1} s, max gap {:.1} s, monitor cost {:.2} % of a core)",
             self.verdict, s.steady_secs, s.samples, s.interval_secs, s.max_gap_secs, s.monitor_cpu_percent
         )?;
+        let total = if self.replicas.is_empty() {
+            String::new()
+        } else {
+            " (total)".to_string()
+        };
+        let rows: Vec<(&MetricReport, String)> = self
+            .metrics
+            .iter()
+            .map(|m| (m, format!("{}{total}", m.metric.name())))
+            .chain(self.replicas.iter().flat_map(|replica| {
+                replica
+                    .report
+                    .metrics
+                    .iter()
+                    .map(move |m| (m, format!("{} ({})", m.metric.name(), replica.replica)))
+            }))
+            .collect();
+        let width = rows
+            .iter()
+            .map(|(_, name)| name.len())
+            .max()
+            .unwrap_or(0)
+            .max(12);
         writeln!(
             out,
-            "{:<12} {:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {:>12}",
+            "{:<width$} {:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {:>12}",
             "metric",
             "verdict",
             "slope",
@@ -27,19 +50,8 @@ impl LeakReport {
             "final quarter",
             "peak"
         )?;
-        let total = if self.replicas.is_empty() {
-            ""
-        } else {
-            " (total)"
-        };
-        for m in &self.metrics {
-            write_row(out, m, total)?;
-        }
-        for replica in &self.replicas {
-            let name = format!(" ({})", replica.replica);
-            for m in &replica.report.metrics {
-                write_row(out, m, &name)?;
-            }
+        for (m, name) in &rows {
+            write_row(out, m, name, width)?;
         }
         for reason in &self.reasons {
             writeln!(out, "  - {reason}")?;
@@ -48,15 +60,14 @@ impl LeakReport {
     }
 }
 
-fn write_row(out: &mut impl Write, m: &MetricReport, replica: &str) -> io::Result<()> {
+fn write_row(out: &mut impl Write, m: &MetricReport, name: &str, width: usize) -> io::Result<()> {
     let unit = Unit::of(m.metric);
-    let name = format!("{}{replica}", m.metric.name());
     let peak = unit.amount(m.peak.peak);
     let Some(n) = &m.trend.numbers else {
         let verdict = m.verdict.as_str();
         return writeln!(
             out,
-            "{name:<12} {verdict:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {peak:>12}",
+            "{name:<width$} {verdict:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {peak:>12}",
             "-", "-", "-", "-", "-"
         );
     };
@@ -67,7 +78,7 @@ fn write_row(out: &mut impl Write, m: &MetricReport, replica: &str) -> io::Resul
     );
     writeln!(
         out,
-        "{name:<12} {:<13} {:>14} {:>27} {:>14} {:>8.1e} {:>14} {peak:>12}",
+        "{name:<width$} {:<13} {:>14} {:>27} {:>14} {:>8.1e} {:>14} {peak:>12}",
         m.verdict.as_str(),
         unit.rate(n.slope_per_hour),
         ci,

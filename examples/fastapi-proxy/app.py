@@ -30,6 +30,7 @@ import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from starlette.background import BackgroundTask
 
 DEFECTS = ("ignores_retry_after", "first_key_only", "no_failover", "buffers_streams",
@@ -185,6 +186,12 @@ def create_app(upstream, keys, defect=None, upstream_ca=None):
         disabled = sum(1 for k in keys if k.disabled)
         return {"status": "ok", "keys": {"total": len(keys), "resting": resting, "disabled": disabled,
                                          "ready": len(keys) - resting - disabled}}
+
+    @app.get("/metrics")
+    async def metrics():
+        # prometheus_client's default registry: process_resident_memory_bytes, process_open_fds,
+        # process_cpu_seconds_total, process_start_time_seconds, ... (Linux), read at each scrape.
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     async def next_key(provider, tried):
         while True:

@@ -10,7 +10,8 @@ import ssl
 import tempfile
 import unittest
 
-from app import DEFAULT_REST, CLOCK_GUARD, Key, KeyPool, pin_malloc_mmap_threshold, retry_hint, upstream_tls_options
+from app import (DEFAULT_REST, CLOCK_GUARD, Key, KeyPool, create_app, pin_malloc_mmap_threshold, retry_hint,
+                 upstream_tls_options)
 
 
 def pool(defect=None, providers=(None, None, None)):
@@ -108,6 +109,22 @@ class UpstreamTlsTest(unittest.TestCase):
             for path in ("/nonexistent/ca.pem", garbage.name):
                 with self.subTest(path=path), self.assertRaises((OSError, ssl.SSLError)):
                     upstream_tls_options(path)
+
+
+class MetricsTest(unittest.TestCase):
+    @unittest.skipUnless(platform.system() == "Linux", "the process metrics come from /proc")
+    def test_metrics_serves_the_standard_process_metrics(self):
+        from fastapi.testclient import TestClient
+        app = create_app("http://127.0.0.1:9", [Key("k1", "sk-1", None)])
+        with TestClient(app) as client:
+            response = client.get("/metrics")
+        self.assertEqual(response.status_code, 200)
+        values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in response.text.splitlines()
+                  if line.startswith("process_")}
+        for name in ("process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total",
+                     "process_start_time_seconds", "process_virtual_memory_bytes"):
+            self.assertIn(name, values)
+        self.assertGreater(values["process_resident_memory_bytes"], 1e6)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-//! Wiring the resource monitor (crate `sut-monitor`) into a run: start on the proxy's PID, label the phases
-//! (warm-up → steady → drain), and turn the leak analysis into a [`ResourceVerdict`] for the exit code.
+//! Wiring the resource monitor (crate `sut-monitor`) into a run: start on the proxy's PID (or, with
+//! `[monitor] source = "metrics" | "prometheus"`, on its replicas' metrics), label the phases (warm-up → steady
+//! → drain), and turn the leak analysis — per replica and in total — into a [`ResourceVerdict`] for the exit
+//! code.
 
 use crate::run::{Outputs, Plan, ResourceVerdict};
 use crate::scenario::{MonitorSpec, Scenario};
@@ -7,6 +9,7 @@ use crate::sut::Sut;
 use std::time::Duration;
 use sut_monitor::leak;
 use sut_monitor::monitor::{Monitor, MonitorConfig, MonitorHandle, Phase, ResourceSeries};
+use sut_monitor::source::MonitorSource;
 
 /// The monitor of one run (inactive when no PID is known or it could not start).
 pub struct Monitoring {
@@ -27,18 +30,23 @@ pub struct ResourcesOutcome {
     pub harness: serde_json::Value,
 }
 
-/// Starts monitoring the system under test, if its PID is known, with the plan's warm-up (saying so on stderr
-/// when it was clipped to fit the run). A failure to start is reported, not fatal.
+/// Starts monitoring the system under test — its replicas' metrics when the scenario names a remote source,
+/// else its process if the PID is known — with the plan's warm-up (saying so on stderr when it was clipped to
+/// fit the run). A failure to start is reported, not fatal.
 pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, plan: &Plan) -> Monitoring {
     let spec = scenario.monitor.clone();
     let drain = plan.monitor.drain;
-    let Some(pid) = sut.pid else {
-        return Monitoring {
-            handle: None,
-            spec,
-            drain,
-            problem: None,
-        };
+    let source = match (spec.remote_source(), sut.pid) {
+        (Some(remote), _) => remote,
+        (None, Some(pid)) => MonitorSource::Process { pid },
+        (None, None) => {
+            return Monitoring {
+                handle: None,
+                spec,
+                drain,
+                problem: None,
+            }
+        }
     };
     if let Some(notice) = plan.monitor.clip_notice() {
         eprintln!("{notice}");
@@ -52,7 +60,7 @@ pub fn start(sut: &Sut, scenario: &Scenario, outputs: &Outputs, plan: &Plan) -> 
         steady_after: Some(warmup),
         ..MonitorConfig::default()
     };
-    match Monitor::start(pid, config, &outputs.resources_csv()) {
+    match Monitor::start_source(&source, config, &outputs.resources_csv()) {
         Ok(handle) => Monitoring {
             handle: Some(handle),
             spec,
@@ -80,19 +88,46 @@ impl Monitoring {
         }
     }
 
-    /// The proxy's latest resource sample (`None` before the first, or without a monitor).
+    /// The proxy's latest resource sample (`None` before the first, or without a monitor); with several
+    /// replicas, their sum at the latest tick (replica `"total"`, CPU summed over the replicas' cores).
     pub fn latest_sample(&self) -> Option<sut_monitor::monitor::Sample> {
-        self.handle.as_ref()?.latest()
+        self.latest_tick().map(|(_, total)| total)
     }
 
-    /// The proxy's latest sample for the progress line (`proxy 34.1 MiB, 21 fds, 12 % cpu`).
+    /// The proxy's latest sample for the progress line (`proxy 34.1 MiB, 21 fds, 12 % cpu`); with several
+    /// replicas, their sum at the latest tick (`3 replicas 102.4 MiB, ...`).
     pub fn live_line(&self) -> Option<String> {
-        let s = self.handle.as_ref()?.latest()?;
+        let (replicas, s) = self.latest_tick()?;
         let mib = s.rss_bytes as f64 / (1024.0 * 1024.0);
+        let who = if replicas > 1 {
+            format!("{replicas} replicas")
+        } else {
+            "proxy".to_string()
+        };
         Some(format!(
-            "proxy {mib:.1} MiB, {} fds, {:.0} % cpu",
+            "{who} {mib:.1} MiB, {} fds, {:.0} % cpu",
             s.fds, s.cpu_percent
         ))
+    }
+
+    /// The samples of the latest tick (one per replica) and their sum.
+    fn latest_tick(&self) -> Option<(usize, sut_monitor::monitor::Sample)> {
+        self.handle.as_ref()?.inspect(|series| {
+            let last = series.samples.last()?;
+            let mut tick: Vec<_> = series
+                .samples
+                .iter()
+                .rev()
+                .take_while(|s| s.t_secs == last.t_secs)
+                .cloned()
+                .collect();
+            tick.reverse();
+            let total = match tick.len() {
+                1 => last.clone(),
+                _ => sut_monitor::leak::replicas::sum_of_tick(&tick),
+            };
+            Some((tick.len(), total))
+        })
     }
 
     /// Stops sampling and judges the series.
@@ -110,11 +145,13 @@ impl Monitoring {
         };
         let series = handle.stop();
         let harness = harness_usage(&series);
-        let report = leak::analyze(&series, &self.spec.leak);
-        let verdict = if self.spec.judge_leaks {
-            resource_verdict(&report)
-        } else {
-            ResourceVerdict::NotJudged
+        let report = leak::analyze_replicas(&series, &self.spec.leak);
+        let remote = self.spec.remote_source().is_some();
+        let verdict = match (report.verdict, self.spec.judge_leaks) {
+            // The run sees a local proxy exit itself; a replica's restart only the monitor sees.
+            (leak::Verdict::Crashed, _) if remote => ResourceVerdict::Failed(crash_reason(&report)),
+            (_, true) => resource_verdict(&report),
+            (_, false) => ResourceVerdict::NotJudged,
         };
         let report = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
         ResourcesOutcome {
@@ -133,6 +170,17 @@ fn resource_verdict(report: &leak::LeakReport) -> ResourceVerdict {
         leak::Verdict::Leak | leak::Verdict::Growth => ResourceVerdict::Failed(why()),
         leak::Verdict::Inconclusive | leak::Verdict::Invalid => ResourceVerdict::Invalid(why()),
     }
+}
+
+/// `CRASHED: replica X restarted ...`: the reasons that name a restart or a disappearance.
+fn crash_reason(report: &leak::LeakReport) -> String {
+    let crashes: Vec<&str> = report
+        .replicas
+        .iter()
+        .filter_map(|r| r.report.sampling.exit_reason.as_deref())
+        .chain(report.sampling.exit_reason.as_deref())
+        .collect();
+    format!("{}: {}", report.verdict, crashes.join("; "))
 }
 
 /// Peak and mean of the harness's own RSS and CPU (a generator that drifts falsifies a soak).

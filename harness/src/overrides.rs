@@ -126,7 +126,8 @@ impl Default for Applied {
 }
 
 /// Applies `profile` (if any) and the command line's header flags to `scenario` and `args`:
-/// a `[proxy]` profile replaces the scenario's `[proxy]`; an `[attach]` profile fills `--target`,
+/// a `[proxy]` profile replaces the scenario's `[proxy]`; a profile's `[monitor]` replaces the monitor source
+/// fields it sets; an `[attach]` profile fills `--target`,
 /// `--proxy-pid(-file)`, `--upstream` and its token where the command line left them unset; key names replace
 /// `[behaviour] key_names`; header overrides are applied to every request and setup call.
 pub fn apply(
@@ -139,6 +140,18 @@ pub fn apply(
     if let Some(profile) = profile {
         applied.profile = Some((profile.origin.display().to_string(), profile.name.clone()));
         apply_mode(scenario, args, profile)?;
+        if let Some(monitor) = &profile.monitor {
+            scenario.monitor.apply_override(monitor);
+            scenario
+                .monitor
+                .validate_source()
+                .map_err(|(field, message)| {
+                    HarnessError::BadInput(format!(
+                        "{}: monitor.{field}: {message}",
+                        profile.origin.display()
+                    ))
+                })?;
+        }
         if !profile.key_names.is_empty() {
             let mut behaviour = scenario
                 .behaviour
@@ -309,6 +322,44 @@ mod tests {
                 ("X-Admin", "yes")
             ])
         );
+    }
+
+    #[test]
+    fn a_profiles_monitor_table_replaces_the_source_fields_it_sets() {
+        let text = "name = \"t\"\n[load]\nmodel = \"closed\"\nusers = 1\nrun_time = \"1s\"\n\
+                    [[request]]\nname = \"a\"\npath = \"/\"\n[monitor]\ninterval = \"2s\"\njudge_leaks = true\n";
+        let profile_dir = std::path::Path::new("/etc/profiles/staging.toml");
+        let cases = [
+            (
+                "[attach]\ntarget = \"http://127.0.0.1:8000\"\n[monitor]\nsource = \"metrics\"\n\
+                 metrics_urls = [\"http://127.0.0.1:9101/metrics\"]\n",
+                Ok(crate::scenario::MonitorSourceKind::Metrics),
+            ),
+            (
+                "[attach]\ntarget = \"http://127.0.0.1:8000\"\n[monitor]\nsource = \"metrics\"\n",
+                Err("staging.toml: monitor.metrics_urls: source = \"metrics\" needs"),
+            ),
+        ];
+        for (profile_text, want) in cases {
+            let profile = Profile::from_str_at(profile_text, profile_dir).expect("profile parses");
+            let mut scenario =
+                Scenario::from_str_at(text, "t.toml", std::path::Path::new(".")).expect("valid");
+            let mut args = RunArgs::default();
+            match (apply(&mut scenario, &mut args, Some(&profile)), want) {
+                (Ok(_), Ok(source)) => {
+                    assert_eq!(scenario.monitor.source, source);
+                    assert_eq!(
+                        scenario.monitor.metrics_urls,
+                        ["http://127.0.0.1:9101/metrics"]
+                    );
+                    // Fields the profile does not set stay the scenario's.
+                    assert_eq!(scenario.monitor.interval, std::time::Duration::from_secs(2));
+                    assert!(scenario.monitor.judge_leaks);
+                }
+                (Err(e), Err(want)) => assert!(e.to_string().contains(want), "{e}"),
+                (got, want) => panic!("{profile_text}: got {:?}, want {want:?}", got.map(|_| ())),
+            }
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! and how it names the mock's keys (`[key_names]`). A profile's fields win over the scenario's; the command
 //! line wins over the profile.
 
-use crate::scenario::{ProxySpec, ScenarioError};
+use crate::scenario::{MonitorSourceOverride, ProxySpec, ScenarioError};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,9 @@ pub struct Profile {
     /// The response header in which the proxy names the key it used, when not `X-Key-Used`; `Some("")`: the
     /// proxy names none (requests stop requiring `X-Key-Used`, and key agreement is SKIPPED, not failed).
     pub key_header: Option<String>,
+    /// `[monitor]`: where the proxy's resources are read (a staging deployment's replicas' metrics), replacing
+    /// the scenario's source fields it sets.
+    pub monitor: Option<MonitorSourceOverride>,
 }
 
 /// Whether the harness starts the proxy or attaches to a running one.
@@ -91,6 +94,8 @@ struct ProfileFile {
     key_names: BTreeMap<String, String>,
     #[serde(default)]
     key_header: Option<String>,
+    #[serde(default)]
+    monitor: Option<MonitorSourceOverride>,
 }
 
 impl Profile {
@@ -219,6 +224,7 @@ impl Profile {
             setup_headers: file.setup_headers,
             key_names: file.key_names,
             key_header: file.key_header,
+            monitor: file.monitor,
         })
     }
 }
@@ -293,6 +299,26 @@ mod tests {
             Some(Path::new("/etc/profiles/proxy.pid"))
         );
         assert_eq!(a.upstream.as_deref(), Some("http://127.0.0.1:9100"));
+    }
+
+    #[test]
+    fn monitor_table_overrides_only_what_it_sets() {
+        let p = parse(
+            "[attach]\ntarget = \"http://127.0.0.1:8000\"\n[monitor]\nsource = \"prometheus\"\n\
+             [monitor.prometheus]\nurl = \"http://127.0.0.1:9090\"\nselector = '{job=\"proxy\"}'\n",
+        )
+        .expect("valid");
+        let over = p.monitor.expect("[monitor]");
+        assert_eq!(
+            over.source,
+            Some(crate::scenario::MonitorSourceKind::Prometheus)
+        );
+        assert_eq!(over.metrics_urls, None);
+        let prometheus = over.prometheus.expect("[monitor.prometheus]");
+        assert_eq!(prometheus.replica_label, "pod");
+        assert_eq!(prometheus.selector, "{job=\"proxy\"}");
+        let err = parse("[proxy]\n[monitor]\nsource = \"snmp\"\n").expect_err("unknown source");
+        assert!(err.contains("mine.toml:3"), "{err}");
     }
 
     #[test]

@@ -209,13 +209,15 @@ fn pace(args: &Args) -> Result<Pace, PaceError> {
     ))
 }
 
-/// The fixture's routes: `/health` and everything else forwarded, all at `pace`.
+/// The fixture's routes: `/health`, `/metrics` (the reference proxy's process metrics, so remote monitor
+/// sources can read it) and everything else forwarded, all at `pace`.
 pub fn app(state: Arc<ProxyState>, pace: Arc<Pace>) -> Router {
     Router::new()
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
         )
+        .route("/metrics", get(reference_proxy::metrics::metrics))
         .fallback(forward::proxy)
         .layer(axum::middleware::from_fn_with_state(pace, pace::paced))
         .with_state(state)

@@ -13,7 +13,7 @@
 //! - I/O: [`state`] (shared pool), [`upstream`] (our own upstream connections, connection bound), [`tls`]
 //!   (HTTPS upstreams: the trusted CA, ALPN `h2`/`http/1.1`), [`forward`]
 //!   (attempts, failover), [`relay`] (the streamed response body),
-//!   [`admin`] (`/admin/keys`, `/health`), [`connections`] (accept loop, HTTP/1 connections, graceful
+//!   [`admin`] (`/admin/keys`, `/health`), [`metrics`] (`/metrics`: the process metrics for Prometheus), [`connections`] (accept loop, HTTP/1 connections, graceful
 //!   shutdown), [`service`] (what serves a connection: the router, or proxied routes straight to the
 //!   forwarder), [`server`] (router, serve, [`run`]), [`error`] (error responses).
 
@@ -26,6 +26,7 @@ pub mod error;
 pub mod forward;
 pub mod headers;
 pub mod key;
+pub mod metrics;
 pub mod pool;
 pub mod provider;
 pub mod relay;

@@ -18,10 +18,11 @@ use crate::forward::proxy;
 use crate::service::{ProxyService, RouterService};
 use crate::state::AppState;
 
-/// The proxy's routes: `/health`, `/admin/keys...`, and everything else forwarded upstream.
+/// The proxy's routes: `/health`, `/metrics`, `/admin/keys...`, and everything else forwarded upstream.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(crate::metrics::metrics))
         .nest("/admin", admin_routes(state.clone()))
         .fallback(proxy)
         .with_state(state)

@@ -1,8 +1,8 @@
 //! What one client connection's requests are served by (see [`crate::connections`]):
 //! - [`RouterService`]: every request through an axum [`Router`] — for a router someone customized (wrapped in
 //!   middleware), which must see every request;
-//! - [`ProxyService`]: the proxy's own service — proxied routes go straight to the forwarder, and only `/health`
-//!   and `/admin/...` go through the router. Routing, extractors and body boxing through axum cost more per
+//! - [`ProxyService`]: the proxy's own service — proxied routes go straight to the forwarder, and only `/health`,
+//!   `/metrics` and `/admin/...` go through the router. Routing, extractors and body boxing through axum cost more per
 //!   request than a path comparison, and the proxied routes are the hot path.
 
 use std::convert::Infallible;
@@ -50,6 +50,7 @@ impl Service<Request<Incoming>> for RouterService {
 /// Whether the proxy's router (rather than the forwarder) answers `path`.
 pub fn served_by_router(path: &str) -> bool {
     path == "/health"
+        || path == "/metrics"
         || path
             .strip_prefix("/admin")
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -98,6 +99,7 @@ mod tests {
     fn health_and_admin_paths_go_to_the_router_and_the_rest_is_proxied() {
         let cases = [
             ("/health", true),
+            ("/metrics", true),
             ("/admin", true),
             ("/admin/keys", true),
             ("/admin/keys/k1", true),

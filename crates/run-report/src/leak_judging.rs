@@ -59,7 +59,9 @@ impl LeakJudging {
 }
 
 /// The resource verdicts for the terminal after a run: the overall verdict, then one line per metric that did
-/// not pass (with its reason). Empty when the run has no leak report; one line when it cannot be read.
+/// not pass (with its reason); with several replicas, the total's lines, then each replica's verdict and its own
+/// lines (a restart or disappearance as its reason). Empty when the run has no leak report; one line when it
+/// cannot be read.
 pub fn terminal_lines(summary: &Summary) -> Vec<String> {
     if summary.leak_report.is_null() {
         return Vec::new();
@@ -70,19 +72,42 @@ pub fn terminal_lines(summary: &Summary) -> Vec<String> {
         Err(e) => return vec![format!("resources: leak_report could not be read: {e}")],
     };
     let overall = format!("resources {}", judging.label(report.verdict.as_str()));
-    let metrics = report
+    let mut lines = vec![overall];
+    lines.extend(failing_metric_lines(&report, ""));
+    for replica in &report.replicas {
+        let own = &replica.report;
+        lines.push(format!(
+            "  replica {} {}",
+            replica.replica,
+            judging.label(own.verdict.as_str())
+        ));
+        lines.extend(
+            own.sampling
+                .exit_reason
+                .iter()
+                .map(|why| format!("    {why}")),
+        );
+        lines.extend(failing_metric_lines(own, "  "));
+    }
+    lines
+}
+
+fn failing_metric_lines<'a>(
+    report: &'a LeakReport,
+    indent: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    report
         .metrics
         .iter()
         .filter(|m| m.verdict.as_str() != "PASS")
-        .map(|m| {
+        .map(move |m| {
             format!(
-                "  {} {}: {}",
+                "{indent}  {} {}: {}",
                 m.verdict.as_str(),
                 m.metric.name(),
                 m.trend.reason
             )
-        });
-    std::iter::once(overall).chain(metrics).collect()
+        })
 }
 
 #[cfg(test)]

@@ -3,14 +3,16 @@
 //! per-metric verdicts, and the rise of open connections when the load was not steady (see `leak::load`).
 //! `cargo run -p sut-monitor --example rejudge -- [--config leak.toml] [--full] DIR/results/resources.csv...`
 //!
-//! The process's exit status is not in the CSV, so a run that CRASHED is re-judged as if it had not.
+//! The process's exit status is not in the CSV, so a run that CRASHED is re-judged as if it had not (nor are a
+//! replica's restarts; a replica that disappeared still shows). Files with several replicas are judged per
+//! replica and in total, as `harness run` does.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Parser;
 use sut_monitor::leak::load::load_shift;
-use sut_monitor::leak::{analyze, LeakConfig, LeakReport, Metric};
+use sut_monitor::leak::{analyze_replicas, LeakConfig, LeakReport, Metric};
 use sut_monitor::monitor::ResourceSeries;
 
 /// Re-judge recorded resources.csv files.
@@ -36,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     };
     for path in &cli.files {
         let series = read_series(path)?;
-        let report = analyze(&series, &config);
+        let report = analyze_replicas(&series, &config);
         if cli.full {
             println!("== {}", path.display());
             report.write_table(&mut std::io::stdout())?;
@@ -61,10 +63,21 @@ fn read_series(path: &Path) -> anyhow::Result<ResourceSeries> {
     let mut steps: Vec<f64> = samples
         .windows(2)
         .map(|w| w[1].t_secs - w[0].t_secs)
+        .filter(|&step| step > 0.0) // the replicas of one tick share its time
         .collect();
     steps.sort_by(f64::total_cmp);
     let interval = steps.get(steps.len() / 2).copied().unwrap_or(1.0);
     let mut series = ResourceSeries::new(0, std::time::Duration::from_secs_f64(interval));
+    // Replicas named other than by a PID come from a remote source, which has no RssAnon, sockets or TCP states.
+    if samples
+        .iter()
+        .any(|s| !s.replica.is_empty() && s.replica.parse::<u32>().is_err())
+    {
+        series.unavailable_columns = sut_monitor::source::REMOTE_UNAVAILABLE_COLUMNS
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+    }
     series.samples = samples;
     Ok(series)
 }

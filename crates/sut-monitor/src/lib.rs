@@ -12,6 +12,8 @@
 //!   and the list of `resources.csv` columns other platforms cannot fill.
 //! - [`leak`]: pure trend statistics (Theil–Sen, Mann–Kendall with Hamed–Rao correction, cycle floors) and the
 //!   PASS / LEAK / GROWTH / INCONCLUSIVE / CRASHED / INVALID verdicts.
+//! - [`source`]: the remote sources (each replica's `/metrics`, or a Prometheus server) and their pure parts:
+//!   exposition and PromQL answers → readings, readings → per-replica samples and restarts.
 //! - [`watch`]: the `harness watch` command's logic: monitor an existing PID until a duration, Ctrl-C or its exit,
 //!   then judge and report.
 
@@ -19,6 +21,7 @@ pub mod leak;
 pub mod linux_extras;
 pub mod monitor;
 pub mod resources_csv;
+pub mod source;
 pub mod watch;
 
 mod cpu;

@@ -21,6 +21,9 @@ use crate::linux_extras::UNAVAILABLE_COLUMNS;
 use crate::process_tree::{self, ProcessTree};
 use crate::resources_csv::ResourcesCsv;
 use crate::sampler::Sampler;
+use crate::source::replicas::TickOutcome;
+use crate::source::scrape::RemoteSampler;
+use crate::source::MonitorSource;
 
 /// Which part of the run a sample belongs to. Only `Steady` samples are judged for trends; `Drain` samples are
 /// checked for a return to the pre-load baseline.
@@ -128,6 +131,23 @@ pub struct Sample {
     pub harness_cpu_percent: f64,
     /// CPU of the sampling thread alone, percent of one core: the monitor's own cost.
     pub monitor_cpu_percent: f64,
+    /// Which replica the sample is of: the PID for the process source, the `/metrics` URL's `host:port` or the
+    /// replica label's value for remote sources (empty in files written before the column existed).
+    #[serde(default)]
+    pub replica: String,
+}
+
+/// A replica whose process start time changed between two answers: it restarted (judged CRASHED).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaRestart {
+    /// The replica.
+    pub replica: String,
+    /// When the new start time was first seen, seconds since the monitor started.
+    pub at_secs: f64,
+    /// The start time before, seconds since the Unix epoch.
+    pub previous_start_unix_secs: f64,
+    /// The start time after.
+    pub new_start_unix_secs: f64,
 }
 
 /// Everything the monitor saw, in order.
@@ -145,6 +165,13 @@ pub struct ResourceSeries {
     /// [`UNAVAILABLE_COLUMNS`], empty on Linux.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unavailable_columns: Vec<String>,
+    /// Replicas that restarted during the run (remote sources).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replica_restarts: Vec<ReplicaRestart>,
+    /// Why the process counts as gone, when it is not simply the root process exiting (a replica restarted or
+    /// stopped answering); the leak report gives it as the CRASHED reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<String>,
 }
 
 /// A hole in the sampling: two consecutive samples further apart than expected.
@@ -165,6 +192,8 @@ impl ResourceSeries {
             samples: Vec::new(),
             exited_at_secs: None,
             unavailable_columns: Vec::new(),
+            replica_restarts: Vec::new(),
+            exit_reason: None,
         }
     }
 
@@ -265,30 +294,81 @@ impl Monitor {
         if !process_tree::fds_readable(root_pid) {
             return Err(MonitorError::FdsUnreadable { pid: root_pid });
         }
+        let series = ResourceSeries {
+            unavailable_columns: UNAVAILABLE_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            ..ResourceSeries::new(root_pid, config.interval)
+        };
+        Self::spawn(
+            SampleSource::Process(Box::new(Sampler::new(tree))),
+            series,
+            config,
+            csv_path,
+        )
+    }
+
+    /// Starts sampling from `source`: a local process (as [`Monitor::start`]) or the replicas' metrics. A remote
+    /// source takes its first sample on the sampling thread, right away (its HTTP client cannot run inside the
+    /// caller's async runtime); a replica that does not answer is a gap, not an error.
+    pub fn start_source(
+        source: &MonitorSource,
+        mut config: MonitorConfig,
+        csv_path: &Path,
+    ) -> Result<MonitorHandle, MonitorError> {
+        config.interval = config.interval.max(MIN_INTERVAL);
+        let sampler = match source {
+            MonitorSource::Process { pid } => return Self::start(*pid, config, csv_path),
+            MonitorSource::Metrics { .. } | MonitorSource::Prometheus(_) => {
+                RemoteSampler::new(source.clone(), config.interval).map_err(MonitorError::Thread)?
+            }
+        };
+        let series = ResourceSeries {
+            unavailable_columns: sampler.unavailable_columns(),
+            ..ResourceSeries::new(0, config.interval)
+        };
+        Self::spawn(
+            SampleSource::Remote(Box::new(sampler)),
+            series,
+            config,
+            csv_path,
+        )
+    }
+
+    fn spawn(
+        source: SampleSource,
+        series: ResourceSeries,
+        config: MonitorConfig,
+        csv_path: &Path,
+    ) -> Result<MonitorHandle, MonitorError> {
         let csv = ResourcesCsv::create(csv_path)?;
         let shared = Arc::new(Shared {
-            series: Mutex::new(ResourceSeries {
-                unavailable_columns: UNAVAILABLE_COLUMNS.iter().map(|c| c.to_string()).collect(),
-                ..ResourceSeries::new(root_pid, config.interval)
-            }),
+            series: Mutex::new(series),
             phase: AtomicU8::new(config.initial_phase.to_u8()),
             phase_set_explicitly: AtomicBool::new(false),
             exited: AtomicBool::new(false),
         });
         let origin = Instant::now();
+        let baseline_on_thread = matches!(source, SampleSource::Remote(_));
         let mut run = SamplingLoop {
-            sampler: Sampler::new(tree),
+            source,
             csv,
             csv_failed: false,
             shared: shared.clone(),
             config,
             origin,
+            failing: Default::default(),
         };
-        run.tick(origin);
+        if !baseline_on_thread {
+            run.tick(origin);
+        }
         let (stop_tx, stop_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sut-monitor".into())
-            .spawn(move || run.run(stop_rx))
+            .spawn(move || {
+                if baseline_on_thread {
+                    run.tick(origin);
+                }
+                run.run(stop_rx)
+            })
             .map_err(MonitorError::Thread)?;
         Ok(MonitorHandle {
             shared,
@@ -296,6 +376,14 @@ impl Monitor {
             thread: Some(thread),
         })
     }
+}
+
+/// What the sampling thread reads.
+enum SampleSource {
+    /// A local process tree.
+    Process(Box<Sampler>),
+    /// Replicas' metrics over HTTP.
+    Remote(Box<RemoteSampler>),
 }
 
 impl MonitorHandle {
@@ -359,7 +447,9 @@ impl Drop for MonitorHandle {
 
 /// The sampling thread's state.
 struct SamplingLoop {
-    sampler: Sampler,
+    source: SampleSource,
+    /// Replicas whose last scrape failed (each failure streak is logged once).
+    failing: std::collections::BTreeSet<String>,
     csv: ResourcesCsv,
     csv_failed: bool,
     shared: Arc<Shared>,
@@ -396,24 +486,63 @@ impl SamplingLoop {
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let Some(sample) = self.sampler.sample(now, t_secs, unix_ms, phase) else {
-            tracing::info!(
-                pid = self.sampler.root(),
-                t_secs,
-                "monitored process is gone"
-            );
+        let (sample, root) = match &mut self.source {
+            SampleSource::Process(sampler) => {
+                (sampler.sample(now, t_secs, unix_ms, phase), sampler.root())
+            }
+            SampleSource::Remote(remote) => {
+                let outcome = remote.sample(now, t_secs, unix_ms, phase);
+                let unavailable = remote.unavailable_columns();
+                self.record_remote(outcome, unavailable, t_secs);
+                return true;
+            }
+        };
+        let Some(sample) = sample else {
+            tracing::info!(pid = root, t_secs, "monitored process is gone");
             self.shared.series().exited_at_secs = Some(t_secs);
             self.shared.exited.store(true, Ordering::SeqCst);
             return false;
         };
-        if let Err(e) = self.csv.append(&sample) {
+        self.append_csv(&sample);
+        self.shared.series().samples.push(sample);
+        true
+    }
+
+    /// One tick of a remote source: every replica that answered gets its row.
+    fn record_remote(&mut self, outcome: TickOutcome, unavailable: Vec<String>, t_secs: f64) {
+        self.note_failures(&outcome.failures, t_secs);
+        for sample in &outcome.samples {
+            self.append_csv(sample);
+        }
+        let mut series = self.shared.series();
+        series.samples.extend(outcome.samples);
+        series.replica_restarts.extend(outcome.restarts);
+        series.unavailable_columns = unavailable;
+    }
+
+    fn append_csv(&mut self, sample: &Sample) {
+        if let Err(e) = self.csv.append(sample) {
             // Keep sampling into memory; say it once rather than every second.
             if !std::mem::replace(&mut self.csv_failed, true) {
                 tracing::warn!("{e}; further samples are kept in memory only");
             }
         }
-        self.shared.series().samples.push(sample);
-        true
+    }
+
+    /// Logs the first failure of each streak (a failed scrape is a gap in that replica's series).
+    fn note_failures(&mut self, failures: &[(String, String)], t_secs: f64) {
+        let now_failing: std::collections::BTreeSet<String> = failures
+            .iter()
+            .map(|(replica, _)| replica.clone())
+            .collect();
+        for (replica, why) in failures.iter().filter(|(r, _)| !self.failing.contains(r)) {
+            tracing::warn!(
+                replica,
+                t_secs,
+                "scrape failed (a gap in its series): {why}"
+            );
+        }
+        self.failing = now_failing;
     }
 
     fn phase_at(&self, t_secs: f64) -> Phase {

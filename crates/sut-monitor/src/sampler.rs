@@ -95,6 +95,7 @@ impl Sampler {
             harness_rss_bytes: own.map_or(0, |own| own.rss_bytes),
             harness_cpu_percent,
             monitor_cpu_percent,
+            replica: self.tree.root().to_string(),
         })
     }
 
@@ -125,7 +126,7 @@ fn lifetime_cpu(processes: &[ProcessReading]) -> f64 {
 
 /// CPU time of the calling thread (the sampling thread), microseconds.
 #[cfg(unix)]
-fn thread_cpu_micros() -> Option<u64> {
+pub(crate) fn thread_cpu_micros() -> Option<u64> {
     use nix::time::{clock_gettime, ClockId};
     let spent = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
     let micros = spent.tv_sec() as i128 * 1_000_000 + spent.tv_nsec() as i128 / 1_000;
@@ -134,6 +135,6 @@ fn thread_cpu_micros() -> Option<u64> {
 
 /// No per-thread CPU clock is read on this platform: the monitor's own cost shows as 0.
 #[cfg(not(unix))]
-fn thread_cpu_micros() -> Option<u64> {
+pub(crate) fn thread_cpu_micros() -> Option<u64> {
     None
 }

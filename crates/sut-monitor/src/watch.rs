@@ -1,5 +1,7 @@
 //! `harness watch`: monitor-only mode. Samples a process tree that some other tool is loading (Locust, a
 //! production replay) until `--duration`, Ctrl-C or the process's exit, then judges it like `harness run` does.
+//! Instead of a PID it can read replicas' metrics (`--metrics-url`, repeatable, or `--prometheus`), judged per
+//! replica and in total (progress lines then show the total).
 //!
 //! Why it exists: teams can put the leak verdict next to their existing locustfile from day one, without
 //! porting their load to a scenario file. Outputs in `--out`: `resources.csv` (written as it goes) and
@@ -15,6 +17,7 @@ use anyhow::Context;
 
 use crate::leak::{self, format_bytes, LeakConfig, LeakReport, Metric};
 use crate::monitor::{Monitor, MonitorConfig, MonitorHandle, Phase};
+use crate::source::{MetricNames, MonitorSource, PrometheusSpec};
 
 /// Command-line arguments of `watch`.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,13 +25,31 @@ pub struct WatchArgs {
     /// PID of the process to watch (its child processes are included).
     #[arg(
         long,
-        required_unless_present = "pid_file",
-        conflicts_with = "pid_file"
+        required_unless_present_any = ["pid_file", "metrics_url", "prometheus"],
+        conflicts_with_all = ["pid_file", "metrics_url", "prometheus"]
     )]
     pub pid: Option<u32>,
     /// File holding the PID (e.g. written by the proxy's launcher).
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["metrics_url", "prometheus"])]
     pub pid_file: Option<PathBuf>,
+    /// Instead of a PID: a replica's Prometheus `/metrics` URL, scraped every interval (repeat it, one per
+    /// replica).
+    #[arg(
+        long = "metrics-url",
+        value_name = "URL",
+        conflicts_with = "prometheus"
+    )]
+    pub metrics_url: Vec<String>,
+    /// Instead of a PID: a Prometheus server's base URL, queried every interval; one series per value of
+    /// `--replica-label`.
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Label selector added to the Prometheus queries, e.g. `{job="proxy"}`.
+    #[arg(long, alias = "query-selector", conflicts_with_all = ["pid", "pid_file", "metrics_url"])]
+    pub selector: Option<String>,
+    /// The Prometheus label that tells replicas apart (default `pod`).
+    #[arg(long, conflicts_with_all = ["pid", "pid_file", "metrics_url"])]
+    pub replica_label: Option<String>,
     /// Stop after this long, e.g. `30m` (default: until Ctrl-C or the process exits).
     #[arg(long, value_parser = human_duration::parse)]
     pub duration: Option<Duration>,
@@ -81,7 +102,8 @@ enum EndReason {
 /// Runs a watch to its end and returns the exit code. Errors (exit 2 for the caller) are bad input: a PID that
 /// does not exist, an unreadable PID or config file, an unwritable output directory.
 pub async fn run(args: WatchArgs) -> anyhow::Result<i32> {
-    let pid = resolve_pid(&args)?;
+    let source = resolve_source(&args)?;
+    let watched = describe_source(&source);
     let config = leak_config(&args)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
@@ -90,9 +112,9 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<i32> {
         initial_phase: Phase::WarmUp,
         steady_after: Some(args.warmup),
     };
-    let handle = Monitor::start(pid, monitor_config, &args.out.join("resources.csv"))?;
+    let handle = Monitor::start_source(&source, monitor_config, &args.out.join("resources.csv"))?;
     eprintln!(
-        "watching PID {pid} every {} (warm-up {}), writing to {}",
+        "watching {watched} every {} (warm-up {}), writing to {}",
         human_duration::format(args.interval),
         human_duration::format(args.warmup),
         args.out.display()
@@ -101,12 +123,44 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<i32> {
     let series = tokio::task::spawn_blocking(move || handle.stop())
         .await
         .context("monitor thread failed")?;
-    let report = leak::analyze(&series, &config);
+    let report = leak::analyze_replicas(&series, &config);
     write_report(&args.out.join("leak.json"), &report)?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "watch of PID {pid} ended: {}", describe(reason))?;
+    writeln!(stdout, "watch of {watched} ended: {}", describe(reason))?;
     report.write_table(&mut stdout)?;
     Ok(report.exit_code())
+}
+
+/// The source the flags name: `--metrics-url`, `--prometheus`, or a PID.
+fn resolve_source(args: &WatchArgs) -> anyhow::Result<MonitorSource> {
+    if !args.metrics_url.is_empty() {
+        return Ok(MonitorSource::Metrics {
+            urls: args.metrics_url.clone(),
+            names: MetricNames::default(),
+        });
+    }
+    if let Some(url) = &args.prometheus {
+        let mut spec = PrometheusSpec::new(url.clone());
+        spec.selector = args.selector.clone().unwrap_or_default();
+        if let Some(label) = &args.replica_label {
+            spec.replica_label = label.clone();
+        }
+        return Ok(MonitorSource::Prometheus(spec));
+    }
+    Ok(MonitorSource::Process {
+        pid: resolve_pid(args)?,
+    })
+}
+
+fn describe_source(source: &MonitorSource) -> String {
+    match source {
+        MonitorSource::Process { pid } => format!("PID {pid}"),
+        MonitorSource::Metrics { urls, .. } => format!("{} /metrics URL(s)", urls.len()),
+        MonitorSource::Prometheus(spec) => format!(
+            "Prometheus at {} (replicas by {:?})",
+            spec.url, spec.replica_label
+        ),
+    }
 }
 
 fn resolve_pid(args: &WatchArgs) -> anyhow::Result<u32> {
@@ -203,6 +257,15 @@ async fn wait_for_end(
 /// decided.
 fn progress_line(handle: &MonitorHandle, config: &LeakConfig) -> String {
     handle.inspect(|series| {
+        let verdict_so_far = leak::analyze_replicas(series, config).verdict;
+        let replicas = leak::replicas::split_by_replica(series, config.max_gap_intervals);
+        let total;
+        let series = if replicas.len() > 1 {
+            total = leak::replicas::total_across_replicas(series, &replicas);
+            &total
+        } else {
+            series
+        };
         let Some(s) = series.samples.last() else {
             return "no sample yet".to_string();
         };
@@ -220,7 +283,7 @@ fn progress_line(handle: &MonitorHandle, config: &LeakConfig) -> String {
             s.threads,
             s.cpu_percent,
             s.monitor_cpu_percent,
-            leak::analyze(series, config).verdict
+            verdict_so_far
         )
     })
 }
@@ -334,6 +397,50 @@ mod tests {
         );
         assert_eq!((config.peak.rss_bytes, config.alpha), (Some(1 << 30), 0.05));
         assert!(Cli::try_parse_from(["watch"]).is_err(), "a PID is required");
+        let sources = [
+            (vec!["--pid", "7"], Some("PID 7")),
+            (
+                vec![
+                    "--metrics-url",
+                    "http://a:1/metrics",
+                    "--metrics-url",
+                    "http://b:2/metrics",
+                ],
+                Some("2 /metrics URL(s)"),
+            ),
+            (
+                vec![
+                    "--prometheus",
+                    "http://p:9090",
+                    "--query-selector",
+                    "{job=\"x\"}",
+                    "--replica-label",
+                    "instance",
+                ],
+                Some("Prometheus at http://p:9090 (replicas by \"instance\")"),
+            ),
+            (
+                vec!["--pid", "7", "--metrics-url", "http://a:1/metrics"],
+                None,
+            ),
+            (
+                vec![
+                    "--metrics-url",
+                    "http://a:1/metrics",
+                    "--prometheus",
+                    "http://p:9090",
+                ],
+                None,
+            ),
+            (vec!["--pid", "7", "--selector", "{}"], None),
+        ];
+        for (flags, want) in sources {
+            let parsed = Cli::try_parse_from(std::iter::once("watch").chain(flags.iter().copied()));
+            let got = parsed
+                .ok()
+                .map(|cli| describe_source(&resolve_source(&cli.watch).expect("source")));
+            assert_eq!(got.as_deref(), want, "{flags:?}");
+        }
         assert!(Cli::try_parse_from(["watch", "--pid", "1", "--pid-file", "x"]).is_err());
         let bad = Cli::try_parse_from(["watch", "--pid", "1", "--alpha", "2"]).expect("parses");
         assert!(leak_config(&bad.watch).is_err_and(|e| e.to_string().contains("alpha")));

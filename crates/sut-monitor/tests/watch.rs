@@ -15,6 +15,10 @@ fn args(pid: u32, out: &Path, config: &Path, duration: Duration) -> WatchArgs {
     WatchArgs {
         pid: Some(pid),
         pid_file: None,
+        metrics_url: Vec::new(),
+        prometheus: None,
+        selector: None,
+        replica_label: None,
         duration: Some(duration),
         out: out.to_path_buf(),
         interval: Duration::from_millis(100),

@@ -13,9 +13,10 @@ mod validate;
 
 pub use error::{line_col, ScenarioError};
 pub use spec::{
-    BodySpec, ClosedLoad, ClosedStage, GeneratorLimits, LoadSpec, MonitorSpec, OpenLoad, OpenStage,
-    ProxySpec, RequestSpec, Scenario, SetupCall, ThinkTime, TimelineEvent, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_SPAWN_RATE, DEFAULT_TIMEOUT,
+    BodySpec, ClosedLoad, ClosedStage, GeneratorLimits, LoadSpec, MonitorSourceKind,
+    MonitorSourceOverride, MonitorSpec, OpenLoad, OpenStage, ProxySpec, RequestSpec, Scenario,
+    SetupCall, ThinkTime, TimelineEvent, DEFAULT_MAX_IN_FLIGHT, DEFAULT_SPAWN_RATE,
+    DEFAULT_TIMEOUT,
 };
 
 use std::path::Path;

@@ -463,6 +463,127 @@ pub struct MonitorSpec {
     /// `[monitor.leak]`: leak-verdict settings (`sut_monitor::leak::LeakConfig`), defaults when absent.
     #[serde(default)]
     pub leak: sut_monitor::leak::LeakConfig,
+    /// Where the samples come from: the proxy's process (default), its replicas' `/metrics`, or Prometheus.
+    #[serde(default)]
+    pub source: MonitorSourceKind,
+    /// `source = "metrics"`: one `/metrics` URL per replica.
+    #[serde(default)]
+    pub metrics_urls: Vec<String>,
+    /// `[monitor.metric_names]`: the process metrics' names, for proxies that export others (both remote
+    /// sources; the defaults are the standard `process_*` names).
+    #[serde(default)]
+    pub metric_names: sut_monitor::source::MetricNames,
+    /// `[monitor.prometheus]`: `source = "prometheus"`'s server, replica label, selector and queries.
+    #[serde(default)]
+    pub prometheus: Option<sut_monitor::source::PrometheusSpec>,
+}
+
+/// `[monitor] source`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitorSourceKind {
+    /// The proxy's process tree, by PID (sysinfo + procfs).
+    #[default]
+    Process,
+    /// Each replica's `/metrics`, scraped every interval.
+    Metrics,
+    /// Instant queries against a Prometheus server every interval.
+    Prometheus,
+}
+
+/// `[monitor]` in a proxy profile: the source fields it sets replace the scenario's.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorSourceOverride {
+    /// Replaces `[monitor] source`.
+    #[serde(default)]
+    pub source: Option<MonitorSourceKind>,
+    /// Replaces `metrics_urls`.
+    #[serde(default)]
+    pub metrics_urls: Option<Vec<String>>,
+    /// Replaces `[monitor.metric_names]`.
+    #[serde(default)]
+    pub metric_names: Option<sut_monitor::source::MetricNames>,
+    /// Replaces `[monitor.prometheus]`.
+    #[serde(default)]
+    pub prometheus: Option<sut_monitor::source::PrometheusSpec>,
+}
+
+impl MonitorSpec {
+    /// Applies a profile's `[monitor]` table: each field it sets replaces the scenario's.
+    pub fn apply_override(&mut self, over: &MonitorSourceOverride) {
+        if let Some(source) = over.source {
+            self.source = source;
+        }
+        if let Some(urls) = &over.metrics_urls {
+            self.metrics_urls = urls.clone();
+        }
+        if let Some(names) = &over.metric_names {
+            self.metric_names = names.clone();
+        }
+        if let Some(prometheus) = &over.prometheus {
+            self.prometheus = Some(prometheus.clone());
+        }
+    }
+
+    /// Checks that the source has what it needs; the error is `(field under monitor, message)`.
+    pub fn validate_source(&self) -> Result<(), (String, String)> {
+        let err = |field: &str, message: &str| Err((field.to_string(), message.to_string()));
+        match self.source {
+            MonitorSourceKind::Metrics if self.metrics_urls.is_empty() => {
+                return err("metrics_urls", "source = \"metrics\" needs metrics_urls = [\"http://replica:port/metrics\", ...], one per replica")
+            }
+            MonitorSourceKind::Prometheus if self.prometheus.is_none() => {
+                return err("prometheus", "source = \"prometheus\" needs [monitor.prometheus] with url = \"http://prometheus:9090\"")
+            }
+            MonitorSourceKind::Process | MonitorSourceKind::Prometheus if !self.metrics_urls.is_empty() => {
+                return err("metrics_urls", "only used with source = \"metrics\"")
+            }
+            MonitorSourceKind::Process | MonitorSourceKind::Metrics if self.prometheus.is_some() => {
+                return err("prometheus", "only used with source = \"prometheus\"")
+            }
+            _ => {}
+        }
+        for (i, url) in self.metrics_urls.iter().enumerate() {
+            check_monitor_url(url).or_else(|m| err(&format!("metrics_urls[{i}]"), &m))?;
+        }
+        if let Some(prometheus) = &self.prometheus {
+            check_monitor_url(&prometheus.url).or_else(|m| err("prometheus.url", &m))?;
+            if prometheus.replica_label.trim().is_empty() {
+                return err(
+                    "prometheus.replica_label",
+                    "must name a label (e.g. \"pod\" or \"instance\")",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The remote source to sample, or `None` for the process source (which needs the proxy's PID).
+    pub fn remote_source(&self) -> Option<sut_monitor::source::MonitorSource> {
+        use sut_monitor::source::MonitorSource;
+        match self.source {
+            MonitorSourceKind::Process => None,
+            MonitorSourceKind::Metrics => Some(MonitorSource::Metrics {
+                urls: self.metrics_urls.clone(),
+                names: self.metric_names.clone(),
+            }),
+            MonitorSourceKind::Prometheus => self.prometheus.clone().map(|mut spec| {
+                spec.metric_names = self.metric_names.clone();
+                MonitorSource::Prometheus(spec)
+            }),
+        }
+    }
+}
+
+/// An `http(s)://host[:port]/...` URL the monitor can reach.
+fn check_monitor_url(url: &str) -> Result<(), String> {
+    match url.parse::<http::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Ok(())
+        }
+        _ => Err(format!("{url:?} is not an http(s)://host[:port]/path URL")),
+    }
 }
 
 impl Default for MonitorSpec {
@@ -473,6 +594,10 @@ impl Default for MonitorSpec {
             drain: Duration::ZERO,
             judge_leaks: false,
             leak: Default::default(),
+            source: MonitorSourceKind::Process,
+            metrics_urls: Vec::new(),
+            metric_names: Default::default(),
+            prometheus: None,
         }
     }
 }
@@ -501,4 +626,84 @@ pub struct TimelineEvent {
     pub label: Option<String>,
     /// The mock fault rule (same shape as the mock's `[[rules]]` and admin API).
     pub fault: mock_upstream::FaultRule,
+}
+
+#[cfg(test)]
+mod monitor_source_tests {
+    use super::*;
+
+    const HEAD: &str = "name = \"t\"\n[load]\nmodel = \"closed\"\nusers = 1\nrun_time = \"1s\"\n\
+                        [[request]]\nname = \"a\"\npath = \"/\"\n";
+
+    fn parse(monitor: &str) -> Result<Scenario, String> {
+        let text = format!("{HEAD}{monitor}");
+        Scenario::from_str_at(&text, "t.toml", std::path::Path::new(".")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sources_parse_into_what_the_monitor_samples() {
+        use sut_monitor::source::MonitorSource;
+        let process = parse("").expect("no [monitor]");
+        assert_eq!(process.monitor.remote_source(), None);
+        let metrics = parse(
+            "[monitor]\nsource = \"metrics\"\nmetrics_urls = [\"http://127.0.0.1:9101/metrics\"]\n\
+             [monitor.metric_names]\nrss = \"proxy_rss_bytes\"\n",
+        )
+        .expect("metrics");
+        let Some(MonitorSource::Metrics { urls, names }) = metrics.monitor.remote_source() else {
+            panic!("metrics source expected")
+        };
+        assert_eq!(urls, ["http://127.0.0.1:9101/metrics"]);
+        assert_eq!(
+            (names.rss.as_str(), names.open_fds.as_str()),
+            ("proxy_rss_bytes", "process_open_fds")
+        );
+        let prometheus = parse(
+            "[monitor]\nsource = \"prometheus\"\n[monitor.metric_names]\nopen_fds = \"fds\"\n\
+             [monitor.prometheus]\nurl = \"http://127.0.0.1:9090\"\nselector = '{job=\"proxy\"}'\n\
+             [monitor.prometheus.queries]\nthreads = \"count by (pod) (x)\"\n",
+        )
+        .expect("prometheus");
+        let Some(MonitorSource::Prometheus(spec)) = prometheus.monitor.remote_source() else {
+            panic!("prometheus source expected")
+        };
+        assert_eq!(spec.replica_label, "pod");
+        assert_eq!(
+            spec.query(sut_monitor::source::Gauge::OpenFds),
+            "fds{job=\"proxy\"}"
+        );
+        assert_eq!(
+            spec.query(sut_monitor::source::Gauge::Threads),
+            "count by (pod) (x)"
+        );
+    }
+
+    #[test]
+    fn incomplete_sources_name_the_field_and_line() {
+        let cases = [
+            ("[monitor]\nsource = \"metrics\"\n", "t.toml:9: monitor.metrics_urls: source = \"metrics\" needs"),
+            ("[monitor]\nsource = \"prometheus\"\n", "monitor.prometheus: source = \"prometheus\" needs"),
+            (
+                "[monitor]\nmetrics_urls = [\"http://a:1/metrics\"]\n",
+                "monitor.metrics_urls: only used with source = \"metrics\"",
+            ),
+            (
+                "[monitor]\nsource = \"metrics\"\nmetrics_urls = [\"a:1/metrics\"]\n",
+                "monitor.metrics_urls[0]: \"a:1/metrics\" is not an http(s)://",
+            ),
+            (
+                "[monitor]\nsource = \"prometheus\"\n[monitor.prometheus]\nurl = \"http://p:9090\"\nreplica_label = \"\"\n",
+                "monitor.prometheus.replica_label: must name a label",
+            ),
+            ("[monitor]\nsource = \"snmp\"\n", "unknown variant `snmp`"),
+            (
+                "[monitor]\nsource = \"prometheus\"\n[monitor.prometheus]\nurl = \"http://p:9090\"\nlabel = \"pod\"\n",
+                "unknown field `label`",
+            ),
+        ];
+        for (monitor, want) in cases {
+            let err = parse(monitor).expect_err(monitor);
+            assert!(err.contains(want), "{monitor:?}: got {err}, want {want}");
+        }
+    }
 }

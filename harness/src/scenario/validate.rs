@@ -92,6 +92,16 @@ pub(super) fn validate(
         }
     }
     validate_behaviour(scenario, text)?;
+    if let Err((field, message)) = scenario.monitor.validate_source() {
+        let at = text.find("[monitor").unwrap_or(0);
+        return Err(ScenarioError::invalid(
+            &origin,
+            text,
+            at..at,
+            format!("monitor.{field}"),
+            message,
+        ));
+    }
     for (i, event) in scenario.timeline.iter().enumerate() {
         validate_timeline_event(&loc, &event.span(), i, event.get_ref())?;
     }

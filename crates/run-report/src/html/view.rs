@@ -313,6 +313,12 @@ pub fn resource_verdict(leak: &LeakReport, judging: LeakJudging) -> ResourceVerd
             .metrics
             .iter()
             .map(|m| metric_row(m, judging))
+            .chain(leak.replicas.iter().flat_map(|replica| {
+                replica.report.metrics.iter().map(move |m| MetricRow {
+                    metric: format!("{} — replica {}", m.metric.name(), replica.replica),
+                    ..metric_row(m, judging)
+                })
+            }))
             .collect(),
     }
 }

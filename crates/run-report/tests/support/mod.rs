@@ -189,6 +189,7 @@ fn write_resources(dir: &Path, t0: SystemTime) -> sut_monitor::leak::LeakReport 
                 harness_rss_bytes: 30 * 1048576 + t.max(0) as u64 * 10_000,
                 harness_cpu_percent: 20.0 * load + noise.next() * 3.0,
                 monitor_cpu_percent: 0.2,
+                replica: "proxy".into(),
             }
         })
         .collect();
@@ -203,6 +204,8 @@ fn write_resources(dir: &Path, t0: SystemTime) -> sut_monitor::leak::LeakReport 
         samples,
         exited_at_secs: None,
         unavailable_columns: Vec::new(),
+        replica_restarts: Vec::new(),
+        exit_reason: None,
     };
     analyze(&series, &LeakConfig::default())
 }

@@ -17,6 +17,7 @@ mod cycles;
 pub mod drain;
 pub mod gross;
 pub mod load;
+pub mod replicas;
 mod report;
 pub mod series;
 pub(crate) mod stats;
@@ -35,6 +36,7 @@ pub use config::{
 pub use drain::{DrainCheck, PeakCheck};
 pub use gross::GrossGrowthCheck;
 pub use load::{LoadShift, LoadSteadiness};
+pub use replicas::analyze_replicas;
 pub use series::Metric;
 pub use trend::{Basis, TrendJudgement, TrendNumbers};
 
@@ -70,7 +72,7 @@ impl Verdict {
     }
 
     /// Higher is worse; used to combine checks of one metric.
-    fn severity(self) -> u8 {
+    pub(crate) fn severity(self) -> u8 {
         match self {
             Verdict::Pass => 0,
             Verdict::Inconclusive => 1,
@@ -139,9 +141,23 @@ pub struct SamplingSummary {
     pub exited_at_secs: Option<f64>,
     /// Mean CPU of the sampling thread itself, percent of one core.
     pub monitor_cpu_percent: f64,
-    /// Metrics the sampling platform cannot read (e.g. `fds` off Linux): not judged, absent from `metrics`.
+    /// Metrics the sampling platform cannot read (e.g. `fds` off Linux, `sockets` from process metrics): not
+    /// judged, absent from `metrics`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_available_on_platform: Vec<Metric>,
+    /// Why the process counts as gone, when it is more than the root exiting (a replica restarted or
+    /// disappeared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<String>,
+}
+
+/// One replica's own report (remote sources with several replicas).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaReport {
+    /// The replica's name (`resources.csv`'s `replica` column).
+    pub replica: String,
+    /// Its verdicts, judged on its series alone.
+    pub report: LeakReport,
 }
 
 /// The verdicts of a run with all their numbers (`leak.json`).
@@ -157,6 +173,10 @@ pub struct LeakReport {
     pub sampling: SamplingSummary,
     /// The thresholds used.
     pub config: LeakConfig,
+    /// With several replicas: each replica's report (the fields above are then the total's, with the worst
+    /// verdict and every replica's reasons); empty for one process.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaReport>,
 }
 
 impl LeakReport {
@@ -190,8 +210,12 @@ pub fn analyze(series: &ResourceSeries, config: &LeakConfig) -> LeakReport {
         metrics,
         sampling,
         config: config.clone(),
+        replicas: Vec::new(),
     }
 }
+
+/// The end of the reason for metrics a source cannot read.
+const NOT_AVAILABLE: &str = "not available on this platform or source (not judged)";
 
 /// Whether the platform that sampled the series could not read this metric.
 fn is_unavailable(series: &ResourceSeries, metric: Metric) -> bool {
@@ -307,6 +331,7 @@ fn summarize_sampling(series: &ResourceSeries, config: &LeakConfig) -> SamplingS
         steady_secs: span(Phase::Steady),
         drain_secs: span(Phase::Drain),
         exited_at_secs: series.exited_at_secs,
+        exit_reason: series.exit_reason.clone(),
         monitor_cpu_percent: monitor_cpu,
         not_available_on_platform: Metric::ALL
             .into_iter()
@@ -323,15 +348,12 @@ fn overall(metrics: &[MetricReport], sampling: &SamplingSummary) -> (Verdict, Ve
             .iter()
             .map(|m| m.name())
             .collect();
-        reasons.push(format!(
-            "{}: not available on this platform (not judged)",
-            names.join(", ")
-        ));
+        reasons.push(format!("{}: {NOT_AVAILABLE}", names.join(", ")));
     }
     if let Some(t) = sampling.exited_at_secs {
-        reasons.push(format!(
-            "the monitored process exited {t:.1} s after monitoring started"
-        ));
+        reasons.push(sampling.exit_reason.clone().unwrap_or_else(|| {
+            format!("the monitored process exited {t:.1} s after monitoring started")
+        }));
     }
     if let Some(worst) = sampling
         .gaps

@@ -6,7 +6,8 @@ use super::trend::Unit;
 use super::{LeakReport, MetricReport};
 
 impl LeakReport {
-    /// Writes the verdict table: overall verdict and reasons, then one row per metric with its numbers.
+    /// Writes the verdict table: overall verdict, one row per metric with its numbers (with several replicas: the
+    /// total's rows, then each replica's, the replica named after the metric), then the reasons.
     pub fn write_table(&self, out: &mut impl Write) -> io::Result<()> {
         let s = &self.sampling;
         writeln!(
@@ -14,9 +15,32 @@ impl LeakReport {
             "Resource verdict: {}  (steady {:.0} s, {} samples every {:.1} s, max gap {:.1} s, monitor cost {:.2} % of a core)",
             self.verdict, s.steady_secs, s.samples, s.interval_secs, s.max_gap_secs, s.monitor_cpu_percent
         )?;
+        let total = if self.replicas.is_empty() {
+            String::new()
+        } else {
+            " (total)".to_string()
+        };
+        let rows: Vec<(&MetricReport, String)> = self
+            .metrics
+            .iter()
+            .map(|m| (m, format!("{}{total}", m.metric.name())))
+            .chain(self.replicas.iter().flat_map(|replica| {
+                replica
+                    .report
+                    .metrics
+                    .iter()
+                    .map(move |m| (m, format!("{} ({})", m.metric.name(), replica.replica)))
+            }))
+            .collect();
+        let width = rows
+            .iter()
+            .map(|(_, name)| name.len())
+            .max()
+            .unwrap_or(0)
+            .max(12);
         writeln!(
             out,
-            "{:<12} {:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {:>12}",
+            "{:<width$} {:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {:>12}",
             "metric",
             "verdict",
             "slope",
@@ -26,8 +50,8 @@ impl LeakReport {
             "final quarter",
             "peak"
         )?;
-        for m in &self.metrics {
-            write_row(out, m)?;
+        for (m, name) in &rows {
+            write_row(out, m, name, width)?;
         }
         for reason in &self.reasons {
             writeln!(out, "  - {reason}")?;
@@ -36,14 +60,14 @@ impl LeakReport {
     }
 }
 
-fn write_row(out: &mut impl Write, m: &MetricReport) -> io::Result<()> {
+fn write_row(out: &mut impl Write, m: &MetricReport, name: &str, width: usize) -> io::Result<()> {
     let unit = Unit::of(m.metric);
     let peak = unit.amount(m.peak.peak);
     let Some(n) = &m.trend.numbers else {
-        let (name, verdict) = (m.metric.name(), m.verdict.as_str());
+        let verdict = m.verdict.as_str();
         return writeln!(
             out,
-            "{name:<12} {verdict:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {peak:>12}",
+            "{name:<width$} {verdict:<13} {:>14} {:>27} {:>14} {:>8} {:>14} {peak:>12}",
             "-", "-", "-", "-", "-"
         );
     };
@@ -54,8 +78,7 @@ fn write_row(out: &mut impl Write, m: &MetricReport) -> io::Result<()> {
     );
     writeln!(
         out,
-        "{:<12} {:<13} {:>14} {:>27} {:>14} {:>8.1e} {:>14} {peak:>12}",
-        m.metric.name(),
+        "{name:<width$} {:<13} {:>14} {:>27} {:>14} {:>8.1e} {:>14} {peak:>12}",
         m.verdict.as_str(),
         unit.rate(n.slope_per_hour),
         ci,

@@ -147,6 +147,7 @@ pub fn sample(t: f64, phase: Phase, rss: f64, fds: u64, tcp: u64, threads: u64) 
         harness_rss_bytes: 30 << 20,
         harness_cpu_percent: 80.0,
         monitor_cpu_percent: 0.1,
+        replica: "proxy".into(),
     }
 }
 

@@ -301,7 +301,7 @@ fn metrics_the_platform_cannot_read_are_named_not_judged() {
     );
     assert_eq!(
         report.reasons,
-        ["rss_anon, fds, sockets, threads: not available on this platform (not judged)"]
+        ["rss_anon, fds, sockets, threads: not available on this platform or source (not judged)"]
     );
     let json = serde_json::to_value(&report).expect("serializes");
     assert_eq!(

@@ -3,7 +3,8 @@
 //! `__reference-proxy`), loaded by one harness process, then by three side by side. The merged run must hold
 //! what the single one did (request count within the open model's schedule tolerance), its histogram must be
 //! the exact sum of the shards' (bucket for bucket, from their own summaries and hlogs), a throughput limit
-//! each shard fails alone must pass on the whole, and a shard killed mid-run must make the merge INVALID.
+//! each shard fails alone must pass on the whole, a shard killed mid-run must make the merge INVALID, and proxy
+//! behaviour must be judged once on the shards' observations added.
 
 use load_stats::LatencyHistogram;
 use mock_upstream::{AdminConfig, KeyConfig, MockConfig, RunningMock};

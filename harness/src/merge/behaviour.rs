@@ -28,8 +28,8 @@ pub struct ShardInputs {
 /// The merged behaviour inputs, or why there are none.
 #[derive(Debug)]
 pub enum MergedInputs {
-    /// No shard wrote behaviour inputs (no mock under the harness's control).
-    None,
+    /// No shard wrote behaviour inputs (one reason per shard): nothing to judge unless limits are set.
+    Nothing(Vec<String>),
     /// Some shards wrote none: the whole cannot be judged (one reason per such shard).
     Missing(Vec<String>),
     /// Every shard's inputs, added.
@@ -55,7 +55,7 @@ pub fn combine(
         })
         .collect();
     if missing.len() == shards.len() {
-        return MergedInputs::None;
+        return MergedInputs::Nothing(missing);
     }
     if !missing.is_empty() {
         return MergedInputs::Missing(missing);
@@ -200,6 +200,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let none = combine(vec![shard(0, None)], Vec::new(), Vec::new());
-        assert!(matches!(none, MergedInputs::None), "{none:?}");
+        assert!(
+            matches!(&none, MergedInputs::Nothing(reasons) if reasons.len() == 1),
+            "{none:?}"
+        );
     }
 }

@@ -96,8 +96,8 @@ struct MergedBehaviour {
 }
 
 /// The shards' behaviour inputs merged and judged with the scenario's `[behaviour]` limits, as `harness run`
-/// judges one run; writes `ledger.json` and `timeline.csv` like it. `None` when no shard has inputs and no
-/// limits are set.
+/// judges one run; writes `ledger.json` and `timeline.csv` like it. `None` when no shard has inputs and the
+/// scenario sets no `[behaviour]` limits.
 fn judge_behaviour(
     shards: &mut [ShardDir],
     outputs: &Outputs,
@@ -119,9 +119,9 @@ fn judge_behaviour(
     let thresholds = limits.clone().unwrap_or_default();
     let dir = outputs.dir();
     let merged = match behaviour::combine(inputs, series, users) {
-        behaviour::MergedInputs::None => limits.map(|t| MergedBehaviour {
+        behaviour::MergedInputs::Nothing(missing) => limits.map(|t| MergedBehaviour {
             report: BehaviourReport::new(Default::default(), &t),
-            missing: Vec::new(),
+            missing,
             timeline: None,
         }),
         behaviour::MergedInputs::Missing(missing) => Some(MergedBehaviour {

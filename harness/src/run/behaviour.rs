@@ -217,8 +217,8 @@ pub fn write_ledger(dir: &Path, ledger: &LedgerSnapshot) -> Result<(), HarnessEr
     std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
 }
 
-/// Writes `behaviour_inputs.json` (compact: a typical shard's is a few kB, at most a few hundred kB with
-/// streams — the stream samples and reported keys are capped in the engine).
+/// Writes `behaviour_inputs.json` (compact JSON: about 3 kB for a chat load; the engine caps the reported keys
+/// and keeps at most 2048 stream samples per generator thread, ~80 kB each).
 pub fn write_inputs(dir: &Path, inputs: &Collected) -> Result<(), HarnessError> {
     let path = dir.join(INPUTS_FILE);
     let text = serde_json::to_string(inputs)
@@ -359,6 +359,69 @@ mod tests {
         }
         let flat: Vec<(Duration, u32)> = users.iter().map(|(t, _)| (*t, 10)).collect();
         assert!(peak_recovery(&series, &flat).is_none());
+    }
+
+    #[test]
+    fn inputs_read_back_as_written_without_the_series() {
+        use super::super::timeline::{Mark, Planned};
+        let mark = |at_s| Mark {
+            at_s,
+            ledger: LedgerCounts::default(),
+            client: WindowCounts {
+                requests: 3,
+                errors: 1,
+            },
+        };
+        let mut observed = Observed::default();
+        observed.reported_keys.insert("k1".into(), 7);
+        let mut answers = SpanAnswers {
+            sent: 4,
+            ..Default::default()
+        };
+        answers.answered.record(Duration::from_millis(12));
+        observed.span_answers.insert(0, answers);
+        let inputs = Collected {
+            config: MockConfig::default(),
+            before: LedgerSnapshot::default(),
+            after: LedgerSnapshot::default(),
+            observed,
+            timeline: TimelineOutcome {
+                windows: vec![Window {
+                    planned: Planned {
+                        index: 0,
+                        label: "k2 down".into(),
+                        start: Duration::from_secs(1),
+                        end: Duration::from_millis(2500),
+                    },
+                    opened: mark(1.0),
+                    closed: mark(2.5),
+                }],
+                skipped: Vec::new(),
+            },
+            watched: vec![WatchedSpan {
+                window: 0,
+                from: Duration::from_secs(1),
+                to: Duration::from_millis(2500),
+            }],
+            series: vec![point(1, 10, 1.0, 5)],
+            users: vec![(Duration::from_secs(1), 4)],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_inputs(dir.path()).unwrap().is_none(), "absent");
+        write_inputs(dir.path(), &inputs).unwrap();
+        let back = read_inputs(dir.path()).unwrap().expect("written");
+        assert!(back.series.is_empty(), "the series is rebuilt by the merge");
+        assert_eq!(back.observed, inputs.observed);
+        assert_eq!(back.watched, inputs.watched);
+        assert_eq!(back.users, inputs.users);
+        assert_eq!(
+            back.timeline.windows[0].planned,
+            inputs.timeline.windows[0].planned
+        );
+        assert_eq!(back.timeline.windows[0].closed.at_s, 2.5);
+        std::fs::write(dir.path().join(INPUTS_FILE), "{").unwrap();
+        let err = read_inputs(dir.path()).unwrap_err();
+        assert!(err.starts_with("behaviour_inputs.json: "), "{err}");
     }
 
     #[test]

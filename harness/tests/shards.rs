@@ -3,7 +3,8 @@
 //! `__reference-proxy`), loaded by one harness process, then by three side by side. The merged run must hold
 //! what the single one did (request count within the open model's schedule tolerance), its histogram must be
 //! the exact sum of the shards' (bucket for bucket, from their own summaries and hlogs), a throughput limit
-//! each shard fails alone must pass on the whole, and a shard killed mid-run must make the merge INVALID.
+//! each shard fails alone must pass on the whole, a shard killed mid-run must make the merge INVALID, and proxy
+//! behaviour must be judged once on the shards' observations added.
 
 use load_stats::LatencyHistogram;
 use mock_upstream::{AdminConfig, KeyConfig, MockConfig, RunningMock};
@@ -485,5 +486,128 @@ async fn only_shard_zero_drives_the_mock_s_admin_api() {
     assert!(
         key2_faults["rate_limit"].as_u64().unwrap_or(0) > 0,
         "{key2_faults}"
+    );
+}
+
+/// Reported keys (`X-Key-Used`) a summary's behaviour report counted, added over the keys.
+fn reported_total(summary: &serde_json::Value) -> (u64, u64) {
+    let keys = summary["engine"]["behaviour"]["measurements"]["key_report"]["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a key report: {}", summary["engine"]["behaviour"]))
+        .clone();
+    let sum = |field: &str| keys.iter().map(|k| k[field].as_u64().unwrap()).sum();
+    (sum("reported"), sum("seen"))
+}
+
+/// Proxy behaviour is judged once on the merged whole: the shards' `X-Key-Used` observations added and
+/// compared with the shared mock's ledger, which counted every shard's traffic. A shard alone compares its
+/// third of the observations with that whole ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behaviour_is_judged_once_on_the_merged_observations() {
+    let sut = shared_sut().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let limits = "\n[behaviour]\nmin_key_report_agreement = 0.95\nmin_fairness = 0.9\n";
+    let file = write_scenario(tmp.path(), &(scenario(60, "3s") + limits));
+    let start_at = start_in(2);
+    let dirs: Vec<PathBuf> = (0..3)
+        .map(|i| tmp.path().join(format!("shard{i}")))
+        .collect();
+    let children: Vec<Child> = (0..3)
+        .map(|i| {
+            start_shard(
+                &sut,
+                &file,
+                &format!("{i}/3"),
+                &dirs[i],
+                &["--start-at", &start_at],
+            )
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let o = finish(child).await;
+        assert!(o.status.code().is_some(), "shard {i}: {}", stderr(&o));
+    }
+    let ledger_requests: u64 = sut
+        .mock
+        .ledger()
+        .keys
+        .values()
+        .map(|k| k.total_requests)
+        .sum();
+    let mut shard_reported = 0;
+    for (i, dir) in dirs.iter().enumerate() {
+        let inputs =
+            std::fs::metadata(dir.join("behaviour_inputs.json")).expect("behaviour inputs");
+        assert!(
+            inputs.len() < 64 * 1024,
+            "shard {i}: {} bytes",
+            inputs.len()
+        );
+        let (reported, seen) = reported_total(&summary(dir));
+        eprintln!(
+            "shard {i}: behaviour_inputs.json {} bytes, {reported} reported of {seen} seen",
+            inputs.len()
+        );
+        assert!(
+            reported > 0 && (reported as f64) < 0.5 * seen as f64,
+            "shard {i} compares its share ({reported} reported) with the whole ledger ({seen} seen)"
+        );
+        shard_reported += reported;
+    }
+
+    let merged_dir = tmp.path().join("merged");
+    let junit = tmp.path().join("junit.xml");
+    let mut args = vec!["merge".to_string()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out".into(), merged_dir.display().to_string()]);
+    args.extend(["--junit".into(), junit.display().to_string(), "-q".into()]);
+    let o = harness(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let merged = summary(&merged_dir);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}: {}",
+        merged["verdict_reasons"],
+        stderr(&o)
+    );
+    let (reported, seen) = reported_total(&merged);
+    assert_eq!(reported, shard_reported, "the shards' observations added");
+    // Requests in flight when a shard's load stopped reached the mock without being counted by the client.
+    assert!(
+        seen <= ledger_requests && reported <= seen && seen - reported <= 6,
+        "merged: {reported} reported, {seen} seen by the mock, {ledger_requests} served"
+    );
+    let report = &merged["engine"]["behaviour"];
+    let agreement = report["measurements"]["key_report"]["agreement"]
+        .as_f64()
+        .unwrap();
+    eprintln!("merged: {reported} reported, {seen} seen, agreement {agreement:.4}");
+    assert!(agreement > 0.98, "{report}");
+    let verdicts = report["verdicts"].as_array().unwrap();
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v["check"] == "key_report" && v["outcome"] == "pass"),
+        "{report}"
+    );
+    assert!(merged_dir.join("ledger.json").is_file());
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(junit.contains("behaviour"), "{junit}");
+
+    // A shard without its inputs (an older harness): the merged behaviour is INCONCLUSIVE, naming it.
+    std::fs::remove_file(dirs[1].join("behaviour_inputs.json")).unwrap();
+    let out_at = args
+        .iter()
+        .position(|a| *a == merged_dir.display().to_string());
+    args[out_at.unwrap()] = tmp.path().join("merged-without").display().to_string();
+    let o = harness(&args.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let without = summary(&tmp.path().join("merged-without"));
+    assert_eq!(without["verdict"], "INCONCLUSIVE", "{}", stderr(&o));
+    assert!(
+        without["verdict_reasons"]
+            .to_string()
+            .contains("shard 1/3 wrote no behaviour_inputs.json"),
+        "{}",
+        without["verdict_reasons"]
     );
 }

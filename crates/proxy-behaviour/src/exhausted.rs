@@ -20,7 +20,7 @@ use std::time::Duration;
 pub const EXHAUSTED_ANSWER_QUANTILE: f64 = 0.99;
 
 /// Requests the client sent during one watched span and the answer times of those that were answered.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpanAnswers {
     /// Requests sent (dispatched) during the span.
     pub sent: u64,

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 /// A span of the load clock whose requests are counted by send time with their answer times (a timeline
 /// window some behaviour check judges; see [`Observed::span_answers`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct WatchedSpan {
     /// The timeline window's index (the key in [`Observed::span_answers`]).
     pub window: usize,

@@ -70,7 +70,7 @@ impl Tally {
 }
 
 /// Every shard's observations merged.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Observed {
     /// Successful responses per reported key id.
     pub reported_keys: BTreeMap<String, u64>,

@@ -9,22 +9,34 @@
 //! latency-drift windows are exact too. Then the thresholds the shards ran with are judged once on the whole,
 //! and the same writers as `harness run` write the Locust CSVs, `summary.json`, `report.html` and JUnit.
 //!
-//! Judged per shard and carried over, not re-judged: proxy-behaviour verdicts (a shard's FAIL fails the merge,
-//! naming the shard) and generator health (a shard's overloaded generator makes the merge INCONCLUSIVE). A set
-//! that is not one whole run ([`check::problems`]) makes the merged verdict INVALID, naming the shard.
+//! Proxy behaviour is judged once too: each shard writes its behaviour inputs (`behaviour_inputs.json`: the
+//! shared mock's ledger before and after its load, its client observations, the timeline), which
+//! [`behaviour::combine`] adds into one run's; a shard's own behaviour verdicts compare its share of the
+//! traffic with the whole ledger, so they are only shown per shard (`engine.shards[].behaviour_failures`), not
+//! carried. A shard without the file makes the merged behaviour INCONCLUSIVE, naming it.
+//!
+//! Judged per shard and carried over, not re-judged: generator health (a shard's overloaded generator makes
+//! the merge INCONCLUSIVE). A set that is not one whole run ([`check::problems`]) makes the merged verdict
+//! INVALID, naming the shard.
 
+pub mod behaviour;
 pub mod check;
 pub mod history;
 
 use crate::cli::MergeArgs;
 use crate::error::HarnessError;
 use crate::exit::Exit;
-use crate::run::{decide, print_report, sanitize, utc_stamp, Outputs, ResourceVerdict, StopCause};
+use crate::run::behaviour::{self as run_behaviour, Collected};
+use crate::run::{
+    behaviour_failures, decide, interval_point, print_report, sanitize, utc_stamp, Outputs,
+    ResourceVerdict, StopCause,
+};
 use crate::shard::{ShardRecord, HLOG_FILE, SHARD_FILE};
 use load_stats::interval_log::LoggedInterval;
 use load_stats::summary::Summary;
 use load_stats::thresholds::{self, Thresholds};
 use load_stats::{RunStats, StatsDelta};
+use proxy_behaviour::{BehaviourReport, BehaviourThresholds, IntervalPoint};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -35,6 +47,8 @@ struct ShardDir {
     record: Option<ShardRecord>,
     summary: Option<Summary>,
     intervals: Vec<LoggedInterval>,
+    /// Its `behaviour_inputs.json` (`None` when it wrote none).
+    behaviour: Option<Collected>,
     /// Why one of its files could not be read.
     unreadable: Option<String>,
 }
@@ -47,7 +61,7 @@ pub fn merge(args: &MergeArgs) -> Result<Exit, HarnessError> {
             missing.display()
         )));
     }
-    let shards: Vec<ShardDir> = args.dirs.iter().map(|d| read_shard(d)).collect();
+    let mut shards: Vec<ShardDir> = args.dirs.iter().map(|d| read_shard(d)).collect();
     let first = shards.iter().find_map(|s| s.record.as_ref());
     let name = first.map_or("merged", |r| r.scenario.as_str());
     let out = match &args.out {
@@ -58,32 +72,105 @@ pub fn merge(args: &MergeArgs) -> Result<Exit, HarnessError> {
     let stats = merged_stats(&shards);
     let logs: Vec<Vec<LoggedInterval>> = shards.iter().map(|s| s.intervals.clone()).collect();
     let seconds = history::align(&logs, stats.started());
-    let drift = write_history(&outputs, &seconds, stats.started(), first)?;
+    let history = write_history(&outputs, &seconds, stats.started(), first)?;
     outputs.write_final_csvs(&stats)?;
     let mut limits = first.map(|r| r.thresholds.clone()).unwrap_or_default();
     limits.override_with(&args.thresholds.to_thresholds());
-    let summary = judge(&shards, &stats, &limits, drift);
+    let behaviour = judge_behaviour(&mut shards, &outputs, history.series, history.users)?;
+    let summary = judge(&shards, &stats, &limits, history.drift, behaviour.as_ref());
     outputs.write_summary(&summary)?;
     outputs.write_reports(&summary, !args.no_report, args.junit.as_deref())?;
     if !args.quiet {
-        print_report(&summary, &outputs, None);
+        print_report(&summary, &outputs, behaviour.as_ref().map(|b| &b.report));
     }
     Ok(Exit::from_code(summary.exit_code).unwrap_or(Exit::Invalid))
 }
 
-/// The merged run's `summary.json`: `limits` judged on the whole, the shards' behaviour failures and
+/// The proxy behaviour judged on the whole, with why it could not be when a shard's inputs are missing.
+struct MergedBehaviour {
+    report: BehaviourReport,
+    /// Shards without behaviour inputs (the report is then unmeasured).
+    missing: Vec<String>,
+    /// `engine.timeline` of the owner's timeline.
+    timeline: Option<serde_json::Value>,
+}
+
+/// The shards' behaviour inputs merged and judged with the scenario's `[behaviour]` limits, as `harness run`
+/// judges one run; writes `ledger.json` and `timeline.csv` like it. `None` when no shard has inputs and the
+/// scenario sets no `[behaviour]` limits.
+fn judge_behaviour(
+    shards: &mut [ShardDir],
+    outputs: &Outputs,
+    series: Vec<IntervalPoint>,
+    users: Vec<(Duration, u32)>,
+) -> Result<Option<MergedBehaviour>, HarnessError> {
+    let limits: Option<BehaviourThresholds> = shards
+        .iter()
+        .find_map(|s| s.summary.as_ref())
+        .and_then(|s| serde_json::from_value(s.config["behaviour"].clone()).ok());
+    let inputs = shards
+        .iter_mut()
+        .map(|s| behaviour::ShardInputs {
+            name: s.name(),
+            index: s.record.as_ref().map(|r| r.index),
+            inputs: s.behaviour.take(),
+        })
+        .collect();
+    let thresholds = limits.clone().unwrap_or_default();
+    let dir = outputs.dir();
+    let merged = match behaviour::combine(inputs, series, users) {
+        behaviour::MergedInputs::Nothing(missing) => limits.map(|t| MergedBehaviour {
+            report: BehaviourReport::new(Default::default(), &t),
+            missing,
+            timeline: None,
+        }),
+        behaviour::MergedInputs::Missing(missing) => Some(MergedBehaviour {
+            report: BehaviourReport::new(Default::default(), &thresholds),
+            missing,
+            timeline: None,
+        }),
+        behaviour::MergedInputs::Whole(whole) => {
+            run_behaviour::write_ledger(dir, &whole.after)?;
+            let has_timeline =
+                !whole.timeline.windows.is_empty() || !whole.timeline.skipped.is_empty();
+            if has_timeline {
+                run_behaviour::write_timeline(dir, &whole.timeline)?;
+            }
+            Some(MergedBehaviour {
+                report: run_behaviour::judge(&whole, &thresholds),
+                missing: Vec::new(),
+                timeline: has_timeline.then(|| run_behaviour::timeline_json(&whole.timeline)),
+            })
+        }
+    };
+    Ok(merged)
+}
+
+/// The merged run's `summary.json`: `limits` and the proxy behaviour judged on the whole, the shards'
 /// inconclusive reasons carried over, INVALID when the shards are not one whole run.
 fn judge(
     shards: &[ShardDir],
     stats: &RunStats,
     limits: &Thresholds,
     drift: Option<load_stats::drift::LatencyDrift>,
+    behaviour: Option<&MergedBehaviour>,
 ) -> Summary {
     let problems = check::problems(&shards.iter().map(ShardDir::facts).collect::<Vec<_>>());
     let results = judge_thresholds(limits, stats, drift.as_ref());
+    let behaviour_inconclusive = behaviour.iter().flat_map(|b| {
+        b.missing
+            .iter()
+            .map(|m| format!("behaviour inconclusive: {m}"))
+            .chain(b.report.inconclusive_reasons())
+    });
     let verdict = decide(StopCause::Completed, &results, &ResourceVerdict::NotJudged)
-        .with_failures(carried(shards, behaviour_failures))
-        .with_inconclusive(carried(shards, shard_inconclusive))
+        .with_failures(behaviour.map_or_else(Vec::new, |b| behaviour_failures(&b.report)))
+        .with_inconclusive(
+            carried(shards, shard_inconclusive)
+                .into_iter()
+                .chain(behaviour_inconclusive)
+                .collect(),
+        )
         .invalid_because(problems);
     let first = shards.iter().find_map(|s| s.record.as_ref());
     let first_summary = shards.iter().find_map(|s| s.summary.as_ref());
@@ -113,6 +200,8 @@ fn judge(
     summary.engine = serde_json::json!({
         "sent": sent,
         "latency_drift": drift,
+        "behaviour": behaviour.map(|b| &b.report),
+        "timeline": behaviour.and_then(|b| b.timeline.as_ref()),
         "shards": shards.iter().map(ShardDir::engine_json).collect::<Vec<_>>(),
     });
     summary
@@ -162,6 +251,7 @@ impl ShardDir {
             "slot_dropped_sends": field("slot_dropped_sends"),
             "resources": field("resources"),
             "generator": field("generator"),
+            "behaviour_failures": self.summary.as_ref().map(shard_behaviour_failures),
         })
     }
 }
@@ -174,9 +264,14 @@ fn read_shard(dir: &Path) -> ShardDir {
         record: None,
         summary: None,
         intervals: Vec::new(),
+        behaviour: None,
         unreadable: None,
     };
     let mut problems = Vec::new();
+    match run_behaviour::read_inputs(dir) {
+        Ok(inputs) => shard.behaviour = inputs,
+        Err(e) => problems.push(e),
+    }
     let mut read = |file: &str| match std::fs::read_to_string(dir.join(file)) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -241,20 +336,29 @@ fn merged_stats(shards: &[ShardDir]) -> RunStats {
     run
 }
 
+/// What the merged history gives the judging: the latency drift, and the per-second points and users the
+/// behaviour verdicts (recovery) read.
+struct MergedHistory {
+    drift: Option<load_stats::drift::LatencyDrift>,
+    series: Vec<IntervalPoint>,
+    users: Vec<(Duration, u32)>,
+}
+
 /// Writes the merged `_stats_history.csv` (one row per merged second, closed in a history-only [`RunStats`]
-/// so its cumulative columns are the whole run's) and returns the latency drift of the merged seconds.
+/// so its cumulative columns are the whole run's) and returns the drift and series of the merged seconds.
 fn write_history(
     outputs: &Outputs,
     seconds: &[history::MergedSecond],
     origin: SystemTime,
     first: Option<&ShardRecord>,
-) -> Result<Option<load_stats::drift::LatencyDrift>, HarnessError> {
+) -> Result<MergedHistory, HarnessError> {
     let path = outputs.csv("stats_history");
     let mut csv = outputs.history_writer()?;
     let mut run = RunStats::new(origin);
     let run_time = Duration::from_secs_f64(first.map_or(0.0, |r| r.run_time_s));
     let window = Duration::from_secs_f64(first.map_or(0.0, |r| r.drift_window_s));
     let mut drift = load_stats::drift::DriftTracker::new(run_time, window);
+    let (mut series, mut users) = (Vec::new(), Vec::new());
     for second in seconds {
         let logged = LoggedInterval {
             start: origin + second.end.saturating_sub(Duration::from_secs(1)),
@@ -271,8 +375,16 @@ fn write_history(
         let row = run.close_interval(origin + second.end, second.counts.users);
         csv.write_row(&row)
             .map_err(|e| HarnessError::io(&path, e))?;
+        let mut point = interval_point(second.end, &row);
+        point.latency = Some(second.latency.pack());
+        series.push(point);
+        users.push((second.end, row.users));
     }
-    Ok(drift.drift())
+    Ok(MergedHistory {
+        drift: drift.drift(),
+        series,
+        users,
+    })
 }
 
 /// The thresholds on the merged run, the no-request rule and the drift limits — as `harness run` judges.
@@ -302,8 +414,9 @@ fn carried(shards: &[ShardDir], reasons: impl Fn(&Summary) -> Vec<String>) -> Ve
         .collect()
 }
 
-/// A shard's failed proxy-behaviour verdicts (its `behaviour: ...` reasons).
-fn behaviour_failures(summary: &Summary) -> Vec<String> {
+/// A shard's own failed proxy-behaviour verdicts (its `behaviour: ...` reasons): shown per shard, not carried
+/// (they compare the shard's share of the traffic with the whole ledger).
+fn shard_behaviour_failures(summary: &Summary) -> Vec<String> {
     summary
         .verdict_reasons
         .iter()
@@ -367,6 +480,7 @@ mod tests {
             }),
             summary: Some(summary),
             intervals: Vec::new(),
+            behaviour: None,
             unreadable: None,
         }
     }
@@ -389,7 +503,7 @@ mod tests {
             shard(2, &[], serde_json::json!({"shard": late_record})),
         ];
         assert_eq!(
-            carried(&shards, behaviour_failures),
+            carried(&shards, shard_behaviour_failures),
             ["shard 0/3: behaviour: fairness 0.5 < 0.8"]
         );
         let inconclusive = carried(&shards, shard_inconclusive);

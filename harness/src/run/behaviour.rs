@@ -1,8 +1,13 @@
 //! Proxy-behaviour measurements of a run against the in-process mock: the mock's ledger (snapshots at the start
 //! and end of the load, and at each timeline window's edges) plus the client's own view (reported keys, stream
 //! timings, per-second series, answer times by send time in watched windows) turned into `proxy_behaviour`
-//! measurements, and the files reports read (`ledger.json`, `timeline.csv`). Pure functions apart from the two
-//! file writers.
+//! measurements, and the files reports read (`ledger.json`, `timeline.csv`). Pure functions apart from the
+//! file writers and [`read_inputs`].
+//!
+//! A shard (`harness run --shard I/N`) also writes what it collected as `behaviour_inputs.json`: its own
+//! client observations are only its share of the traffic the shared mock's ledger counts, so its verdicts
+//! compare a part with the whole; `harness merge` adds the shards' inputs into one [`Collected`] and judges
+//! it with [`judge`], as one run.
 
 use super::timeline::{Planned, TimelineOutcome, Window};
 use crate::engine::{Observed, WatchedSpan};
@@ -12,19 +17,24 @@ use proxy_behaviour::{
     compare_reported_keys, connection_reuse, counts_between, eligible_keys, every_key_rate_limited,
     exhausted_answers, failover_masking, key_distribution, load_drop_after_peak,
     mock_first_event_delay, recovery, rename_reported_keys, retry_after_compliance,
-    stream_pass_through, upstream_window, BehaviourMeasurements, BehaviourThresholds,
-    ExhaustedAnswers, FailoverMasking, IntervalPoint, LedgerCounts, Recovery, RecoveryTolerance,
-    SpanAnswers, StreamRules, WindowCounts,
+    stream_pass_through, upstream_window, BehaviourMeasurements, BehaviourReport,
+    BehaviourThresholds, ExhaustedAnswers, FailoverMasking, IntervalPoint, LedgerCounts, Recovery,
+    RecoveryTolerance, SpanAnswers, StreamRules, WindowCounts,
 };
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
 /// File name of the mock's ledger at the end of the load.
 pub const LEDGER_FILE: &str = "ledger.json";
+/// File name of a shard's behaviour inputs ([`Collected`] without the per-second series, which the merge
+/// rebuilds from the shards' `history.hlog`s).
+pub const INPUTS_FILE: &str = "behaviour_inputs.json";
 /// File name of the fault windows.
 pub const TIMELINE_FILE: &str = run_report::input::TIMELINE_FILE;
 
 /// What the behaviour measurements are computed from, collected during the run.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Collected {
     /// The mock's effective configuration (eligible keys, latency profile).
     pub config: MockConfig,
@@ -38,10 +48,16 @@ pub struct Collected {
     pub timeline: TimelineOutcome,
     /// The windows whose requests the engine counted by send time (see [`watched_spans`]).
     pub watched: Vec<WatchedSpan>,
-    /// Per-second points of the load.
+    /// Per-second points of the load (not persisted: rebuilt from the per-second history).
+    #[serde(skip)]
     pub series: Vec<IntervalPoint>,
     /// `(time, users)` per second, closed model only (load-peak recovery); empty otherwise.
     pub users: Vec<(Duration, u32)>,
+}
+
+/// The behaviour report of `inputs` judged with `thresholds` (`harness run` and `harness merge` alike).
+pub fn judge(inputs: &Collected, thresholds: &BehaviourThresholds) -> BehaviourReport {
+    BehaviourReport::new(measure(inputs, thresholds), thresholds)
 }
 
 /// Every measurement the data allows (`X-Key-Used` names translated by the thresholds' `key_names` first).
@@ -201,6 +217,28 @@ pub fn write_ledger(dir: &Path, ledger: &LedgerSnapshot) -> Result<(), HarnessEr
     std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
 }
 
+/// Writes `behaviour_inputs.json` (compact JSON: about 3 kB for a chat load; the engine caps the reported keys
+/// and keeps at most 2048 stream samples per generator thread, ~80 kB each).
+pub fn write_inputs(dir: &Path, inputs: &Collected) -> Result<(), HarnessError> {
+    let path = dir.join(INPUTS_FILE);
+    let text = serde_json::to_string(inputs)
+        .map_err(|e| HarnessError::io(&path, std::io::Error::other(e)))?;
+    std::fs::write(&path, text).map_err(|e| HarnessError::io(&path, e))
+}
+
+/// Reads `behaviour_inputs.json` of `dir`: `Ok(None)` when absent, an error naming the file when it does not
+/// parse.
+pub fn read_inputs(dir: &Path) -> Result<Option<Collected>, String> {
+    let path = dir.join(INPUTS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| format!("{INPUTS_FILE}: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{INPUTS_FILE}: {e}")),
+    }
+}
+
 /// Writes `timeline.csv` (run-report's format: `start_s,end_s,label`, seconds since the start of the load).
 pub fn write_timeline(dir: &Path, timeline: &TimelineOutcome) -> Result<(), HarnessError> {
     use run_report::input::timeline::{write, FaultWindow};
@@ -321,6 +359,69 @@ mod tests {
         }
         let flat: Vec<(Duration, u32)> = users.iter().map(|(t, _)| (*t, 10)).collect();
         assert!(peak_recovery(&series, &flat).is_none());
+    }
+
+    #[test]
+    fn inputs_read_back_as_written_without_the_series() {
+        use super::super::timeline::{Mark, Planned};
+        let mark = |at_s| Mark {
+            at_s,
+            ledger: LedgerCounts::default(),
+            client: WindowCounts {
+                requests: 3,
+                errors: 1,
+            },
+        };
+        let mut observed = Observed::default();
+        observed.reported_keys.insert("k1".into(), 7);
+        let mut answers = SpanAnswers {
+            sent: 4,
+            ..Default::default()
+        };
+        answers.answered.record(Duration::from_millis(12));
+        observed.span_answers.insert(0, answers);
+        let inputs = Collected {
+            config: MockConfig::default(),
+            before: LedgerSnapshot::default(),
+            after: LedgerSnapshot::default(),
+            observed,
+            timeline: TimelineOutcome {
+                windows: vec![Window {
+                    planned: Planned {
+                        index: 0,
+                        label: "k2 down".into(),
+                        start: Duration::from_secs(1),
+                        end: Duration::from_millis(2500),
+                    },
+                    opened: mark(1.0),
+                    closed: mark(2.5),
+                }],
+                skipped: Vec::new(),
+            },
+            watched: vec![WatchedSpan {
+                window: 0,
+                from: Duration::from_secs(1),
+                to: Duration::from_millis(2500),
+            }],
+            series: vec![point(1, 10, 1.0, 5)],
+            users: vec![(Duration::from_secs(1), 4)],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_inputs(dir.path()).unwrap().is_none(), "absent");
+        write_inputs(dir.path(), &inputs).unwrap();
+        let back = read_inputs(dir.path()).unwrap().expect("written");
+        assert!(back.series.is_empty(), "the series is rebuilt by the merge");
+        assert_eq!(back.observed, inputs.observed);
+        assert_eq!(back.watched, inputs.watched);
+        assert_eq!(back.users, inputs.users);
+        assert_eq!(
+            back.timeline.windows[0].planned,
+            inputs.timeline.windows[0].planned
+        );
+        assert_eq!(back.timeline.windows[0].closed.at_s, 2.5);
+        std::fs::write(dir.path().join(INPUTS_FILE), "{").unwrap();
+        let err = read_inputs(dir.path()).unwrap_err();
+        assert!(err.starts_with("behaviour_inputs.json: "), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Every path out of a started run — run time reached, Ctrl-C / SIGTERM, the proxy crashing — goes through the
 //! same ending: stop the load, fold in what was recorded, write every result file, stop the proxy and judge.
 
-mod behaviour;
+pub(crate) mod behaviour;
 mod generator;
 mod live;
 mod output;
@@ -12,13 +12,14 @@ mod progress;
 mod sharding;
 mod stop;
 mod ticker;
-mod timeline;
+pub(crate) mod timeline;
 mod verdict;
 
 pub use generator::{GeneratorLoad, GeneratorVerdict};
 pub use output::Outputs;
 pub(crate) use output::{sanitize, utc_stamp};
 pub use plan::{Plan, PlanError};
+pub(crate) use ticker::interval_point;
 pub use verdict::{decide, ResourceVerdict, StopCause, Verdict};
 
 use crate::cli::RunArgs;
@@ -441,6 +442,9 @@ fn judge_and_write(
         f.drift.as_ref(),
     ));
     let behaviour = judge_behaviour(&f.scenario, &f.outputs, f.behaviour.as_ref(), &f.timeline)?;
+    if let (Some(_), Some(collected)) = (&f.shard, &f.behaviour) {
+        behaviour::write_inputs(f.outputs.dir(), collected)?;
+    }
     let failures = behaviour.iter().flat_map(behaviour_failures).collect();
     let unproven = behaviour
         .iter()
@@ -541,13 +545,14 @@ fn judge_behaviour(
         return Ok(thresholds.map(|t| BehaviourReport::new(Default::default(), &t)));
     };
     behaviour::write_ledger(dir, &collected.after)?;
-    let thresholds = thresholds.unwrap_or_default();
-    let measurements = behaviour::measure(collected, &thresholds);
-    Ok(Some(BehaviourReport::new(measurements, &thresholds)))
+    Ok(Some(behaviour::judge(
+        collected,
+        &thresholds.unwrap_or_default(),
+    )))
 }
 
 /// One verdict reason per failed behaviour verdict.
-fn behaviour_failures(report: &BehaviourReport) -> Vec<String> {
+pub(crate) fn behaviour_failures(report: &BehaviourReport) -> Vec<String> {
     report
         .verdicts
         .iter()

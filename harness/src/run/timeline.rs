@@ -10,13 +10,13 @@ use crate::engine::Counters;
 use crate::scenario::TimelineEvent;
 use crate::sut::MockHandle;
 use proxy_behaviour::{ledger_counts, LedgerCounts, WindowCounts};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// One planned window (after clipping to the run time).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Planned {
     /// Index in the scenario's `[[timeline]]`.
     pub index: usize,
@@ -73,7 +73,7 @@ pub fn label(event: &TimelineEvent) -> String {
 }
 
 /// An event that did not run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Skipped {
     /// Index in `[[timeline]]`.
     pub index: usize,
@@ -86,7 +86,7 @@ pub struct Skipped {
 }
 
 /// One side of a window boundary: the mock's ledger and the client's counts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mark {
     /// Seconds since the start of the load.
     pub at_s: f64,
@@ -97,7 +97,7 @@ pub struct Mark {
 }
 
 /// A window as it actually ran.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Window {
     /// The plan.
     pub planned: Planned,
@@ -108,7 +108,7 @@ pub struct Window {
 }
 
 /// What the timeline did.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct TimelineOutcome {
     /// Windows that ran.
     pub windows: Vec<Window>,

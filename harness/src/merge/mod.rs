@@ -16,7 +16,8 @@
 //! carried. A shard without the file makes the merged behaviour INCONCLUSIVE, naming it.
 //!
 //! Judged per shard and carried over, not re-judged: generator health (a shard's overloaded generator makes
-//! the merge INCONCLUSIVE). A set that is not one whole run ([`check::problems`]) makes the merged verdict
+//! the merge INCONCLUSIVE) and leak / growth verdicts on the proxy's resources (a shard that judged a leak
+//! fails the merge; one whose leak verdict was INVALID makes it INVALID). A set that is not one whole run ([`check::problems`]) makes the merged verdict
 //! INVALID, naming the shard.
 
 pub mod behaviour;
@@ -164,7 +165,13 @@ fn judge(
             .chain(b.report.inconclusive_reasons())
     });
     let verdict = decide(StopCause::Completed, &results, &ResourceVerdict::NotJudged)
-        .with_failures(behaviour.map_or_else(Vec::new, |b| behaviour_failures(&b.report)))
+        .with_failures(
+            behaviour
+                .map_or_else(Vec::new, |b| behaviour_failures(&b.report))
+                .into_iter()
+                .chain(carried(shards, shard_resource_failures))
+                .collect(),
+        )
         .with_inconclusive(
             carried(shards, shard_inconclusive)
                 .into_iter()
@@ -425,6 +432,21 @@ fn shard_behaviour_failures(summary: &Summary) -> Vec<String> {
         .collect()
 }
 
+/// A shard's failed leak / growth verdicts on the proxy's resources (its `resources: ...` reasons when its
+/// verdict is FAIL): each shard watched the same proxy, so a leak one of them judged fails the merge — the merge
+/// cannot re-judge resources, and dropping them would pass a leaking proxy.
+fn shard_resource_failures(summary: &Summary) -> Vec<String> {
+    if summary.verdict != "FAIL" {
+        return Vec::new();
+    }
+    summary
+        .verdict_reasons
+        .iter()
+        .filter(|r| r.starts_with("resources: "))
+        .cloned()
+        .collect()
+}
+
 /// What makes a merge prove nothing that a shard knows: its generator overloaded, its load started late.
 fn shard_inconclusive(summary: &Summary) -> Vec<String> {
     let generator = &summary.engine["generator"];
@@ -505,6 +527,22 @@ mod tests {
         assert_eq!(
             carried(&shards, shard_behaviour_failures),
             ["shard 0/3: behaviour: fairness 0.5 < 0.8"]
+        );
+        let mut leaking = shard(
+            1,
+            &["resources: LEAK rss rising 60 MiB/h"],
+            serde_json::Value::Null,
+        );
+        leaking.summary.as_mut().unwrap().verdict = "FAIL".into();
+        let mut reported = shard(
+            2,
+            &["resources: LEAK rss rising 60 MiB/h"],
+            serde_json::Value::Null,
+        );
+        reported.summary.as_mut().unwrap().verdict = "PASS".into();
+        assert_eq!(
+            carried(&[leaking, reported], shard_resource_failures),
+            ["shard 1/3: resources: LEAK rss rising 60 MiB/h"]
         );
         let inconclusive = carried(&shards, shard_inconclusive);
         assert_eq!(inconclusive.len(), 2, "{inconclusive:?}");

@@ -85,27 +85,39 @@ async fn the_pooling_proxy_passes_and_the_one_connecting_per_request_fails() {
         run_scenario(&connecting_dir, &fixture, &cut)
     );
 
-    let why = evidence("reference proxy", &pooled);
+    assert_reuse_passes("reference proxy", &pooled);
+    assert_reuse_fails("new-connection-per-request", &connecting, 300);
+}
+
+/// `connection_reuse` passed with at least 20 requests per connection, and the run did not fail; returns the
+/// evidence for further assertions.
+fn assert_reuse_passes(who: &str, summary: &serde_json::Value) -> String {
+    let why = evidence(who, summary);
     println!("{why}");
     assert_eq!(
-        behaviour_outcomes(&pooled, "connection_reuse"),
+        behaviour_outcomes(summary, "connection_reuse"),
         ["pass"],
         "{why}"
     );
-    assert!(requests_per_connection(&pooled) >= 20.0, "{why}");
-    assert_ne!(pooled["verdict"], "FAIL", "{why}");
+    assert!(requests_per_connection(summary) >= 20.0, "{why}");
+    assert_ne!(summary["verdict"], "FAIL", "{why}");
+    why
+}
 
-    let why = evidence("new-connection-per-request", &connecting);
+/// `connection_reuse` failed on at least `min_requests` requests at under 1.5 per connection, and the run
+/// failed; returns the evidence for further assertions.
+fn assert_reuse_fails(who: &str, summary: &serde_json::Value, min_requests: u64) -> String {
+    let why = evidence(who, summary);
     println!("{why}");
     assert_eq!(
-        behaviour_outcomes(&connecting, "connection_reuse"),
+        behaviour_outcomes(summary, "connection_reuse"),
         ["fail"],
         "{why}"
     );
-    let measured = &connecting["engine"]["behaviour"]["measurements"]["connection_reuse"];
-    assert!(measured["requests"].as_u64().unwrap_or(0) >= 300, "{why}");
-    assert!(requests_per_connection(&connecting) < 1.5, "{why}");
-    assert_eq!(connecting["verdict"], "FAIL", "{why}");
+    assert!(measured_count(summary, "requests") >= min_requests, "{why}");
+    assert!(requests_per_connection(summary) < 1.5, "{why}");
+    assert_eq!(summary["verdict"], "FAIL", "{why}");
+    why
 }
 
 /// The `connection_reuse` measurement's `field` as a count.
@@ -171,14 +183,7 @@ async fn over_tls_the_fastapi_example_passes_and_the_one_connecting_per_request_
         run_scenario(&connecting_dir, &fixture, &cut)
     );
 
-    let why = evidence("FastAPI example over TLS", &pooled);
-    println!("{why}");
-    assert_eq!(
-        behaviour_outcomes(&pooled, "connection_reuse"),
-        ["pass"],
-        "{why}"
-    );
-    assert!(requests_per_connection(&pooled) >= 20.0, "{why}");
+    let why = assert_reuse_passes("FastAPI example over TLS", &pooled);
     let connections = measured_count(&pooled, "connections");
     assert!(connections >= 1, "{why}");
     assert_eq!(
@@ -186,23 +191,13 @@ async fn over_tls_the_fastapi_example_passes_and_the_one_connecting_per_request_
         connections,
         "{why}"
     );
-    assert_ne!(pooled["verdict"], "FAIL", "{why}");
 
-    let why = evidence("new-connection-per-request over TLS", &connecting);
-    println!("{why}");
-    assert_eq!(
-        behaviour_outcomes(&connecting, "connection_reuse"),
-        ["fail"],
-        "{why}"
-    );
-    assert!(measured_count(&connecting, "requests") >= 200, "{why}");
-    assert!(requests_per_connection(&connecting) < 1.5, "{why}");
+    let why = assert_reuse_fails("new-connection-per-request over TLS", &connecting, 200);
     assert_eq!(
         measured_count(&connecting, "tls_handshakes"),
         measured_count(&connecting, "connections"),
         "{why}"
     );
-    assert_eq!(connecting["verdict"], "FAIL", "{why}");
     // The run fails because of the connection reuse verdict: its detail is one of the reasons, and nothing
     // else failed.
     let reuse_detail = connecting["engine"]["behaviour"]["verdicts"]

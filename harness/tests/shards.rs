@@ -175,6 +175,26 @@ fn start_in(secs: i64) -> String {
         .unwrap()
 }
 
+/// Starts shards 0/3, 1/3 and 2/3 of `file`, writing to `<dir>/shard<i>`, their load starting together
+/// `start_secs` from now; `extra` flags go to each.
+fn start_three_shards(
+    sut: &SharedSut,
+    file: &Path,
+    dir: &Path,
+    start_secs: i64,
+    extra: &[&str],
+) -> (Vec<PathBuf>, Vec<Child>) {
+    let start_at = start_in(start_secs);
+    let dirs: Vec<PathBuf> = (0..3).map(|i| dir.join(format!("shard{i}"))).collect();
+    let children = (0..3)
+        .map(|i| {
+            let flags = [extra, &["--start-at", &start_at]].concat();
+            start_shard(sut, file, &format!("{i}/3"), &dirs[i], &flags)
+        })
+        .collect();
+    (dirs, children)
+}
+
 fn write_scenario(dir: &Path, text: &str) -> PathBuf {
     let file = dir.join("sharded_chat.toml");
     std::fs::write(&file, text).unwrap();
@@ -194,16 +214,7 @@ async fn one_run_as_one_and_as_three_shards_merges_exactly_and_is_judged_once() 
     assert_eq!(single.status.code(), Some(0), "{}", stderr(&single));
     let single = summary(&single_dir);
 
-    let start_at = start_in(3);
-    let dirs: Vec<PathBuf> = (0..3)
-        .map(|i| tmp.path().join(format!("shard{i}")))
-        .collect();
-    let children: Vec<Child> = (0..3)
-        .map(|i| {
-            let extra = [&limit[..], &["--start-at", &start_at]].concat();
-            start_shard(&sut, &file, &format!("{i}/3"), &dirs[i], &extra)
-        })
-        .collect();
+    let (dirs, children) = start_three_shards(&sut, &file, tmp.path(), 3, &limit);
     let mut shards = Vec::new();
     for (i, child) in children.into_iter().enumerate() {
         let o = finish(child).await;
@@ -314,21 +325,7 @@ async fn a_killed_shard_makes_the_merge_invalid_naming_it() {
     let sut = shared_sut().await;
     let tmp = tempfile::tempdir().unwrap();
     let file = write_scenario(tmp.path(), &scenario(60, "5s"));
-    let start_at = start_in(2);
-    let dirs: Vec<PathBuf> = (0..3)
-        .map(|i| tmp.path().join(format!("shard{i}")))
-        .collect();
-    let mut children: Vec<Child> = (0..3)
-        .map(|i| {
-            start_shard(
-                &sut,
-                &file,
-                &format!("{i}/3"),
-                &dirs[i],
-                &["--start-at", &start_at],
-            )
-        })
-        .collect();
+    let (dirs, mut children) = start_three_shards(&sut, &file, tmp.path(), 2, &[]);
     tokio::time::sleep(Duration::from_millis(3500)).await;
     children[2].start_kill().expect("SIGKILL shard 2");
     for child in children {
@@ -508,21 +505,7 @@ async fn behaviour_is_judged_once_on_the_merged_observations() {
     let tmp = tempfile::tempdir().unwrap();
     let limits = "\n[behaviour]\nmin_key_report_agreement = 0.95\nmin_fairness = 0.9\n";
     let file = write_scenario(tmp.path(), &(scenario(60, "3s") + limits));
-    let start_at = start_in(2);
-    let dirs: Vec<PathBuf> = (0..3)
-        .map(|i| tmp.path().join(format!("shard{i}")))
-        .collect();
-    let children: Vec<Child> = (0..3)
-        .map(|i| {
-            start_shard(
-                &sut,
-                &file,
-                &format!("{i}/3"),
-                &dirs[i],
-                &["--start-at", &start_at],
-            )
-        })
-        .collect();
+    let (dirs, children) = start_three_shards(&sut, &file, tmp.path(), 2, &[]);
     for (i, child) in children.into_iter().enumerate() {
         let o = finish(child).await;
         assert!(o.status.code().is_some(), "shard {i}: {}", stderr(&o));

@@ -64,28 +64,13 @@ async fn a_stream_over_tls_reaches_the_client_chunk_by_chunk() {
     let flags = flags_trusting(&mock);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let proxy = start_proxy(&mock.base_url(), &flags).await;
-    let started = Instant::now();
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&chat_body(true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut chunks = response.bytes_stream();
-    let first = chunks.next().await.expect("a first chunk").unwrap();
-    let first_at = started.elapsed();
-    assert!(String::from_utf8_lossy(&first).contains("data:"));
-    let mut rest = Vec::new();
-    while let Some(chunk) = chunks.next().await {
-        rest.extend_from_slice(&chunk.unwrap());
-    }
-    let done_at = started.elapsed();
+    let (first_at, done_at, text) = timed_stream(&proxy).await;
+    assert!(text.starts_with("data:"), "{text}");
     assert!(
         done_at - first_at >= Duration::from_millis(450),
         "first chunk at {first_at:?}, end at {done_at:?}: the stream was buffered"
     );
-    assert!(String::from_utf8_lossy(&rest).contains("[DONE]"));
+    assert!(text.contains("[DONE]"), "{text}");
     assert_eq!(mock.ledger().totals.tls_handshakes, 1);
     proxy.stop().await;
     mock.shutdown().await;

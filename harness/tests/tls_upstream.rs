@@ -3,13 +3,12 @@
 //! passes and the mock's ledger shows the requests arriving over TLS; `{ca_file}` in front of a plain-HTTP mock
 //! and a missing or unusable `--upstream-ca` are the user's input (exit 2).
 
+mod common;
+
 use mock_upstream::{KeyConfig, MockConfig, RunningMock, TlsConfig};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
-use tokio::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_harness");
 
 /// A 2 s closed-model chat load.
 const LOAD: &str = r#"
@@ -35,18 +34,7 @@ body = { model = "gpt-4", messages = [{ role = "user", content = "hi" }], max_to
 async fn harness(dir: &Path, scenario: &str, args: &[&str]) -> Output {
     let file = dir.join("tls_upstream.toml");
     std::fs::write(&file, scenario).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .arg("-q")
-        .args(args)
-        .stdin(Stdio::null());
-    tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("harness finished")
-        .expect("spawn harness")
+    common::harness_output(&file, args, &dir.join("out"), Duration::from_secs(60)).await
 }
 
 fn ledger(dir: &Path) -> serde_json::Value {

@@ -4,13 +4,13 @@
 //! served models apply for the run and the mock's own come back afterwards — and tells a wrong token (exit 2)
 //! from a mock that is not there (exit 3).
 
+mod common;
+
 use mock_upstream::{AdminConfig, FaultKind, KeyConfig, MockConfig, RunningMock};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
-use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_harness");
 const TOKEN: &str = "upstream-test-token";
 
 /// A 4 s closed-model chat load; key2 rate-limited from 1 s to 3 s by the timeline; a base rule on key1; chat
@@ -80,19 +80,7 @@ async fn harness(dir: &Path, args: &[&str]) -> Output {
 /// Runs the scenario already written to `dir/external_upstream.toml`.
 async fn harness_with_file(dir: &Path, args: &[&str]) -> Output {
     let file = dir.join("external_upstream.toml");
-    let mut cmd = Command::new(BIN);
-    cmd.arg("run")
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.join("out"))
-        .arg("-q")
-        .args(args)
-        .env_remove("HARNESS_UPSTREAM_ADMIN_TOKEN")
-        .stdin(Stdio::null());
-    tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("harness finished")
-        .expect("spawn harness")
+    common::harness_output(&file, args, &dir.join("out"), Duration::from_secs(60)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

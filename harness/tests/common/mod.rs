@@ -123,14 +123,14 @@ pub struct HarnessRun {
     pub stderr: String,
 }
 
-/// Runs `harness run SCENARIO ARGS -q --out OUT` with stdin closed, waits at most `limit`, and reads the
-/// `summary.json` it wrote — panicking with the harness's stderr when it hangs or writes no summary.
-pub async fn run_scenario(
+/// Runs `harness run SCENARIO ARGS -q --out OUT` with stdin closed (and no admin token from the environment),
+/// waits at most `limit` — panicking when it hangs — and returns what it ended with.
+pub async fn harness_output(
     scenario: &std::path::Path,
     args: &[&str],
     out: &std::path::Path,
     limit: Duration,
-) -> HarnessRun {
+) -> std::process::Output {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_harness"))
         .arg("run")
         .arg(scenario)
@@ -138,9 +138,10 @@ pub async fn run_scenario(
         .arg("-q")
         .arg("--out")
         .arg(out)
+        .env_remove("HARNESS_UPSTREAM_ADMIN_TOKEN")
         .stdin(std::process::Stdio::null())
         .output();
-    let output = tokio::time::timeout(limit, child)
+    tokio::time::timeout(limit, child)
         .await
         .unwrap_or_else(|_| {
             panic!(
@@ -148,7 +149,18 @@ pub async fn run_scenario(
                 scenario.display()
             )
         })
-        .expect("spawn harness");
+        .expect("spawn harness")
+}
+
+/// [`harness_output`], then the `summary.json` it wrote — panicking with the harness's stderr when it wrote
+/// none.
+pub async fn run_scenario(
+    scenario: &std::path::Path,
+    args: &[&str],
+    out: &std::path::Path,
+    limit: Duration,
+) -> HarnessRun {
+    let output = harness_output(scenario, args, out, limit).await;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let text = std::fs::read_to_string(out.join("summary.json"))
         .unwrap_or_else(|e| panic!("{}: summary.json: {e}; {stderr}", scenario.display()));

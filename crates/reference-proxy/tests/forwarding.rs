@@ -2,10 +2,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
-use futures::StreamExt;
 use serde_json::json;
 
 #[tokio::test]
@@ -74,38 +73,24 @@ async fn a_streams_first_chunk_reaches_the_client_before_upstream_finishes() {
     let toml = format!("{THREE_KEYS}\n[latency]\ninter_token = {{ fixed = \"150ms\" }}\n");
     let mock = start_mock(&toml).await;
     let proxy = start_proxy(&mock.base_url(), &THREE_KEY_FLAGS).await;
-    let started = Instant::now();
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&chat_body(true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_string();
+    let StreamTiming {
+        first_at,
+        done_at,
+        text,
+        content_type,
+    } = timed_stream(&proxy).await;
     assert!(
         content_type.starts_with("text/event-stream"),
         "{content_type}"
     );
-    let mut chunks = response.bytes_stream();
-    let first = chunks.next().await.expect("a first chunk").unwrap();
-    let first_at = started.elapsed();
-    assert!(String::from_utf8_lossy(&first).contains("data:"));
-    let mut rest = Vec::new();
-    while let Some(chunk) = chunks.next().await {
-        rest.extend_from_slice(&chunk.unwrap());
-    }
-    let done_at = started.elapsed();
+    assert!(text.starts_with("data:"), "{text}");
     // 5 tokens 150 ms apart: the upstream needs >= 600 ms after its first token. A buffering proxy would hand
     // over the first chunk only at the end; a streaming one hands it over that much earlier.
     assert!(
         done_at - first_at >= Duration::from_millis(450),
         "first chunk at {first_at:?}, end at {done_at:?}: the stream was buffered"
     );
-    assert!(String::from_utf8_lossy(&rest).contains("[DONE]"));
+    assert!(text.contains("[DONE]"), "{text}");
     proxy.stop().await;
     mock.shutdown().await;
 }

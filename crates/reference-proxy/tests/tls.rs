@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use common::*;
-use futures::StreamExt;
 use reference_proxy::{Args, ProxyConfig};
 
 fn tls_mock_toml(extra: &str) -> String {
@@ -64,7 +63,12 @@ async fn a_stream_over_tls_reaches_the_client_chunk_by_chunk() {
     let flags = flags_trusting(&mock);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let proxy = start_proxy(&mock.base_url(), &flags).await;
-    let (first_at, done_at, text) = timed_stream(&proxy).await;
+    let StreamTiming {
+        first_at,
+        done_at,
+        text,
+        ..
+    } = timed_stream(&proxy).await;
     assert!(text.starts_with("data:"), "{text}");
     assert!(
         done_at - first_at >= Duration::from_millis(450),
@@ -74,26 +78,6 @@ async fn a_stream_over_tls_reaches_the_client_chunk_by_chunk() {
     assert_eq!(mock.ledger().totals.tls_handshakes, 1);
     proxy.stop().await;
     mock.shutdown().await;
-}
-
-/// A stream through the proxy: the first chunk's and the end's time, and the whole text.
-async fn timed_stream(proxy: &TestProxy) -> (Duration, Duration, String) {
-    let started = Instant::now();
-    let response = client()
-        .post(proxy.url("/v1/chat/completions"))
-        .json(&chat_body(true))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut chunks = response.bytes_stream();
-    let first = chunks.next().await.expect("a first chunk").unwrap();
-    let first_at = started.elapsed();
-    let mut text = String::from_utf8_lossy(&first).into_owned();
-    while let Some(chunk) = chunks.next().await {
-        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-    }
-    (first_at, started.elapsed(), text)
 }
 
 #[tokio::test]
@@ -110,7 +94,12 @@ async fn over_http1_over_tls_requests_and_streams_are_forwarded_on_reused_connec
         assert!(body.contains("chat.completion"), "{body}");
         assert!(key.is_some());
     }
-    let (first_at, done_at, text) = timed_stream(&proxy).await;
+    let StreamTiming {
+        first_at,
+        done_at,
+        text,
+        ..
+    } = timed_stream(&proxy).await;
     assert!(
         text.starts_with("data:") && text.contains("[DONE]"),
         "{text}"

@@ -170,3 +170,48 @@ pub fn key_used(response: &reqwest::Response) -> Option<String> {
 pub fn requests_of(ledger: &LedgerSnapshot, id: &str) -> u64 {
     ledger.keys.get(id).map_or(0, |k| k.total_requests)
 }
+
+/// One streamed chat completion through the proxy, timed.
+pub struct StreamTiming {
+    /// When the first chunk arrived, from the send.
+    pub first_at: Duration,
+    /// When the stream ended, from the send.
+    pub done_at: Duration,
+    /// The whole body.
+    pub text: String,
+    /// The response's `content-type`.
+    pub content_type: String,
+}
+
+/// Sends a streaming chat completion through `proxy` (asserting a 200) and reads it to its end, timing the
+/// first chunk and the end: a proxy that buffers streams delivers both at once.
+pub async fn timed_stream(proxy: &TestProxy) -> StreamTiming {
+    use futures::StreamExt;
+    let started = std::time::Instant::now();
+    let response = client()
+        .post(proxy.url("/v1/chat/completions"))
+        .json(&chat_body(true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut chunks = response.bytes_stream();
+    let first = chunks.next().await.expect("a first chunk").unwrap();
+    let first_at = started.elapsed();
+    let mut text = String::from_utf8_lossy(&first).into_owned();
+    while let Some(chunk) = chunks.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    StreamTiming {
+        first_at,
+        done_at: started.elapsed(),
+        text,
+        content_type,
+    }
+}
